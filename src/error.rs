@@ -1,0 +1,263 @@
+//! The API's one error type, answered as RFC 9457 `application/problem+json`.
+//!
+//! Every variant has a stable machine-readable `type` (`https://callverify.dev/problems/<slug>`);
+//! portals switch on it. Internal causes are logged once here and never sent to the client.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+pub const PROBLEM_BASE: &str = "https://callverify.dev/problems/";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing or malformed bearer API key")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    AdminRequired(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    InvalidPhoneNumber(String),
+    #[error("{0}")]
+    NumberTypeBlocked(String),
+    #[error("{0}")]
+    CountryNotAllowed(String),
+    #[error("{0}")]
+    NoPhoneMethod(String),
+    #[error("{0}")]
+    MethodDisabled(String),
+    #[error("{0}")]
+    InvalidDefaultMethod(String),
+    #[error("{0}")]
+    PhoneMethodNeedsCall(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{detail}")]
+    VerificationInProgress {
+        detail: String,
+        verification_id: String,
+    },
+    #[error("{0}")]
+    UserBlocked(String),
+    #[error("{detail}")]
+    RateLimited {
+        detail: String,
+        limit: String,
+        retry_after_secs: u64,
+    },
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("a backing service is unavailable")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// The wire shape of a problem document.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+}
+
+impl ApiError {
+    /// `(HTTP status, type slug, title)` — the stable part of each variant.
+    pub fn kind(&self) -> (StatusCode, &'static str, &'static str) {
+        use ApiError::*;
+        match self {
+            Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Authentication required",
+            ),
+            Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            AdminRequired(_) => (
+                StatusCode::FORBIDDEN,
+                "admin-key-required",
+                "Admin key required",
+            ),
+            NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            InvalidRequest(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-request",
+                "Invalid request",
+            ),
+            InvalidPhoneNumber(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-phone-number",
+                "Invalid phone number",
+            ),
+            NumberTypeBlocked(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "number-type-blocked",
+                "Number type not allowed",
+            ),
+            CountryNotAllowed(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "country-not-allowed",
+                "Country not allowed",
+            ),
+            NoPhoneMethod(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no-phone-method",
+                "No phone method to call",
+            ),
+            MethodDisabled(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "method-disabled",
+                "Method disabled by policy",
+            ),
+            InvalidDefaultMethod(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-default-method",
+                "Not a valid default sign-in method",
+            ),
+            PhoneMethodNeedsCall(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "phone-method-needs-verification",
+                "Phone methods are added by a verification call",
+            ),
+            Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            VerificationInProgress { .. } => (
+                StatusCode::CONFLICT,
+                "verification-in-progress",
+                "A verification call is already in progress",
+            ),
+            UserBlocked(_) => (StatusCode::LOCKED, "user-blocked", "User blocked"),
+            RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many verification calls",
+            ),
+            PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Request body too large",
+            ),
+            UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let (status, slug, title) = self.kind();
+        let detail = match self {
+            // The cause stays in the log; the client gets a generic sentence.
+            ApiError::Unavailable(_) => "a backing service did not answer in time".to_owned(),
+            ApiError::Internal(_) => "an internal error occurred".to_owned(),
+            other => other.to_string(),
+        };
+        let (verification_id, limit) = match self {
+            ApiError::VerificationInProgress {
+                verification_id, ..
+            } => (Some(verification_id.clone()), None),
+            ApiError::RateLimited { limit, .. } => (None, Some(limit.clone())),
+            _ => (None, None),
+        };
+        Problem {
+            type_: format!("{PROBLEM_BASE}{slug}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            verification_id,
+            limit,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
+            ApiError::Unavailable(cause) => tracing::warn!(%cause, "backing service unavailable"),
+            _ => {}
+        }
+        let problem = self.problem();
+        let status =
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let ApiError::RateLimited {
+            retry_after_secs, ..
+        } = &self
+        {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        response
+    }
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(e: redis::RedisError) -> Self {
+        if e.is_timeout()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || e.is_io_error()
+        {
+            ApiError::Unavailable(format!("redis: {e}"))
+        } else {
+            ApiError::Internal(format!("redis: {e}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_causes_are_not_sent() {
+        let p = ApiError::Internal("password=hunter2".into()).problem();
+        assert_eq!(p.status, 500);
+        assert!(!p.detail.contains("hunter2"));
+        assert_eq!(p.type_, "https://callverify.dev/problems/internal");
+    }
+
+    #[test]
+    fn rate_limits_carry_retry_after() {
+        let r = ApiError::RateLimited {
+            detail: "x".into(),
+            limit: "per_number".into(),
+            retry_after_secs: 30,
+        }
+        .into_response();
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "30");
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+    }
+}

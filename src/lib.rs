@@ -1,0 +1,12 @@
+//! callverify: a self-hostable phone-call verification (IVR) server.
+//!
+//! Code tour: `config` (settings) → `lib::app` (routes) → `api` (portal-facing management API) →
+//! `telephony` (provider webhooks and TwiML) → `store` (every Redis command) → `provider`
+//! (placing calls) → `simulator` (a carrier for demos and tests).
+
+pub mod config;
+pub mod error;
+pub mod ids;
+pub mod phone;
+pub mod simulator;
+pub mod telephony;

@@ -1,0 +1,1 @@
+//! The built-in carrier simulator: a Twilio-compatible Calls API that plays calls against our webhooks.

@@ -1,0 +1,3 @@
+//! Provider webhooks: signature checks, the call flow's TwiML answers.
+
+pub mod signature;
