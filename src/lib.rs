@@ -1,12 +1,90 @@
 //! callverify: a self-hostable phone-call verification (IVR) server.
 //!
-//! Code tour: `config` (settings) → `lib::app` (routes) → `api` (portal-facing management API) →
-//! `telephony` (provider webhooks and TwiML) → `store` (every Redis command) → `provider`
-//! (placing calls) → `simulator` (a carrier for demos and tests).
+//! Code tour: `config` (settings) → [`app`] (every route) → `api` (the portal-facing management
+//! API) → `verification` (starting a call) → `telephony` (provider webhooks, signatures, TwiML)
+//! → `store` (every Redis command) → `provider` (placing calls) → `simulator` (a carrier for the
+//! demo and the tests).
 
+pub mod api;
+pub mod clock;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod ids;
+pub mod methods;
+pub mod notify;
 pub mod phone;
+pub mod provider;
 pub mod simulator;
+pub mod state;
+pub mod store;
 pub mod telephony;
+pub mod verification;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use config::Config;
+use error::ApiError;
+use state::AppState;
+
+/// Every route of the server.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.config.server.body_limit_bytes;
+    Router::new()
+        .merge(api::router())
+        .merge(telephony::router())
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+    match tokio::time::timeout(Duration::from_secs(1), state.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "redis unavailable"),
+    }
+}
+
+/// Connects to Redis and builds the shared state.
+pub async fn build_state(config: Config) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
+    let store = store::Store::connect(
+        config.redis.url.expose(),
+        &config.redis.prefix,
+        Duration::from_millis(config.redis.timeout_ms),
+    )
+    .await?;
+    let notifier = notify::Notifier::start(store.clone(), Duration::from_secs(2)).await;
+    let twilio = provider::twilio::TwilioClient::new(&config.provider.twilio)?;
+    let twiml = telephony::twiml::Twiml::new(&config.verification.default_locale)?;
+    let keys = api::auth::KeyRing::from_config(&config.tenants);
+    Ok(AppState {
+        public_url: Arc::from(config.server.public_url.trim_end_matches('/')),
+        config: Arc::new(config),
+        store,
+        twilio,
+        notifier,
+        twiml: Arc::new(twiml),
+        keys: Arc::new(keys),
+    })
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

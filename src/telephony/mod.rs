@@ -1,3 +1,8 @@
-//! Provider webhooks: signature checks, the call flow's TwiML answers.
+//! Provider webhooks (`/telephony/twilio/{id}/…`): signature checks, the call flow, TwiML.
 
+mod calls;
 pub mod signature;
+pub mod twiml;
+pub mod webhook;
+
+pub use calls::router;

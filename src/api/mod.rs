@@ -1,0 +1,19 @@
+//! The management API portals call (`/v1/…`): JSON in and out, bearer keys per tenant,
+//! errors as problem+json.
+
+pub mod auth;
+pub mod json;
+mod methods;
+mod verifications;
+
+use axum::Router;
+
+use crate::state::AppState;
+
+pub use verifications::MAX_WAIT_SECS;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(verifications::router())
+        .merge(methods::router())
+}

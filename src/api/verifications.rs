@@ -1,0 +1,101 @@
+//! `POST /v1/tenants/{tenant}/users/{user}/verifications` and
+//! `GET /v1/tenants/{tenant}/verifications/{id}?wait=SECONDS` (long-poll).
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::auth::Caller;
+use super::json::Json;
+use crate::error::ApiError;
+use crate::ids::{UserId, VerificationId};
+use crate::notify;
+use crate::state::AppState;
+use crate::verification::start::{self, StartRequest};
+use crate::verification::{Verification, VerificationView};
+
+/// Longest long-poll a request may ask for.
+pub const MAX_WAIT_SECS: u64 = 30;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/tenants/{tenant}/users/{user}/verifications",
+            post(create),
+        )
+        .route("/v1/tenants/{tenant}/verifications/{id}", get(read))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_tenant, user)): Path<(String, String)>,
+    Json(request): Json<StartRequest>,
+) -> Result<(StatusCode, axum::Json<VerificationView>), ApiError> {
+    let user = UserId::parse(&user).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+    let verification = start::start(&state, &caller.tenant, &user, request).await?;
+    let now = state.store.now().await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(verification.view(now))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadQuery {
+    wait: Option<String>,
+}
+
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_tenant, id)): Path<(String, String)>,
+    query: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<VerificationView>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
+    let wait = match query.wait.as_deref() {
+        None => 0,
+        Some(w) => w
+            .parse::<u64>()
+            .ok()
+            .filter(|w| *w <= MAX_WAIT_SECS)
+            .ok_or_else(|| {
+                ApiError::InvalidRequest(format!("wait must be 0..={MAX_WAIT_SECS} seconds"))
+            })?,
+    };
+    let not_found = || ApiError::NotFound("no such verification".into());
+    let id = VerificationId::parse(&id).map_err(|_| not_found())?;
+    // Subscribe before the first read so a change between the two still wakes us.
+    let mut changes = state.notifier.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    let first = load(&state, &caller, &id).await?.ok_or_else(not_found)?;
+    let now = state.store.now().await?;
+    let first_view = first.view(now);
+    if wait == 0 || first_view.status.is_terminal() {
+        return Ok(axum::Json(first_view));
+    }
+    loop {
+        let announced = notify::changed(&mut changes, &id, deadline).await;
+        let current = load(&state, &caller, &id).await?.ok_or_else(not_found)?;
+        let view = current.view(state.store.now().await?);
+        if !announced || view.status != first_view.status {
+            return Ok(axum::Json(view));
+        }
+    }
+}
+
+/// The verification if it exists and belongs to the caller's tenant (else `None`: 404, so ids of
+/// other tenants are indistinguishable from unknown ones).
+async fn load(
+    state: &AppState,
+    caller: &Caller,
+    id: &VerificationId,
+) -> Result<Option<Verification>, ApiError> {
+    Ok(state
+        .store
+        .verification(id)
+        .await?
+        .filter(|v| v.tenant == caller.tenant.as_str()))
+}

@@ -1,0 +1,201 @@
+//! Security-info methods (phone, authenticator app, security key, email, security questions)
+//! and the user's default sign-in method.
+
+use serde::{Deserialize, Serialize};
+
+/// The three phone slots a user has, as in the reference product (one number per type).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneType {
+    Mobile,
+    AlternateMobile,
+    Office,
+}
+
+impl PhoneType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhoneType::Mobile => "mobile",
+            PhoneType::AlternateMobile => "alternate_mobile",
+            PhoneType::Office => "office",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "mobile" => PhoneType::Mobile,
+            "alternate_mobile" => PhoneType::AlternateMobile,
+            "office" => PhoneType::Office,
+            _ => return None,
+        })
+    }
+
+    /// Fixed method ids per phone type, the ones Microsoft Graph uses, so "one per type" is
+    /// structural and a re-registration replaces the number in place.
+    pub fn method_id(self) -> &'static str {
+        match self {
+            PhoneType::Mobile => "3179e48a-750b-4051-897c-87b9720928f7",
+            PhoneType::AlternateMobile => "b6332ec1-7057-4abe-9331-3d72feddfe41",
+            PhoneType::Office => "e37fc753-ff3b-4958-9484-eaa9425c82bc",
+        }
+    }
+
+    pub fn from_method_id(id: &str) -> Option<Self> {
+        [PhoneType::Mobile, PhoneType::AlternateMobile, PhoneType::Office]
+            .into_iter()
+            .find(|t| t.method_id() == id)
+    }
+
+    /// The default-sign-in option a voice call to this phone is.
+    pub fn voice_option(self) -> DefaultMethod {
+        match self {
+            PhoneType::Mobile => DefaultMethod::VoiceMobile,
+            PhoneType::AlternateMobile => DefaultMethod::VoiceAlternateMobile,
+            PhoneType::Office => DefaultMethod::VoiceOffice,
+        }
+    }
+
+    /// An alternate mobile serves two-step verification only, never password reset.
+    pub fn usable_for(self) -> &'static [Usage] {
+        match self {
+            PhoneType::AlternateMobile => &[Usage::Mfa],
+            _ => &[Usage::Mfa, Usage::Sspr],
+        }
+    }
+}
+
+/// What a method can be used for: two-step verification and/or self-service password reset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Usage {
+    Mfa,
+    Sspr,
+}
+
+/// The default sign-in method options, in preference order (the default moves to the first
+/// one still backed by a method when the current default's method is deleted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DefaultMethod {
+    SecurityKey,
+    AuthenticatorPush,
+    AuthenticatorCode,
+    VoiceMobile,
+    Sms,
+    VoiceAlternateMobile,
+    VoiceOffice,
+}
+
+impl DefaultMethod {
+    pub const ALL: [DefaultMethod; 7] = [
+        DefaultMethod::SecurityKey,
+        DefaultMethod::AuthenticatorPush,
+        DefaultMethod::AuthenticatorCode,
+        DefaultMethod::VoiceMobile,
+        DefaultMethod::Sms,
+        DefaultMethod::VoiceAlternateMobile,
+        DefaultMethod::VoiceOffice,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DefaultMethod::SecurityKey => "security_key",
+            DefaultMethod::AuthenticatorPush => "authenticator_push",
+            DefaultMethod::AuthenticatorCode => "authenticator_code",
+            DefaultMethod::VoiceMobile => "voice_mobile",
+            DefaultMethod::Sms => "sms",
+            DefaultMethod::VoiceAlternateMobile => "voice_alternate_mobile",
+            DefaultMethod::VoiceOffice => "voice_office",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+
+    /// The phone a voice default calls, if it is a voice option.
+    pub fn voice_phone(self) -> Option<PhoneType> {
+        match self {
+            DefaultMethod::VoiceMobile => Some(PhoneType::Mobile),
+            DefaultMethod::VoiceAlternateMobile => Some(PhoneType::AlternateMobile),
+            DefaultMethod::VoiceOffice => Some(PhoneType::Office),
+            _ => None,
+        }
+    }
+}
+
+/// A stored method as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Method {
+    pub id: String,
+    #[serde(flatten)]
+    pub details: MethodDetails,
+    pub created_at: String,
+    pub usable_for: Vec<Usage>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MethodDetails {
+    Phone {
+        phone_number: String,
+        phone_type: PhoneType,
+    },
+}
+
+/// `GET …/methods`: the user's methods and default sign-in method.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MethodsDocument {
+    pub default_method: Option<DefaultMethod>,
+    pub methods: Vec<Method>,
+}
+
+impl MethodsDocument {
+    pub fn phone(&self, phone_type: PhoneType) -> Option<(&Method, &str)> {
+        self.methods.iter().find_map(|m| match &m.details {
+            MethodDetails::Phone {
+                phone_number,
+                phone_type: t,
+            } if *t == phone_type => Some((m, phone_number.as_str())),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_method_ids_are_fixed_per_type() {
+        for t in [PhoneType::Mobile, PhoneType::AlternateMobile, PhoneType::Office] {
+            assert_eq!(PhoneType::from_method_id(t.method_id()), Some(t));
+            assert!(crate::ids::MethodId::parse(t.method_id()).is_ok());
+        }
+    }
+
+    #[test]
+    fn default_options_are_ordered_by_preference() {
+        assert!(DefaultMethod::SecurityKey < DefaultMethod::VoiceMobile);
+        assert!(DefaultMethod::VoiceAlternateMobile < DefaultMethod::VoiceOffice);
+        assert_eq!(DefaultMethod::parse("voice_mobile"), Some(DefaultMethod::VoiceMobile));
+        assert_eq!(DefaultMethod::parse("email"), None);
+    }
+
+    #[test]
+    fn phone_methods_serialise_with_kind_tag() {
+        let m = Method {
+            id: PhoneType::Mobile.method_id().into(),
+            details: MethodDetails::Phone {
+                phone_number: "+14255551234".into(),
+                phone_type: PhoneType::Mobile,
+            },
+            created_at: "2026-11-27T00:00:00Z".into(),
+            usable_for: PhoneType::Mobile.usable_for().to_vec(),
+        };
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["kind"], "phone");
+        assert_eq!(v["phone_type"], "mobile");
+        assert_eq!(v["usable_for"], serde_json::json!(["mfa", "sspr"]));
+    }
+}

@@ -1,0 +1,71 @@
+//! Every Redis key and channel name, in one place.
+//!
+//! A user's keys share the hash tag `{<user tag>}` (see `ids::user_tag`), and a verification id
+//! starts with its user's tag, so a registration's approval (verification + methods + audit) is
+//! one single-slot script on Redis Cluster too.
+
+use crate::ids::VerificationId;
+
+#[derive(Clone, Debug)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// Hash: one verification. TTL: its expiry plus `verification.retain_secs`.
+    pub fn verification(&self, id: &VerificationId) -> String {
+        format!("{}:{{{}}}:vf:{}", self.prefix, id.user_tag(), id.as_str())
+    }
+
+    /// Hash: the user's methods (`m:<method id>` → JSON) and `default`. No TTL.
+    pub fn methods(&self, user_tag: &str) -> String {
+        format!("{}:{{{}}}:methods", self.prefix, user_tag)
+    }
+
+    /// Stream: the user's security-info audit events, capped.
+    pub fn audit(&self, user_tag: &str) -> String {
+        format!("{}:{{{}}}:audit", self.prefix, user_tag)
+    }
+
+    /// Pub/sub channel announcing a verification's status changes.
+    pub fn change_channel(&self, id: &VerificationId) -> String {
+        format!("{}:vf-changed:{}", self.prefix, id.as_str())
+    }
+
+    /// Pattern matching every change channel of this prefix.
+    pub fn change_pattern(&self) -> String {
+        format!("{}:vf-changed:*", self.prefix)
+    }
+
+    /// The verification id back from a change channel name.
+    pub fn id_from_channel<'a>(&self, channel: &'a str) -> Option<&'a str> {
+        channel
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix(":vf-changed:")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{TenantId, UserId, user_tag};
+
+    #[test]
+    fn a_users_keys_share_one_hash_tag() {
+        let keys = Keys::new("cv");
+        let (t, u) = (TenantId::parse("t").unwrap(), UserId::parse("u").unwrap());
+        let id = VerificationId::generate(&t, &u);
+        let tag = format!("{{{}}}", user_tag(&t, &u));
+        assert!(keys.verification(&id).contains(&tag));
+        assert!(keys.methods(id.user_tag()).contains(&tag));
+        assert!(keys.audit(id.user_tag()).contains(&tag));
+        assert!(keys.verification(&id).ends_with(id.as_str()));
+        assert_eq!(keys.id_from_channel(&keys.change_channel(&id)), Some(id.as_str()));
+    }
+}

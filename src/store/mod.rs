@@ -1,0 +1,77 @@
+//! Every Redis command callverify sends. Handlers call named operations; no key strings or raw
+//! commands live anywhere else.
+
+mod keys;
+pub mod methods;
+pub mod verifications;
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+pub use keys::Keys;
+
+/// Audit stream cap per user (approximate, `MAXLEN ~`).
+pub const AUDIT_CAP: u32 = 200;
+
+/// Cheap to clone: one multiplexed, self-reconnecting connection shared by all requests.
+#[derive(Clone)]
+pub struct Store {
+    client: redis::Client,
+    conn: ConnectionManager,
+    keys: Keys,
+    scripts: std::sync::Arc<Scripts>,
+}
+
+struct Scripts {
+    create_verification: redis::Script,
+    transition: redis::Script,
+}
+
+impl Store {
+    pub async fn connect(url: &str, prefix: &str, timeout: Duration) -> redis::RedisResult<Self> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(timeout))
+            .set_connection_timeout(Some(timeout))
+            .set_number_of_retries(2);
+        let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
+        Ok(Self {
+            client,
+            conn,
+            keys: Keys::new(prefix),
+            scripts: std::sync::Arc::new(Scripts {
+                create_verification: redis::Script::new(include_str!(
+                    "scripts/create_verification.lua"
+                )),
+                transition: redis::Script::new(include_str!("scripts/transition.lua")),
+            }),
+        })
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// A dedicated pub/sub connection (long-poll wake-ups).
+    pub async fn pubsub(&self) -> redis::RedisResult<redis::aio::PubSub> {
+        self.client.get_async_pubsub().await
+    }
+
+    /// `PING`: is Redis answering?
+    pub async fn ping(&self) -> redis::RedisResult<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ())
+    }
+
+    /// Redis' clock, in Unix seconds: the one clock every instance agrees on.
+    pub async fn now(&self) -> redis::RedisResult<i64> {
+        let mut conn = self.conn.clone();
+        let (secs, _micros): (i64, i64) = redis::cmd("TIME").query_async(&mut conn).await?;
+        Ok(secs)
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+}

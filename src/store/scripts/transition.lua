@@ -1,0 +1,134 @@
+-- One guarded state transition of a verification: the whole of a webhook's Redis work in one
+-- round trip. Terminal states never change, so duplicated, late or reordered webhooks are no-ops.
+--
+-- KEYS[1] verification hash   KEYS[2] the user's methods hash   KEYS[3] the user's audit stream
+-- ARGV[1] event: placed | refused | voice | gather | status
+-- ARGV[2] provider call id (CallSid), '' when unknown
+-- ARGV[3] pub/sub channel announcing this verification's changes (long-poll wake-ups)
+-- ARGV[4] audit stream cap (entries)
+-- ARGV[5…] per event:
+--   refused: reason, provider error text
+--   voice:   (none)
+--   gather:  digits ('' = silence), step ('prompt' | 'fraud'), max prompts
+--   status:  the provider's CallStatus
+-- Returns {outcome, status, locale, purpose, prompts}
+local vkey, mkey, akey = KEYS[1], KEYS[2], KEYS[3]
+local event, call_sid, channel, audit_cap = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+
+local v = redis.call('HMGET', vkey, 'status', 'call_sid', 'expires_at', 'prompts', 'locale',
+  'purpose', 'phone', 'phone_type', 'method_id', 'phone_masked')
+local status = v[1]
+if not status then return {'missing', '', '', '', 0} end
+local prompts = tonumber(v[4]) or 0
+local now = tonumber(redis.call('TIME')[1])
+local terminal = {approved = true, failed = true, expired = true, canceled = true, fraud_reported = true}
+local rank = {calling = 0, ringing = 1, answered = 2}
+
+local function reply(outcome)
+  return {outcome, status, v[5], v[6], prompts}
+end
+
+local function audit(action, outcome, reason)
+  redis.call('XADD', akey, 'MAXLEN', '~', audit_cap, '*',
+    'action', action, 'outcome', outcome, 'verification', string.sub(vkey, -48),
+    'purpose', v[6], 'method', v[9] or '', 'phone', v[10] or '', 'reason', reason or '')
+end
+
+local function move(new_status)
+  redis.call('HSET', vkey, 'status', new_status, 'updated_at', now)
+  status = new_status
+  redis.call('PUBLISH', channel, new_status)
+end
+
+local function finish(new_status, reason)
+  move(new_status)
+  if reason then redis.call('HSET', vkey, 'reason', reason) end
+  if new_status == 'approved' then
+    audit('verification.approved', 'approved', nil)
+  elseif new_status == 'fraud_reported' then
+    audit('verification.fraud_reported', 'fraud_reported', nil)
+  else
+    audit('verification.failed', new_status, reason)
+  end
+end
+
+-- The first call id we hear of is the call we placed; any other is refused.
+if call_sid ~= '' then
+  if v[2] and v[2] ~= '' then
+    if v[2] ~= call_sid then return reply('mismatch') end
+  elseif terminal[status] then
+    return reply('gone')
+  else
+    redis.call('HSET', vkey, 'call_sid', call_sid)
+  end
+end
+
+if terminal[status] then return reply('gone') end
+if now >= tonumber(v[3]) then
+  finish('expired', 'expired')
+  return reply('gone')
+end
+
+if event == 'placed' then
+  return reply('ok')
+
+elseif event == 'refused' then
+  finish('failed', ARGV[5])
+  redis.call('HSET', vkey, 'provider_error', ARGV[6])
+  return reply('ok')
+
+elseif event == 'voice' then
+  if rank[status] < 2 then move('answered') end
+  prompts = redis.call('HINCRBY', vkey, 'prompts', 1)
+  return reply('prompt')
+
+elseif event == 'gather' then
+  local digits, step, max_prompts = ARGV[5], ARGV[6], tonumber(ARGV[7])
+  if rank[status] < 2 then move('answered') end
+  if step == 'fraud' and digits == '#' then
+    finish('fraud_reported', nil)
+    return reply('fraud_reported')
+  elseif step == 'prompt' and digits == '#' then
+    finish('approved', nil)
+    if v[6] == 'registration' then
+      local method_id = v[9]
+      redis.call('HSET', mkey, 'm:' .. method_id, cjson.encode({
+        id = method_id, kind = 'phone', phone_number = v[7], phone_type = v[8], created_at = now}))
+      if not redis.call('HGET', mkey, 'default') then
+        redis.call('HSET', mkey, 'default', 'voice_' .. v[8])
+      end
+      audit('method.registered', 'registered', nil)
+    end
+    return reply('approved')
+  elseif step == 'prompt' and digits == '0' then
+    return reply('confirm_fraud')
+  end
+  -- A wrong key or silence: prompt again, or give up politely.
+  if prompts >= max_prompts then
+    finish('failed', 'no_input')
+    return reply('no_input')
+  end
+  prompts = redis.call('HINCRBY', vkey, 'prompts', 1)
+  if digits == '' then return reply('reprompt_silence') end
+  return reply('reprompt_invalid')
+
+elseif event == 'status' then
+  local cs = ARGV[5]
+  if cs == 'ringing' then
+    if status == 'calling' then move('ringing') end
+  elseif cs == 'in-progress' or cs == 'answered' then
+    if rank[status] < 2 then move('answered') end
+  elseif cs == 'completed' then
+    finish('failed', 'hung_up')
+  elseif cs == 'busy' then
+    finish('failed', 'busy')
+  elseif cs == 'no-answer' then
+    finish('failed', 'no_answer')
+  elseif cs == 'failed' then
+    finish('failed', 'provider_failed')
+  elseif cs == 'canceled' then
+    finish('canceled', 'canceled')
+  end
+  return reply('ok')
+end
+return redis.error_reply('unknown event ' .. tostring(event))

@@ -1,0 +1,238 @@
+//! Verification records: create, read, and the guarded webhook transitions.
+
+use std::collections::HashMap;
+
+use super::{AUDIT_CAP, Store};
+use crate::ids::VerificationId;
+use crate::verification::{Purpose, Status, Verification};
+
+/// What a new verification stores.
+pub struct NewVerification<'a> {
+    pub id: &'a VerificationId,
+    pub tenant: &'a str,
+    pub user: &'a str,
+    pub purpose: Purpose,
+    pub phone_e164: &'a str,
+    pub phone_type: &'a str,
+    /// The method the call registers (registration) or dials (sign-in, password reset).
+    pub method_id: &'a str,
+    pub locale: &'a str,
+    pub ttl_secs: u64,
+    pub retain_secs: u64,
+}
+
+/// A provider event applied to a verification.
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    /// The provider accepted the call and gave it this id.
+    Placed,
+    /// The provider refused to place the call.
+    Refused { reason: &'a str, detail: &'a str },
+    /// The callee answered; the provider asks what to play.
+    Voice,
+    /// The callee pressed keys (`""` = silence) in the gather of `step`.
+    Gather {
+        digits: &'a str,
+        step: GatherStep,
+        max_prompts: u32,
+    },
+    /// A call-progress callback with the provider's `CallStatus`.
+    Status { call_status: &'a str },
+}
+
+/// Which question a `<Gather>` asked: the main prompt, or "press # to confirm the fraud report".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GatherStep {
+    Prompt,
+    Fraud,
+}
+
+impl GatherStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatherStep::Prompt => "prompt",
+            GatherStep::Fraud => "fraud",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "prompt" => Some(GatherStep::Prompt),
+            "fraud" => Some(GatherStep::Fraud),
+            _ => None,
+        }
+    }
+}
+
+/// What the transition decided; the webhook answers with the matching TwiML.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// No such verification (never existed, or dropped after its retention).
+    Missing,
+    /// The webhook's call id is not the call placed for this verification: refused.
+    Mismatch,
+    /// The verification already ended (or just expired): nothing changed.
+    Gone,
+    /// Applied (status callbacks, placed, refused).
+    Ok,
+    /// Play the prompt.
+    Prompt,
+    Approved,
+    /// `0` pressed: ask for `#` to confirm the fraud report.
+    ConfirmFraud,
+    FraudReported,
+    RepromptInvalid,
+    RepromptSilence,
+    /// Out of prompts: failed with `no_input`.
+    NoInput,
+}
+
+impl Outcome {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "missing" => Outcome::Missing,
+            "mismatch" => Outcome::Mismatch,
+            "gone" => Outcome::Gone,
+            "ok" => Outcome::Ok,
+            "prompt" => Outcome::Prompt,
+            "approved" => Outcome::Approved,
+            "confirm_fraud" => Outcome::ConfirmFraud,
+            "fraud_reported" => Outcome::FraudReported,
+            "reprompt_invalid" => Outcome::RepromptInvalid,
+            "reprompt_silence" => Outcome::RepromptSilence,
+            "no_input" => Outcome::NoInput,
+            _ => return None,
+        })
+    }
+}
+
+/// The script's answer: the outcome plus what the TwiML needs.
+#[derive(Clone, Debug)]
+pub struct Transition {
+    pub outcome: Outcome,
+    pub status: Option<Status>,
+    pub locale: String,
+    pub purpose: Option<Purpose>,
+    /// How many times the prompt has been played.
+    pub prompts: u32,
+}
+
+impl Store {
+    /// Stores a new verification in `calling`; returns `(created_at, expires_at)`.
+    pub async fn create_verification(
+        &self,
+        new: &NewVerification<'_>,
+    ) -> redis::RedisResult<(i64, i64)> {
+        let masked = crate::phone::mask_e164(new.phone_e164);
+        self.scripts
+            .create_verification
+            .key(self.keys.verification(new.id))
+            .arg(new.ttl_secs)
+            .arg(new.retain_secs)
+            .arg(&[
+                ("tenant", new.tenant),
+                ("user", new.user),
+                ("purpose", new.purpose.as_str()),
+                ("phone", new.phone_e164),
+                ("phone_masked", masked.as_str()),
+                ("phone_type", new.phone_type),
+                ("method_id", new.method_id),
+                ("locale", new.locale),
+            ])
+            .invoke_async(&mut self.conn())
+            .await
+    }
+
+    pub async fn verification(
+        &self,
+        id: &VerificationId,
+    ) -> redis::RedisResult<Option<Verification>> {
+        let fields: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(self.keys.verification(id))
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(from_fields(id, fields))
+    }
+
+    /// Applies one provider event in one round trip (see `scripts/transition.lua`).
+    pub async fn transition(
+        &self,
+        id: &VerificationId,
+        call_sid: &str,
+        event: Event<'_>,
+    ) -> redis::RedisResult<Transition> {
+        let mut invocation = self.scripts.transition.prepare_invoke();
+        invocation
+            .key(self.keys.verification(id))
+            .key(self.keys.methods(id.user_tag()))
+            .key(self.keys.audit(id.user_tag()));
+        let name = match event {
+            Event::Placed => "placed",
+            Event::Refused { .. } => "refused",
+            Event::Voice => "voice",
+            Event::Gather { .. } => "gather",
+            Event::Status { .. } => "status",
+        };
+        invocation
+            .arg(name)
+            .arg(call_sid)
+            .arg(self.keys.change_channel(id))
+            .arg(AUDIT_CAP);
+        match event {
+            Event::Refused { reason, detail } => {
+                invocation.arg(reason).arg(detail);
+            }
+            Event::Gather {
+                digits,
+                step,
+                max_prompts,
+            } => {
+                invocation.arg(digits).arg(step.as_str()).arg(max_prompts);
+            }
+            Event::Status { call_status } => {
+                invocation.arg(call_status);
+            }
+            Event::Placed | Event::Voice => {}
+        }
+        let (outcome, status, locale, purpose, prompts): (String, String, String, String, u32) =
+            invocation.invoke_async(&mut self.conn()).await?;
+        let outcome = Outcome::parse(&outcome).ok_or_else(|| {
+            redis::RedisError::from((
+                redis::ErrorKind::Parse,
+                "unexpected transition outcome",
+                outcome,
+            ))
+        })?;
+        Ok(Transition {
+            outcome,
+            status: Status::parse(&status),
+            locale,
+            purpose: Purpose::parse(&purpose),
+            prompts,
+        })
+    }
+}
+
+fn from_fields(id: &VerificationId, mut f: HashMap<String, String>) -> Option<Verification> {
+    let mut take = |k: &str| f.remove(k).unwrap_or_default();
+    let status = Status::parse(&take("status"))?;
+    let purpose = Purpose::parse(&take("purpose"))?;
+    let num = |s: String| s.parse::<i64>().unwrap_or_default();
+    let non_empty = |s: String| (!s.is_empty()).then_some(s);
+    Some(Verification {
+        id: id.as_str().to_owned(),
+        tenant: take("tenant"),
+        user: take("user"),
+        purpose,
+        status,
+        reason: non_empty(take("reason")),
+        provider_error: non_empty(take("provider_error")),
+        phone_e164: take("phone"),
+        phone_type: take("phone_type"),
+        locale: take("locale"),
+        method_id: non_empty(take("method_id")),
+        created_at: num(take("created_at")),
+        expires_at: num(take("expires_at")),
+        updated_at: num(take("updated_at")),
+    })
+}

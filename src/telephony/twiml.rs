@@ -1,0 +1,269 @@
+//! TwiML answers, rendered from the templates in `twiml/` with per-locale prompts. Templates
+//! and prompts are compiled in and prepared once at start-up; every value is XML-escaped.
+
+use std::collections::HashMap;
+
+use minijinja::{AutoEscape, Environment, context};
+use serde::Deserialize;
+
+use crate::verification::Purpose;
+
+/// The locales we speak, with their prompt files.
+const LOCALES: [(&str, &str); 2] = [
+    ("en-US", include_str!("../../twiml/locales/en-US.toml")),
+    ("nl-NL", include_str!("../../twiml/locales/nl-NL.toml")),
+];
+
+/// Every sentence of one locale (see `twiml/locales/en-US.toml`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Prompts {
+    language: String,
+    voice: String,
+    prompt_registration: String,
+    prompt_sign_in: String,
+    prompt_password_reset: String,
+    fraud_hint: String,
+    invalid_key: String,
+    no_key: String,
+    confirm_fraud: String,
+    approved: String,
+    fraud_reported: String,
+    no_input: String,
+    gone: String,
+    apology: String,
+}
+
+/// Said before the prompt when it is repeated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preface {
+    InvalidKey,
+    NoKey,
+}
+
+/// The last sentence before hanging up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closing {
+    Approved,
+    FraudReported,
+    NoInput,
+    /// The verification ended or never existed.
+    Gone,
+    /// Our side failed (Redis down, …): a short apology instead of the provider's error message.
+    Apology,
+}
+
+pub struct Twiml {
+    env: Environment<'static>,
+    prompts: HashMap<&'static str, Prompts>,
+    default_locale: &'static str,
+}
+
+impl Twiml {
+    /// Prepares templates and prompts; `default_locale` must be one of [`Twiml::locales`].
+    pub fn new(default_locale: &str) -> Result<Self, String> {
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|_| AutoEscape::Html);
+        env.add_template("gather.xml", include_str!("../../twiml/gather.xml"))
+            .map_err(|e| e.to_string())?;
+        env.add_template("goodbye.xml", include_str!("../../twiml/goodbye.xml"))
+            .map_err(|e| e.to_string())?;
+        let mut prompts = HashMap::new();
+        for (locale, text) in LOCALES {
+            let p: Prompts = toml::from_str(text).map_err(|e| format!("{locale}: {e}"))?;
+            prompts.insert(locale, p);
+        }
+        let default_locale = Self::locales()
+            .find(|l| *l == default_locale)
+            .ok_or_else(|| format!("unsupported default locale {default_locale:?}"))?;
+        Ok(Self {
+            env,
+            prompts,
+            default_locale,
+        })
+    }
+
+    pub fn locales() -> impl Iterator<Item = &'static str> {
+        LOCALES.iter().map(|(l, _)| *l)
+    }
+
+    /// The supported locale for a requested one: exact (case-insensitive) match, else the same
+    /// language (`nl-BE` → `nl-NL`), else `None`.
+    pub fn match_locale(requested: &str) -> Option<&'static str> {
+        let lang = requested.split(['-', '_']).next().unwrap_or_default();
+        Self::locales()
+            .find(|l| l.eq_ignore_ascii_case(requested))
+            .or_else(|| {
+                Self::locales().find(|l| l.split('-').next().is_some_and(|x| x.eq_ignore_ascii_case(lang)))
+            })
+    }
+
+    fn prompts(&self, locale: &str) -> &Prompts {
+        self.prompts
+            .get(locale)
+            .unwrap_or_else(|| &self.prompts[self.default_locale])
+    }
+
+    /// Ask for a key: the purpose's prompt and the fraud hint, optionally after a preface.
+    pub fn prompt(
+        &self,
+        locale: &str,
+        purpose: Purpose,
+        preface: Option<Preface>,
+        action: &str,
+        timeout_secs: u32,
+    ) -> String {
+        let p = self.prompts(locale);
+        let ask = match purpose {
+            Purpose::Registration => &p.prompt_registration,
+            Purpose::SignIn => &p.prompt_sign_in,
+            Purpose::PasswordReset => &p.prompt_password_reset,
+        };
+        let preface = preface.map(|pf| match pf {
+            Preface::InvalidKey => p.invalid_key.as_str(),
+            Preface::NoKey => p.no_key.as_str(),
+        });
+        self.render(
+            "gather.xml",
+            context! { language => &p.language, voice => &p.voice, preface,
+            prompt => format!("{ask} {}", p.fraud_hint), action => action.to_owned(), timeout => timeout_secs },
+        )
+    }
+
+    /// After `0`: ask for `#` to confirm the fraud report.
+    pub fn confirm_fraud(&self, locale: &str, action: &str, timeout_secs: u32) -> String {
+        let p = self.prompts(locale);
+        self.render(
+            "gather.xml",
+            context! { language => &p.language, voice => &p.voice, preface => None::<String>,
+            prompt => &p.confirm_fraud, action => action.to_owned(), timeout => timeout_secs },
+        )
+    }
+
+    /// Say the closing sentence and hang up.
+    pub fn goodbye(&self, locale: &str, closing: Closing) -> String {
+        let p = self.prompts(locale);
+        let message = match closing {
+            Closing::Approved => &p.approved,
+            Closing::FraudReported => &p.fraud_reported,
+            Closing::NoInput => &p.no_input,
+            Closing::Gone => &p.gone,
+            Closing::Apology => &p.apology,
+        };
+        self.render(
+            "goodbye.xml",
+            context! { language => &p.language, voice => &p.voice, message },
+        )
+    }
+
+    fn render(&self, name: &str, ctx: minijinja::Value) -> String {
+        // Templates are compiled in and checked by tests, so rendering cannot fail at run time
+        // short of a programming error; answer an apology-free hang-up rather than panic.
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, template = name, "TwiML template failed");
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Hangup/></Response>".to_owned()
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quick_xml::Reader;
+    use quick_xml::events::Event;
+
+    /// Parses the document and returns (element name, attributes, text) triples.
+    fn elements(xml: &str) -> Vec<(String, Vec<(String, String)>, String)> {
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
+        let mut reader = Reader::from_str(xml);
+        let mut out: Vec<(String, Vec<(String, String)>, String)> = Vec::new();
+        loop {
+            match reader.read_event().expect("well-formed XML") {
+                Event::Start(e) | Event::Empty(e) => {
+                    let attrs = e
+                        .attributes()
+                        .map(|a| {
+                            let a = a.unwrap();
+                            (
+                                String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                                a.unescape_value().unwrap().into_owned(),
+                            )
+                        })
+                        .collect();
+                    out.push((
+                        String::from_utf8(e.name().as_ref().to_vec()).unwrap(),
+                        attrs,
+                        String::new(),
+                    ));
+                }
+                Event::Text(t) => {
+                    if let Some(last) = out.last_mut() {
+                        last.2.push_str(&t.decode().unwrap());
+                    }
+                }
+                Event::GeneralRef(r) => {
+                    let name = String::from_utf8(r.to_vec()).unwrap();
+                    let ch = quick_xml::escape::unescape(&format!("&{name};")).unwrap().into_owned();
+                    if let Some(last) = out.last_mut() {
+                        last.2.push_str(&ch);
+                    }
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn attr<'a>(el: &'a (String, Vec<(String, String)>, String), name: &str) -> &'a str {
+        &el.1.iter().find(|(k, _)| k == name).unwrap().1
+    }
+
+    #[test]
+    fn the_prompt_gathers_the_pound_key_itself() {
+        let t = Twiml::new("en-US").unwrap();
+        let xml = t.prompt("en-US", Purpose::Registration, None, "https://x/gather?step=prompt&a=<b>", 5);
+        let els = elements(&xml);
+        assert_eq!(els[0].0, "Response");
+        let gather = &els[1];
+        assert_eq!(gather.0, "Gather");
+        assert_eq!(attr(gather, "finishOnKey"), "");
+        assert_eq!(attr(gather, "numDigits"), "1");
+        assert_eq!(attr(gather, "actionOnEmptyResult"), "true");
+        assert_eq!(attr(gather, "action"), "https://x/gather?step=prompt&a=<b>");
+        assert!(els[2].2.contains("press the pound key"));
+        assert!(els[2].2.contains("press zero"));
+        assert_eq!(els[3].0, "Redirect");
+    }
+
+    #[test]
+    fn dutch_prompts_are_spoken_in_dutch() {
+        let t = Twiml::new("en-US").unwrap();
+        let xml = t.prompt("nl-NL", Purpose::SignIn, Some(Preface::InvalidKey), "/g", 5);
+        let els = elements(&xml);
+        assert_eq!(attr(&els[2], "language"), "nl-NL");
+        assert!(els[2].2.contains("toets is niet geldig"));
+        assert!(els[3].2.contains("hekje"));
+    }
+
+    #[test]
+    fn goodbyes_hang_up() {
+        let t = Twiml::new("en-US").unwrap();
+        for c in [Closing::Approved, Closing::FraudReported, Closing::NoInput, Closing::Gone, Closing::Apology] {
+            let els = elements(&t.goodbye("en-US", c));
+            assert_eq!(els.last().unwrap().0, "Hangup");
+        }
+    }
+
+    #[test]
+    fn locales_match_exactly_or_by_language() {
+        assert_eq!(Twiml::match_locale("nl-NL"), Some("nl-NL"));
+        assert_eq!(Twiml::match_locale("nl-be"), Some("nl-NL"));
+        assert_eq!(Twiml::match_locale("en-GB"), Some("en-US"));
+        assert_eq!(Twiml::match_locale("de-DE"), None);
+        assert!(Twiml::new("fr-FR").is_err());
+    }
+}

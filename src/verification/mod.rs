@@ -1,0 +1,185 @@
+//! Verification calls: their states, outcomes and the flow that starts one.
+//!
+//! State machine: `calling → ringing → answered → approved | fraud_reported | failed(reason) |
+//! expired | canceled`. Terminal states never change; the guarded transitions live in the
+//! store's Lua script (`store/scripts/webhook.lua`).
+
+pub mod start;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a verification call is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// Prove a new phone number; approval registers the phone-call method.
+    Registration,
+    /// Two-step verification of a sign-in to a registered phone.
+    SignIn,
+    /// Identity check for a self-service password reset.
+    PasswordReset,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Registration => "registration",
+            Purpose::SignIn => "sign_in",
+            Purpose::PasswordReset => "password_reset",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "registration" => Purpose::Registration,
+            "sign_in" => Purpose::SignIn,
+            "password_reset" => Purpose::PasswordReset,
+            _ => return None,
+        })
+    }
+}
+
+/// A verification's status as the API shows it (exact strings are an API contract).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Calling,
+    Ringing,
+    Answered,
+    Approved,
+    Failed,
+    Expired,
+    Canceled,
+    FraudReported,
+}
+
+impl Status {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "calling" => Status::Calling,
+            "ringing" => Status::Ringing,
+            "answered" => Status::Answered,
+            "approved" => Status::Approved,
+            "failed" => Status::Failed,
+            "expired" => Status::Expired,
+            "canceled" => Status::Canceled,
+            "fraud_reported" => Status::FraudReported,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Calling => "calling",
+            Status::Ringing => "ringing",
+            Status::Answered => "answered",
+            Status::Approved => "approved",
+            Status::Failed => "failed",
+            Status::Expired => "expired",
+            Status::Canceled => "canceled",
+            Status::FraudReported => "fraud_reported",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Status::Calling | Status::Ringing | Status::Answered)
+    }
+}
+
+/// The stored verification, as read back from Redis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verification {
+    pub id: String,
+    pub tenant: String,
+    pub user: String,
+    pub purpose: Purpose,
+    pub status: Status,
+    /// Why it failed (`busy`, `no_answer`, `provider_failed`, `provider_rejected`, `no_input`,
+    /// `hung_up`, `canceled`, `expired`, …); empty otherwise.
+    pub reason: Option<String>,
+    /// The provider's own error for `provider_rejected` / `provider_failed`.
+    pub provider_error: Option<String>,
+    pub phone_e164: String,
+    pub phone_type: String,
+    pub locale: String,
+    pub method_id: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub updated_at: i64,
+}
+
+/// The API's view of a verification (`GET …/verifications/{id}`, `POST …/verifications`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VerificationView {
+    pub id: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_error: Option<String>,
+    pub purpose: Purpose,
+    pub user: String,
+    /// Masked: the API never echoes a full number it is verifying.
+    pub phone_number: String,
+    pub phone_type: String,
+    pub locale: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub expires_at: String,
+}
+
+impl Verification {
+    /// The status a reader should see at `now`: an open verification past its expiry is expired.
+    pub fn effective_status(&self, now: i64) -> (Status, Option<String>) {
+        if !self.status.is_terminal() && now >= self.expires_at {
+            (Status::Expired, Some("expired".to_owned()))
+        } else {
+            (self.status, self.reason.clone())
+        }
+    }
+
+    pub fn view(&self, now: i64) -> VerificationView {
+        let (status, reason) = self.effective_status(now);
+        VerificationView {
+            id: self.id.clone(),
+            status,
+            reason,
+            provider_error: self.provider_error.clone(),
+            purpose: self.purpose,
+            user: self.user.clone(),
+            phone_number: crate::phone::mask_e164(&self.phone_e164),
+            phone_type: self.phone_type.clone(),
+            locale: self.locale.clone(),
+            created_at: crate::clock::rfc3339(self.created_at),
+            updated_at: crate::clock::rfc3339(self.updated_at),
+            expires_at: crate::clock::rfc3339(self.expires_at),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_and_know_terminality() {
+        for s in [
+            Status::Calling,
+            Status::Ringing,
+            Status::Answered,
+            Status::Approved,
+            Status::Failed,
+            Status::Expired,
+            Status::Canceled,
+            Status::FraudReported,
+        ] {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::Value::String(s.as_str().into())
+            );
+        }
+        assert!(!Status::Answered.is_terminal());
+        assert!(Status::FraudReported.is_terminal());
+    }
+}

@@ -1,0 +1,209 @@
+//! Starting a verification call: choose and check the number, store the verification, ask the
+//! provider to dial. A provider refusal becomes a failed verification, never a 500.
+
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::ids::{TenantId, UserId, VerificationId, user_tag};
+use crate::methods::{MethodsDocument, PhoneType};
+use crate::phone::{self, NumberType};
+use crate::provider::twilio::CallRequest;
+use crate::state::AppState;
+use crate::store::verifications::{Event, NewVerification};
+use crate::telephony::twiml::Twiml;
+use crate::verification::{Purpose, Verification};
+
+/// `POST …/verifications` body (field names are an API contract).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    pub purpose: Purpose,
+    /// Registration only: the number as the user typed it (an extension is dropped).
+    pub phone_number: Option<String>,
+    /// ISO 3166 region for numbers typed without `+country`.
+    pub region: Option<String>,
+    /// Registration only; default `mobile`.
+    pub phone_type: Option<PhoneType>,
+    /// Sign-in / password reset: the registered phone method to call.
+    pub method_id: Option<String>,
+    pub locale: Option<String>,
+}
+
+/// Number types never dialled: they cost the tenant money or reach no person.
+const BLOCKED_TYPES: [NumberType; 3] = [
+    NumberType::PremiumRate,
+    NumberType::SharedCost,
+    NumberType::Unknown,
+];
+
+/// The number to call and the method it stands for.
+struct Target {
+    e164: String,
+    phone_type: PhoneType,
+}
+
+pub async fn start(
+    state: &AppState,
+    tenant: &TenantId,
+    user: &UserId,
+    request: StartRequest,
+) -> Result<Verification, ApiError> {
+    let locale = resolve_locale(request.locale.as_deref(), &state.config.verification.default_locale)?;
+    let tag = user_tag(tenant, user);
+    let target = match request.purpose {
+        Purpose::Registration => registration_target(&request)?,
+        Purpose::SignIn | Purpose::PasswordReset => {
+            if request.phone_number.is_some() || request.region.is_some() || request.phone_type.is_some() {
+                return Err(ApiError::InvalidRequest(
+                    "sign-in and password-reset calls go to a registered phone: send method_id (optional), not phone_number".into(),
+                ));
+            }
+            let methods = state.store.methods(&tag).await?;
+            registered_target(&methods, request.purpose, request.method_id.as_deref())?
+        }
+    };
+    if request.purpose == Purpose::Registration && target.phone_type == PhoneType::AlternateMobile {
+        let methods = state.store.methods(&tag).await?;
+        if methods.phone(PhoneType::Mobile).is_none() {
+            return Err(ApiError::Conflict(
+                "register a mobile phone before an alternate mobile phone".into(),
+            ));
+        }
+    }
+
+    let id = VerificationId::generate(tenant, user);
+    let config = &state.config.verification;
+    state
+        .store
+        .create_verification(&NewVerification {
+            id: &id,
+            tenant: tenant.as_str(),
+            user: user.as_str(),
+            purpose: request.purpose,
+            phone_e164: &target.e164,
+            phone_type: target.phone_type.as_str(),
+            method_id: target.phone_type.method_id(),
+            locale,
+            ttl_secs: config.ttl_secs,
+            retain_secs: config.retain_secs,
+        })
+        .await?;
+
+    let base = format!("{}/telephony/twilio/{}", state.public_url, id);
+    let placed = state
+        .twilio
+        .create_call(&CallRequest {
+            to_e164: &target.e164,
+            twiml_url: &format!("{base}/voice"),
+            status_callback_url: &format!("{base}/status"),
+        })
+        .await;
+    match placed {
+        Ok(call_sid) => {
+            state.store.transition(&id, &call_sid, Event::Placed).await?;
+            tracing::info!(verification = %id, purpose = request.purpose.as_str(), to = %phone::mask_e164(&target.e164), "call placed");
+        }
+        Err(error) => {
+            tracing::warn!(verification = %id, %error, "provider did not place the call");
+            let detail = error.to_string();
+            state
+                .store
+                .transition(&id, "", Event::Refused { reason: error.reason(), detail: &detail })
+                .await?;
+        }
+    }
+    state
+        .store
+        .verification(&id)
+        .await?
+        .ok_or_else(|| ApiError::Internal("verification vanished right after creation".into()))
+}
+
+fn resolve_locale(requested: Option<&str>, default: &str) -> Result<&'static str, ApiError> {
+    match requested {
+        None => Twiml::match_locale(default)
+            .ok_or_else(|| ApiError::Internal("configured default locale unsupported".into())),
+        Some(l) if l.len() > 35 || !l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
+            Err(ApiError::InvalidRequest("locale must be a BCP 47 tag such as nl-NL".into()))
+        }
+        // A locale we do not speak falls back to the default rather than failing the sign-in.
+        Some(l) => Ok(Twiml::match_locale(l)
+            .or_else(|| Twiml::match_locale(default))
+            .unwrap_or("en-US")),
+    }
+}
+
+fn registration_target(request: &StartRequest) -> Result<Target, ApiError> {
+    if request.method_id.is_some() {
+        return Err(ApiError::InvalidRequest(
+            "method_id is for sign-in and password-reset calls".into(),
+        ));
+    }
+    let typed = request
+        .phone_number
+        .as_deref()
+        .ok_or_else(|| ApiError::InvalidPhoneNumber("phone_number is required for a registration".into()))?;
+    if let Some(region) = &request.region
+        && (region.len() != 2 || !region.bytes().all(|b| b.is_ascii_alphabetic()))
+    {
+        return Err(ApiError::InvalidRequest("region must be an ISO 3166 alpha-2 code such as US".into()));
+    }
+    let parsed = phone::parse(typed, request.region.as_deref())
+        .map_err(|e| ApiError::InvalidPhoneNumber(e.to_string()))?;
+    let number_type = parsed.number.number_type();
+    if BLOCKED_TYPES.contains(&number_type) {
+        return Err(ApiError::NumberTypeBlocked(format!(
+            "numbers of type {} are not called",
+            serde_json::to_value(number_type).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+        )));
+    }
+    Ok(Target {
+        e164: parsed.number.e164().to_owned(),
+        phone_type: request.phone_type.unwrap_or(PhoneType::Mobile),
+    })
+}
+
+/// The registered phone a sign-in or password-reset call goes to.
+fn registered_target(
+    methods: &MethodsDocument,
+    purpose: Purpose,
+    method_id: Option<&str>,
+) -> Result<Target, ApiError> {
+    let phone_type = match method_id {
+        Some(id) => {
+            let phone_type = PhoneType::from_method_id(id);
+            let registered = phone_type.filter(|t| methods.phone(*t).is_some());
+            match registered {
+                Some(t) => t,
+                None if methods.methods.iter().any(|m| m.id == id) => {
+                    return Err(ApiError::NoPhoneMethod(
+                        "that method is not a phone: only phone methods can be called".into(),
+                    ));
+                }
+                None => return Err(ApiError::NotFound("no such method for this user".into())),
+            }
+        }
+        None => {
+            let default_voice = methods
+                .default_method
+                .and_then(|d| d.voice_phone())
+                .filter(|t| methods.phone(*t).is_some());
+            default_voice
+                .filter(|t| purpose != Purpose::PasswordReset || *t != PhoneType::AlternateMobile)
+                .or_else(|| methods.phone(PhoneType::Mobile).map(|_| PhoneType::Mobile))
+                .ok_or_else(|| ApiError::NoPhoneMethod("the user has no phone method to call".into()))?
+        }
+    };
+    if purpose == Purpose::PasswordReset && phone_type == PhoneType::AlternateMobile {
+        return Err(ApiError::NoPhoneMethod(
+            "an alternate mobile phone serves two-step verification only, not password reset".into(),
+        ));
+    }
+    let (_, number) = methods
+        .phone(phone_type)
+        .ok_or_else(|| ApiError::NoPhoneMethod("the user has no phone method to call".into()))?;
+    Ok(Target {
+        e164: number.to_owned(),
+        phone_type,
+    })
+}

@@ -1,0 +1,232 @@
+//! A stub of Twilio's side: records `POST …/Calls.json` requests and answers them as configured;
+//! tests then play the call step by step (fetch TwiML, press keys, post status callbacks), each
+//! webhook signed the way Twilio signs it (HMAC-SHA1 over URL + sorted params, written here
+//! independently of the server's code).
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use super::{ACCOUNT_SID, AUTH_TOKEN};
+
+/// How the stub answers the next Calls requests.
+#[derive(Clone, Copy, Debug)]
+pub enum Mode {
+    Created,
+    Rejected400,
+    Failed500,
+}
+
+/// One recorded Calls API request.
+#[derive(Clone, Debug)]
+pub struct CallsRequest {
+    pub form: Vec<(String, String)>,
+    pub authorization: String,
+    pub sid: String,
+}
+
+impl CallsRequest {
+    pub fn field(&self, name: &str) -> &str {
+        self.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+    pub fn fields(&self, name: &str) -> Vec<&str> {
+        self.form
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    calls: Vec<CallsRequest>,
+    mode: Option<Mode>,
+}
+
+#[derive(Clone)]
+pub struct StubTwilio {
+    pub base: String,
+    inner: Arc<Mutex<Inner>>,
+    http: reqwest::Client,
+}
+
+/// Twilio's signature, computed independently of callverify's own code.
+pub fn twilio_signature(token: &str, url: &str, params: &[(&str, &str)]) -> String {
+    let mut sorted: Vec<_> = params.to_vec();
+    sorted.sort();
+    let mut data = url.to_owned();
+    for (k, v) in sorted {
+        data.push_str(k);
+        data.push_str(v);
+    }
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(token.as_bytes()).unwrap();
+    mac.update(data.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+async fn create_call(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> (StatusCode, axum::Json<serde_json::Value>) {
+    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let mut inner = inner.lock().unwrap();
+    let sid = format!("CA{:032x}", inner.calls.len() as u128 + 0xabc0);
+    inner.calls.push(CallsRequest {
+        form,
+        authorization: headers
+            .get("authorization")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default(),
+        sid: sid.clone(),
+    });
+    match inner.mode.unwrap_or(Mode::Created) {
+        Mode::Created => (
+            StatusCode::CREATED,
+            axum::Json(json!({"sid": sid, "account_sid": ACCOUNT_SID, "status": "queued"})),
+        ),
+        Mode::Rejected400 => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"code": 21211, "message": "The 'To' number is not a valid phone number.", "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400})),
+        ),
+        Mode::Failed500 => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"code": 20500, "message": "Internal Server Error", "status": 500})),
+        ),
+    }
+}
+
+/// A call the stub has accepted, to be played by the test.
+#[derive(Clone, Debug)]
+pub struct StubCall {
+    pub request: CallsRequest,
+}
+
+impl StubTwilio {
+    pub async fn start() -> Self {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let app = Router::new()
+            .route(
+                &format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"),
+                post(create_call),
+            )
+            .with_state(inner.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            base,
+            inner,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        self.inner.lock().unwrap().mode = Some(mode);
+    }
+
+    pub fn calls(&self) -> Vec<CallsRequest> {
+        self.inner.lock().unwrap().calls.clone()
+    }
+
+    pub fn last_call(&self) -> StubCall {
+        StubCall {
+            request: self.calls().last().expect("a call was placed").clone(),
+        }
+    }
+
+    /// POSTs a webhook signed with `token` (a wrong token forges it); returns status, content
+    /// type and body.
+    pub async fn signed_post(
+        &self,
+        url: &str,
+        params: &[(&str, &str)],
+        token: &str,
+    ) -> (u16, String, String) {
+        let sig = twilio_signature(token, url, params);
+        self.post_with_signature(url, params, Some(&sig)).await
+    }
+
+    pub async fn post_with_signature(
+        &self,
+        url: &str,
+        params: &[(&str, &str)],
+        signature: Option<&str>,
+    ) -> (u16, String, String) {
+        let mut req = self.http.post(url).form(params);
+        if let Some(sig) = signature {
+            req = req.header("X-Twilio-Signature", sig);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, ct, r.text().await.unwrap_or_default())
+    }
+
+    pub fn call_params<'a>(call: &'a StubCall, status: &'a str) -> Vec<(&'a str, &'a str)> {
+        vec![
+            ("CallSid", call.request.sid.as_str()),
+            ("AccountSid", ACCOUNT_SID),
+            ("From", call.request.field("From")),
+            ("To", call.request.field("To")),
+            ("CallStatus", status),
+            ("ApiVersion", "2010-04-01"),
+            ("Direction", "outbound-api"),
+        ]
+    }
+
+    /// The callee answers: Twilio fetches the TwiML at `Url`.
+    pub async fn answer(&self, call: &StubCall) -> (u16, String) {
+        let params = Self::call_params(call, "in-progress");
+        let (status, ct, body) = self
+            .signed_post(call.request.field("Url"), &params, AUTH_TOKEN)
+            .await;
+        if status == 200 {
+            assert_eq!(ct, "text/xml");
+        }
+        (status, body)
+    }
+
+    /// The callee pressed `digits` in the gather whose action is `action` (from the TwiML).
+    pub async fn press(&self, call: &StubCall, action: &str, digits: &str) -> (u16, String) {
+        let mut params = Self::call_params(call, "in-progress");
+        params.push(("Digits", digits));
+        let (status, _, body) = self.signed_post(action, &params, AUTH_TOKEN).await;
+        (status, body)
+    }
+
+    /// A status callback with `CallStatus` and `SequenceNumber`.
+    pub async fn status(&self, call: &StubCall, call_status: &str, seq: &str) -> u16 {
+        let mut params = Self::call_params(call, call_status);
+        params.push(("SequenceNumber", seq));
+        params.push(("CallbackSource", "call-progress-events"));
+        self.signed_post(call.request.field("StatusCallback"), &params, AUTH_TOKEN)
+            .await
+            .0
+    }
+}
+
+/// The `action` URL of the TwiML's `<Gather>` (XML-unescaped).
+pub fn gather_action(twiml: &str) -> String {
+    let start = twiml.find("action=\"").expect("a Gather with an action") + 8;
+    let end = start + twiml[start..].find('"').unwrap();
+    quick_xml::escape::unescape(&twiml[start..end])
+        .unwrap()
+        .into_owned()
+}
