@@ -5,6 +5,8 @@
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use subtle::{Choice, ConstantTimeEq};
 
 /// The signature Twilio sends for a request to `url` with form `params`: keys sorted by byte
 /// order; for a repeated key its distinct values sorted; `key + value` appended to the URL.
@@ -23,3 +25,147 @@ pub fn compute_signature(auth_token: &str, url: &str, params: &[(String, String)
     }
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
+
+/// Whether `signature` (the `X-Twilio-Signature` header) is Twilio's signature for a
+/// form-encoded request to `url` with the URL-decoded body `params`.
+///
+/// Twilio is inconsistent about the default port, so like the official helper libraries we
+/// accept the URL as received, with its port removed, or with the default port added.
+pub fn validate_form(
+    auth_token: &str,
+    signature: &str,
+    url: &str,
+    params: &[(String, String)],
+) -> bool {
+    if signature.is_empty() {
+        return false;
+    }
+    any_candidate_matches(auth_token, signature, url, params)
+}
+
+/// Whether `signature` is Twilio's signature for an `application/json` request: the URL must
+/// carry `bodySHA256=<hex SHA-256 of body>`, the hash must match `body`, and the signature
+/// covers the URL alone (no parameters appended).
+pub fn validate_json(auth_token: &str, signature: &str, url: &str, body: &[u8]) -> bool {
+    if signature.is_empty() {
+        return false;
+    }
+    let Some(claimed) = body_sha256_param(url).and_then(|h| hex::decode(h).ok()) else {
+        return false;
+    };
+    let actual = Sha256::digest(body);
+    // Both checks always run, so the timing does not tell which one failed.
+    let hash_ok = claimed.as_slice().ct_eq(actual.as_slice());
+    let sig_ok = Choice::from(u8::from(any_candidate_matches(
+        auth_token,
+        signature,
+        url,
+        &[],
+    )));
+    (hash_ok & sig_ok).into()
+}
+
+/// Tries every URL candidate without stopping at the first hit, so the time taken does not
+/// reveal which URL form (if any) matched.
+fn any_candidate_matches(
+    auth_token: &str,
+    signature: &str,
+    url: &str,
+    params: &[(String, String)],
+) -> bool {
+    let mut ok = Choice::from(0);
+    for candidate in url_candidates(url) {
+        let expected = compute_signature(auth_token, &candidate, params);
+        ok |= expected.as_bytes().ct_eq(signature.as_bytes());
+    }
+    ok.into()
+}
+
+/// The single `bodySHA256` query value; a missing or repeated one is refused because we could
+/// not tell which hash Twilio meant.
+fn body_sha256_param(url: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    let query = query.split_once('#').map_or(query, |(q, _)| q);
+    let mut values = form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == "bodySHA256")
+        .map(|(_, v)| v.into_owned());
+    let first = values.next()?;
+    values.next().is_none().then_some(first)
+}
+
+/// The URL forms Twilio may have signed: as received, port stripped, default port added.
+/// Works on the raw string rather than a parsed `url::Url`, because re-serialising would
+/// normalise percent-encoding and default ports and so change the signed bytes.
+fn url_candidates(url: &str) -> Vec<String> {
+    let mut candidates = vec![url.to_owned()];
+    if let Some(parts) = split_port(url) {
+        let variant = match parts.port {
+            Some(_) => Some(format!("{}{}", parts.before_port, parts.after_port)),
+            None => default_port(parts.scheme)
+                .map(|port| format!("{}:{port}{}", parts.before_port, parts.after_port)),
+        };
+        if let Some(variant) = variant.filter(|v| v != url) {
+            candidates.push(variant);
+        }
+    }
+    candidates
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    if scheme.eq_ignore_ascii_case("https") {
+        Some(443)
+    } else if scheme.eq_ignore_ascii_case("http") {
+        Some(80)
+    } else {
+        None
+    }
+}
+
+/// A URL cut around its port: `before_port` ends after the host (credentials kept),
+/// `after_port` starts at the path, query or fragment.
+struct PortSplit<'a> {
+    scheme: &'a str,
+    before_port: &'a str,
+    port: Option<&'a str>,
+    after_port: &'a str,
+}
+
+fn split_port(url: &str) -> Option<PortSplit<'_>> {
+    let scheme_end = url.find("://")?;
+    let authority_start = scheme_end + 3;
+    let authority_end = url[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| authority_start + i);
+    let authority = &url[authority_start..authority_end];
+    // Credentials may contain ':' (user:pass@), so the host starts after the last '@'.
+    let host_start = authority_start + authority.rfind('@').map_or(0, |i| i + 1);
+    let host_port = &url[host_start..authority_end];
+    // An IPv6 literal ([::1]) has colons of its own; the port can only follow the ']'.
+    let search_from = if host_port.starts_with('[') {
+        host_start + host_port.find(']')? + 1
+    } else {
+        host_start
+    };
+    let colon = url[search_from..authority_end]
+        .rfind(':')
+        .map(|i| search_from + i);
+    let (before_port, port) = match colon {
+        Some(c) => {
+            let port = &url[c + 1..authority_end];
+            if !port.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            (&url[..c], Some(port))
+        }
+        None => (&url[..authority_end], None),
+    };
+    Some(PortSplit {
+        scheme: &url[..scheme_end],
+        before_port,
+        port,
+        after_port: &url[authority_end..],
+    })
+}
+
+#[cfg(test)]
+mod tests;

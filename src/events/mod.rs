@@ -1,0 +1,3 @@
+//! Outgoing events to portal back-ends, signed per Standard Webhooks.
+
+pub mod signature;
