@@ -17,6 +17,6 @@ mod tests {
     #[test]
     fn formats_utc_seconds() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_795_824_000), "2026-11-27T00:00:00Z");
+        assert_eq!(super::rfc3339(1_795_737_600), "2026-11-27T00:00:00Z");
     }
 }

@@ -56,7 +56,9 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
 }
 
 /// Connects to Redis and builds the shared state.
-pub async fn build_state(config: Config) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
+pub async fn build_state(
+    config: Config,
+) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
     let store = store::Store::connect(
         config.redis.url.expose(),
         &config.redis.prefix,

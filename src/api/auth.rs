@@ -35,7 +35,9 @@ impl KeyRing {
     pub fn from_config(tenants: &[TenantConfig]) -> Self {
         let mut entries = Vec::new();
         for t in tenants {
-            let Ok(tenant) = TenantId::parse(&t.id) else { continue };
+            let Ok(tenant) = TenantId::parse(&t.id) else {
+                continue;
+            };
             let scoped = t
                 .portal_keys_sha256
                 .iter()
@@ -137,8 +139,14 @@ mod tests {
             events_url: None,
             events_secret: None,
         }]);
-        assert_eq!(ring.identify("portal-key").map(|(t, s)| (t.as_str(), s)), Some(("contoso", Scope::Portal)));
-        assert_eq!(ring.identify("admin-key").map(|(_, s)| s), Some(Scope::Admin));
+        assert_eq!(
+            ring.identify("portal-key").map(|(t, s)| (t.as_str(), s)),
+            Some(("contoso", Scope::Portal))
+        );
+        assert_eq!(
+            ring.identify("admin-key").map(|(_, s)| s),
+            Some(Scope::Admin)
+        );
         assert!(ring.identify("portal-key ").is_none());
         assert!(ring.identify("").is_none());
     }

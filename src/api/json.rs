@@ -23,12 +23,14 @@ where
             Err(JsonRejection::BytesRejection(e)) if e.status() == 413 => Err(
                 ApiError::PayloadTooLarge("the request body is larger than allowed".into()),
             ),
-            Err(JsonRejection::JsonSyntaxError(e)) => {
-                Err(ApiError::InvalidRequest(format!("malformed JSON: {}", e.body_text())))
-            }
-            Err(JsonRejection::JsonDataError(e)) => {
-                Err(ApiError::InvalidRequest(format!("invalid body: {}", e.body_text())))
-            }
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::InvalidRequest(format!(
+                "malformed JSON: {}",
+                e.body_text()
+            ))),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::InvalidRequest(format!(
+                "invalid body: {}",
+                e.body_text()
+            ))),
             Err(other) => Err(ApiError::InvalidRequest(other.body_text())),
         }
     }

@@ -21,6 +21,9 @@ async fn list(
     Path((_tenant, user)): Path<(String, String)>,
 ) -> Result<axum::Json<MethodsDocument>, ApiError> {
     let user = UserId::parse(&user).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
-    let document = state.store.methods(&user_tag(&caller.tenant, &user)).await?;
+    let document = state
+        .store
+        .methods(&user_tag(&caller.tenant, &user))
+        .await?;
     Ok(axum::Json(document))
 }

@@ -41,9 +41,13 @@ impl PhoneType {
     }
 
     pub fn from_method_id(id: &str) -> Option<Self> {
-        [PhoneType::Mobile, PhoneType::AlternateMobile, PhoneType::Office]
-            .into_iter()
-            .find(|t| t.method_id() == id)
+        [
+            PhoneType::Mobile,
+            PhoneType::AlternateMobile,
+            PhoneType::Office,
+        ]
+        .into_iter()
+        .find(|t| t.method_id() == id)
     }
 
     /// The default-sign-in option a voice call to this phone is.
@@ -168,7 +172,11 @@ mod tests {
 
     #[test]
     fn phone_method_ids_are_fixed_per_type() {
-        for t in [PhoneType::Mobile, PhoneType::AlternateMobile, PhoneType::Office] {
+        for t in [
+            PhoneType::Mobile,
+            PhoneType::AlternateMobile,
+            PhoneType::Office,
+        ] {
             assert_eq!(PhoneType::from_method_id(t.method_id()), Some(t));
             assert!(crate::ids::MethodId::parse(t.method_id()).is_ok());
         }
@@ -178,7 +186,10 @@ mod tests {
     fn default_options_are_ordered_by_preference() {
         assert!(DefaultMethod::SecurityKey < DefaultMethod::VoiceMobile);
         assert!(DefaultMethod::VoiceAlternateMobile < DefaultMethod::VoiceOffice);
-        assert_eq!(DefaultMethod::parse("voice_mobile"), Some(DefaultMethod::VoiceMobile));
+        assert_eq!(
+            DefaultMethod::parse("voice_mobile"),
+            Some(DefaultMethod::VoiceMobile)
+        );
         assert_eq!(DefaultMethod::parse("email"), None);
     }
 

@@ -92,14 +92,20 @@ impl TwilioClient {
             return Ok(call.sid);
         }
         let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
-        let code = error.as_ref().and_then(|e| e.code).unwrap_or(status.as_u16().into());
+        let code = error
+            .as_ref()
+            .and_then(|e| e.code)
+            .unwrap_or(status.as_u16().into());
         let message = error
             .and_then(|e| e.message)
             .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
         if status.is_client_error() {
             Err(ProviderError::Rejected { code, message })
         } else {
-            Err(ProviderError::Failed(format!("HTTP {}: {code} {message}", status.as_u16())))
+            Err(ProviderError::Failed(format!(
+                "HTTP {}: {code} {message}",
+                status.as_u16()
+            )))
         }
     }
 }

@@ -66,6 +66,9 @@ mod tests {
         assert!(keys.methods(id.user_tag()).contains(&tag));
         assert!(keys.audit(id.user_tag()).contains(&tag));
         assert!(keys.verification(&id).ends_with(id.as_str()));
-        assert_eq!(keys.id_from_channel(&keys.change_channel(&id)), Some(id.as_str()));
+        assert_eq!(
+            keys.id_from_channel(&keys.change_channel(&id)),
+            Some(id.as_str())
+        );
     }
 }

@@ -73,7 +73,7 @@ mod tests {
     #[test]
     fn lua_written_phone_methods_are_read_back() {
         // The exact shape transition.lua writes with cjson (numbers as numbers, "/" escaped).
-        let json = r#"{"phone_type":"office","created_at":1795824000,"id":"e37fc753-ff3b-4958-9484-eaa9425c82bc","kind":"phone","phone_number":"+31201234567"}"#;
+        let json = r#"{"phone_type":"office","created_at":1795737600,"id":"e37fc753-ff3b-4958-9484-eaa9425c82bc","kind":"phone","phone_number":"+31201234567"}"#;
         let doc = document_from_fields(HashMap::from([
             ("m:e37fc753-ff3b-4958-9484-eaa9425c82bc".into(), json.into()),
             ("default".into(), "voice_office".into()),

@@ -61,7 +61,10 @@ impl Store {
     /// `PING`: is Redis answering?
     pub async fn ping(&self) -> redis::RedisResult<()> {
         let mut conn = self.conn.clone();
-        redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ())
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(|_| ())
     }
 
     /// Redis' clock, in Unix seconds: the one clock every instance agrees on.

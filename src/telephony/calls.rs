@@ -31,7 +31,11 @@ fn xml(body: String) -> Response {
 
 fn refused_call() -> Response {
     tracing::warn!("webhook refused: call id does not match the verification's call");
-    (StatusCode::FORBIDDEN, "call does not belong to this verification").into_response()
+    (
+        StatusCode::FORBIDDEN,
+        "call does not belong to this verification",
+    )
+        .into_response()
 }
 
 fn action_url(state: &AppState, id: &VerificationId, step: GatherStep) -> String {

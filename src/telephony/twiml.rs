@@ -94,7 +94,11 @@ impl Twiml {
         Self::locales()
             .find(|l| l.eq_ignore_ascii_case(requested))
             .or_else(|| {
-                Self::locales().find(|l| l.split('-').next().is_some_and(|x| x.eq_ignore_ascii_case(lang)))
+                Self::locales().find(|l| {
+                    l.split('-')
+                        .next()
+                        .is_some_and(|x| x.eq_ignore_ascii_case(lang))
+                })
             })
     }
 
@@ -164,7 +168,8 @@ impl Twiml {
             .and_then(|t| t.render(ctx))
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, template = name, "TwiML template failed");
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Hangup/></Response>".to_owned()
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Hangup/></Response>"
+                    .to_owned()
             })
     }
 }
@@ -173,13 +178,17 @@ impl Twiml {
 mod tests {
     use super::*;
     use quick_xml::Reader;
+    use quick_xml::XmlVersion;
     use quick_xml::events::Event;
 
-    /// Parses the document and returns (element name, attributes, text) triples.
-    fn elements(xml: &str) -> Vec<(String, Vec<(String, String)>, String)> {
+    /// An element's name, attributes and text.
+    type El = (String, Vec<(String, String)>, String);
+
+    /// Parses the document and returns its elements in order.
+    fn elements(xml: &str) -> Vec<El> {
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
         let mut reader = Reader::from_str(xml);
-        let mut out: Vec<(String, Vec<(String, String)>, String)> = Vec::new();
+        let mut out: Vec<El> = Vec::new();
         loop {
             match reader.read_event().expect("well-formed XML") {
                 Event::Start(e) | Event::Empty(e) => {
@@ -187,26 +196,27 @@ mod tests {
                         .attributes()
                         .map(|a| {
                             let a = a.unwrap();
-                            (
-                                String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
-                                a.unescape_value().unwrap().into_owned(),
-                            )
+                            let key: &str = a.key.as_ref();
+                            let value = a.normalized_value(XmlVersion::Implicit1_0).unwrap();
+                            (key.to_owned(), value.into_owned())
                         })
                         .collect();
-                    out.push((
-                        String::from_utf8(e.name().as_ref().to_vec()).unwrap(),
-                        attrs,
-                        String::new(),
-                    ));
+                    let qname = e.name();
+                    let name: &str = qname.as_ref();
+                    out.push((name.to_owned(), attrs, String::new()));
                 }
                 Event::Text(t) => {
                     if let Some(last) = out.last_mut() {
-                        last.2.push_str(&t.decode().unwrap());
+                        last.2.push_str(&t.xml10_content());
                     }
                 }
                 Event::GeneralRef(r) => {
-                    let name = String::from_utf8(r.to_vec()).unwrap();
-                    let ch = quick_xml::escape::unescape(&format!("&{name};")).unwrap().into_owned();
+                    let ch = match r.resolve_char_ref() {
+                        Ok(Some(c)) => c.to_string(),
+                        _ => quick_xml::escape::resolve_predefined_entity(&r.xml10_content())
+                            .unwrap()
+                            .to_owned(),
+                    };
                     if let Some(last) = out.last_mut() {
                         last.2.push_str(&ch);
                     }
@@ -218,14 +228,20 @@ mod tests {
         out
     }
 
-    fn attr<'a>(el: &'a (String, Vec<(String, String)>, String), name: &str) -> &'a str {
+    fn attr<'a>(el: &'a El, name: &str) -> &'a str {
         &el.1.iter().find(|(k, _)| k == name).unwrap().1
     }
 
     #[test]
     fn the_prompt_gathers_the_pound_key_itself() {
         let t = Twiml::new("en-US").unwrap();
-        let xml = t.prompt("en-US", Purpose::Registration, None, "https://x/gather?step=prompt&a=<b>", 5);
+        let xml = t.prompt(
+            "en-US",
+            Purpose::Registration,
+            None,
+            "https://x/gather?step=prompt&a=<b>",
+            5,
+        );
         let els = elements(&xml);
         assert_eq!(els[0].0, "Response");
         let gather = &els[1];
@@ -252,7 +268,13 @@ mod tests {
     #[test]
     fn goodbyes_hang_up() {
         let t = Twiml::new("en-US").unwrap();
-        for c in [Closing::Approved, Closing::FraudReported, Closing::NoInput, Closing::Gone, Closing::Apology] {
+        for c in [
+            Closing::Approved,
+            Closing::FraudReported,
+            Closing::NoInput,
+            Closing::Gone,
+            Closing::Apology,
+        ] {
             let els = elements(&t.goodbye("en-US", c));
             assert_eq!(els.last().unwrap().0, "Hangup");
         }

@@ -77,13 +77,14 @@ impl FromRequest<AppState> for SignedWebhook {
             if !signature::validate_json(token, &sig, &url, &body) {
                 return Err(refuse("mismatch"));
             }
-            let params = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body)
-                .map(|m| {
-                    m.into_iter()
-                        .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let params =
+                serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body)
+                    .map(|m| {
+                        m.into_iter()
+                            .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
             return Ok(Self { params, query });
         }
         let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();

@@ -48,12 +48,18 @@ pub async fn start(
     user: &UserId,
     request: StartRequest,
 ) -> Result<Verification, ApiError> {
-    let locale = resolve_locale(request.locale.as_deref(), &state.config.verification.default_locale)?;
+    let locale = resolve_locale(
+        request.locale.as_deref(),
+        &state.config.verification.default_locale,
+    )?;
     let tag = user_tag(tenant, user);
     let target = match request.purpose {
         Purpose::Registration => registration_target(&request)?,
         Purpose::SignIn | Purpose::PasswordReset => {
-            if request.phone_number.is_some() || request.region.is_some() || request.phone_type.is_some() {
+            if request.phone_number.is_some()
+                || request.region.is_some()
+                || request.phone_type.is_some()
+            {
                 return Err(ApiError::InvalidRequest(
                     "sign-in and password-reset calls go to a registered phone: send method_id (optional), not phone_number".into(),
                 ));
@@ -100,7 +106,10 @@ pub async fn start(
         .await;
     match placed {
         Ok(call_sid) => {
-            state.store.transition(&id, &call_sid, Event::Placed).await?;
+            state
+                .store
+                .transition(&id, &call_sid, Event::Placed)
+                .await?;
             tracing::info!(verification = %id, purpose = request.purpose.as_str(), to = %phone::mask_e164(&target.e164), "call placed");
         }
         Err(error) => {
@@ -108,7 +117,14 @@ pub async fn start(
             let detail = error.to_string();
             state
                 .store
-                .transition(&id, "", Event::Refused { reason: error.reason(), detail: &detail })
+                .transition(
+                    &id,
+                    "",
+                    Event::Refused {
+                        reason: error.reason(),
+                        detail: &detail,
+                    },
+                )
                 .await?;
         }
     }
@@ -123,8 +139,15 @@ fn resolve_locale(requested: Option<&str>, default: &str) -> Result<&'static str
     match requested {
         None => Twiml::match_locale(default)
             .ok_or_else(|| ApiError::Internal("configured default locale unsupported".into())),
-        Some(l) if l.len() > 35 || !l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
-            Err(ApiError::InvalidRequest("locale must be a BCP 47 tag such as nl-NL".into()))
+        Some(l)
+            if l.len() > 35
+                || !l
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Err(ApiError::InvalidRequest(
+                "locale must be a BCP 47 tag such as nl-NL".into(),
+            ))
         }
         // A locale we do not speak falls back to the default rather than failing the sign-in.
         Some(l) => Ok(Twiml::match_locale(l)
@@ -139,14 +162,15 @@ fn registration_target(request: &StartRequest) -> Result<Target, ApiError> {
             "method_id is for sign-in and password-reset calls".into(),
         ));
     }
-    let typed = request
-        .phone_number
-        .as_deref()
-        .ok_or_else(|| ApiError::InvalidPhoneNumber("phone_number is required for a registration".into()))?;
+    let typed = request.phone_number.as_deref().ok_or_else(|| {
+        ApiError::InvalidPhoneNumber("phone_number is required for a registration".into())
+    })?;
     if let Some(region) = &request.region
         && (region.len() != 2 || !region.bytes().all(|b| b.is_ascii_alphabetic()))
     {
-        return Err(ApiError::InvalidRequest("region must be an ISO 3166 alpha-2 code such as US".into()));
+        return Err(ApiError::InvalidRequest(
+            "region must be an ISO 3166 alpha-2 code such as US".into(),
+        ));
     }
     let parsed = phone::parse(typed, request.region.as_deref())
         .map_err(|e| ApiError::InvalidPhoneNumber(e.to_string()))?;
@@ -154,7 +178,10 @@ fn registration_target(request: &StartRequest) -> Result<Target, ApiError> {
     if BLOCKED_TYPES.contains(&number_type) {
         return Err(ApiError::NumberTypeBlocked(format!(
             "numbers of type {} are not called",
-            serde_json::to_value(number_type).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+            serde_json::to_value(number_type)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
         )));
     }
     Ok(Target {
@@ -191,12 +218,15 @@ fn registered_target(
             default_voice
                 .filter(|t| purpose != Purpose::PasswordReset || *t != PhoneType::AlternateMobile)
                 .or_else(|| methods.phone(PhoneType::Mobile).map(|_| PhoneType::Mobile))
-                .ok_or_else(|| ApiError::NoPhoneMethod("the user has no phone method to call".into()))?
+                .ok_or_else(|| {
+                    ApiError::NoPhoneMethod("the user has no phone method to call".into())
+                })?
         }
     };
     if purpose == Purpose::PasswordReset && phone_type == PhoneType::AlternateMobile {
         return Err(ApiError::NoPhoneMethod(
-            "an alternate mobile phone serves two-step verification only, not password reset".into(),
+            "an alternate mobile phone serves two-step verification only, not password reset"
+                .into(),
         ));
     }
     let (_, number) = methods

@@ -37,7 +37,11 @@ async fn pressing_pound_approves_and_registers_the_phone_as_default() {
 
     // The provider was asked for exactly the call Twilio expects.
     let req = &call.request;
-    assert_eq!(req.field("To"), "+14255551234", "extension stripped before dialling");
+    assert_eq!(
+        req.field("To"),
+        "+14255551234",
+        "extension stripped before dialling"
+    );
     assert_eq!(req.field("From"), "+15005550006");
     assert_eq!(req.field("Method"), "POST");
     assert_eq!(req.field("Timeout"), "30");
@@ -99,7 +103,10 @@ async fn silence_reprompts_then_fails_with_no_input() {
         assert!(again.contains("did not receive a key"), "{again}");
     }
     let (_, last) = stub.press(&call, &action, "").await;
-    assert!(last.contains("<Hangup/>") && !last.contains("<Gather"), "{last}");
+    assert!(
+        last.contains("<Hangup/>") && !last.contains("<Gather"),
+        "{last}"
+    );
     let v = server.verification(&id).await;
     assert_eq!(v["status"], "failed");
     assert_eq!(v["reason"], "no_input");
@@ -156,13 +163,20 @@ async fn provider_refusals_fail_the_verification_without_a_500() {
     let (status, v) = server.register("frank", "+14255550127").await;
     assert_eq!(status, 202);
     assert_eq!(v["reason"], "provider_failed");
-    assert_eq!(server.verification(v["id"].as_str().unwrap()).await["status"], "failed");
+    assert_eq!(
+        server.verification(v["id"].as_str().unwrap()).await["status"],
+        "failed"
+    );
 }
 
 #[tokio::test]
 async fn an_unreachable_provider_fails_the_verification() {
     // A port nothing listens on: bind, read the port, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let server = TestServer::start(&format!("http://127.0.0.1:{port}"), "").await;
     let (status, v) = server.register("gina", "+14255550128").await;
     assert_eq!(status, 202);
@@ -220,10 +234,19 @@ async fn concurrent_duplicate_keypresses_register_exactly_once() {
     let action = gather_action(&twiml);
     let presses = (0..8).map(|_| stub.press(&call, &action, "#"));
     let answers = futures_util::future::join_all(presses).await;
-    let approvals = answers.iter().filter(|(_, b)| b.contains("complete")).count();
+    let approvals = answers
+        .iter()
+        .filter(|(_, b)| b.contains("complete"))
+        .count();
     assert_eq!(approvals, 1, "exactly one keypress approves");
     assert_eq!(server.verification(&id).await["status"], "approved");
-    assert_eq!(server.methods("jack").await["methods"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        server.methods("jack").await["methods"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -261,7 +284,10 @@ async fn long_poll_wakes_up_on_a_change() {
     );
     // A terminal verification answers at once; wait beyond the cap is refused.
     let (status, _) = server
-        .get_json(PORTAL_KEY, &format!("/v1/tenants/contoso/verifications/{id}?wait=31"))
+        .get_json(
+            PORTAL_KEY,
+            &format!("/v1/tenants/contoso/verifications/{id}?wait=31"),
+        )
         .await;
     assert_eq!(status, 422);
 }
@@ -279,7 +305,10 @@ async fn invalid_numbers_are_refused_with_422_and_nothing_is_dialled() {
         );
     }
     let (status, body) = server.register("noah", "+44 909 879 0000").await;
-    assert_eq!((status, body["type"].as_str().unwrap()), (422, "https://callverify.dev/problems/number-type-blocked"));
+    assert_eq!(
+        (status, body["type"].as_str().unwrap()),
+        (422, "https://callverify.dev/problems/number-type-blocked")
+    );
     assert!(stub.calls().is_empty());
 }
 
@@ -288,11 +317,19 @@ async fn malformed_requests_get_problem_json() {
     let (stub, server) = setup().await;
     let path = "/v1/tenants/contoso/users/olga/verifications";
     let (status, _) = server
-        .post_json(PORTAL_KEY, path, json!({"purpose": "registration", "phone_number": "+14255551234", "extra": 1}))
+        .post_json(
+            PORTAL_KEY,
+            path,
+            json!({"purpose": "registration", "phone_number": "+14255551234", "extra": 1}),
+        )
         .await;
     assert_eq!(status, 422);
     let (status, _) = server
-        .post_json(PORTAL_KEY, path, json!({"purpose": "teleport", "phone_number": "+14255551234"}))
+        .post_json(
+            PORTAL_KEY,
+            path,
+            json!({"purpose": "teleport", "phone_number": "+14255551234"}),
+        )
         .await;
     assert_eq!(status, 422);
     let r = server
@@ -308,7 +345,11 @@ async fn malformed_requests_get_problem_json() {
     assert_eq!(status, 422);
     assert!(body["detail"].as_str().unwrap().contains("malformed JSON"));
     let (status, _) = server
-        .post_json(PORTAL_KEY, "/v1/tenants/contoso/users/bad%20user/verifications", json!({"purpose": "registration", "phone_number": "+14255551234"}))
+        .post_json(
+            PORTAL_KEY,
+            "/v1/tenants/contoso/users/bad%20user/verifications",
+            json!({"purpose": "registration", "phone_number": "+14255551234"}),
+        )
         .await;
     assert_eq!(status, 422);
     assert!(stub.calls().is_empty());
@@ -333,7 +374,10 @@ async fn tenants_are_isolated() {
         .await;
     assert_eq!(status, 401);
     let (status, _) = server
-        .get_json(OTHER_KEY, &format!("/v1/tenants/contoso/verifications/{id}"))
+        .get_json(
+            OTHER_KEY,
+            &format!("/v1/tenants/contoso/verifications/{id}"),
+        )
         .await;
     assert_eq!(status, 403);
     let (status, _) = server
@@ -342,7 +386,10 @@ async fn tenants_are_isolated() {
     assert_eq!(status, 403);
     // Through its own tenant's path, the other tenant cannot see the verification.
     let (status, _) = server
-        .get_json(OTHER_KEY, &format!("/v1/tenants/fabrikam/verifications/{id}"))
+        .get_json(
+            OTHER_KEY,
+            &format!("/v1/tenants/fabrikam/verifications/{id}"),
+        )
         .await;
     assert_eq!(status, 404);
 }
@@ -370,7 +417,10 @@ async fn a_sign_in_call_goes_to_the_registered_phone_and_registers_nothing() {
     assert!(twiml.contains("language=\"nl-NL\""), "{twiml}");
     assert!(twiml.contains("hekje"));
     stub.press(&call, &gather_action(&twiml), "#").await;
-    assert_eq!(server.verification(v["id"].as_str().unwrap()).await["status"], "approved");
+    assert_eq!(
+        server.verification(v["id"].as_str().unwrap()).await["status"],
+        "approved"
+    );
     assert_eq!(server.methods("quinn").await, before);
 
     // An unknown method id is 404; a phone_number is not accepted for sign-in.
@@ -403,16 +453,39 @@ async fn a_sign_in_for_a_user_without_a_phone_is_422() {
         )
         .await;
     assert_eq!(status, 422);
-    assert_eq!(body["type"], "https://callverify.dev/problems/no-phone-method");
+    assert_eq!(
+        body["type"],
+        "https://callverify.dev/problems/no-phone-method"
+    );
     assert!(stub.calls().is_empty());
 }
 
 #[tokio::test]
 async fn webhooks_for_unknown_verifications_hang_up_politely() {
     let (stub, server) = setup().await;
-    let url = server.url("/telephony/twilio/00000000000000000123456789abcdef0123456789abcdef/voice");
+    let url =
+        server.url("/telephony/twilio/00000000000000000123456789abcdef0123456789abcdef/voice");
     let params = [("CallSid", "CA1"), ("CallStatus", "in-progress")];
     let (status, ct, body) = stub.signed_post(&url, &params, AUTH_TOKEN).await;
     assert_eq!((status, ct.as_str()), (200, "text/xml"));
     assert!(body.contains("<Hangup/>"));
+}
+
+#[tokio::test]
+async fn state_lives_under_the_prefix_hash_tagged_per_user_with_ttls_where_due() {
+    let (stub, server) = setup().await;
+    let (id, call, twiml) = answered_registration(&stub, &server, "sam", "+14255550137").await;
+    stub.press(&call, &gather_action(&twiml), "#").await;
+    let keys = crate::support::keys_under(&server.prefix).await;
+    let mut conn = crate::support::redis().await;
+    let vkey = keys.iter().find(|k| k.ends_with(&id)).expect("verification key");
+    let mkey = keys.iter().find(|k| k.ends_with(":methods")).expect("methods key");
+    let tag = &vkey[vkey.find('{').unwrap()..=vkey.find('}').unwrap()];
+    assert!(keys.iter().all(|k| k.contains(tag)), "one hash slot per user: {keys:?}");
+    let ttl: i64 = redis::cmd("TTL").arg(vkey).query_async(&mut conn).await.unwrap();
+    assert!(ttl > 600, "kept readable past its expiry, then dropped: {ttl}");
+    let ttl: i64 = redis::cmd("TTL").arg(mkey).query_async(&mut conn).await.unwrap();
+    assert_eq!(ttl, -1, "methods do not expire");
+    let bytes: i64 = redis::cmd("MEMORY").arg("USAGE").arg(vkey).query_async(&mut conn).await.unwrap();
+    assert!(bytes < 1024, "a verification takes {bytes} bytes");
 }

@@ -33,7 +33,6 @@ pub struct TestServer {
     pub base: String,
     pub prefix: String,
     pub http: reqwest::Client,
-    pub config: Config,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -77,7 +76,7 @@ portal_keys_sha256 = ["{other}"]
             other = callverify::api::auth::hash_key(OTHER_KEY),
         );
         let config = Config::from_toml_overlay(&toml).expect("test config is valid");
-        let state = callverify::build_state(config.clone())
+        let state = callverify::build_state(config)
             .await
             .expect("redis reachable");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -91,7 +90,6 @@ portal_keys_sha256 = ["{other}"]
                 .timeout(Duration::from_secs(40))
                 .build()
                 .unwrap(),
-            config,
             _shutdown: tx,
         }
     }
@@ -135,7 +133,10 @@ portal_keys_sha256 = ["{other}"]
 
     pub async fn verification(&self, id: &str) -> Value {
         let (status, body) = self
-            .get_json(PORTAL_KEY, &format!("/v1/tenants/contoso/verifications/{id}"))
+            .get_json(
+                PORTAL_KEY,
+                &format!("/v1/tenants/contoso/verifications/{id}"),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         body
@@ -143,7 +144,10 @@ portal_keys_sha256 = ["{other}"]
 
     pub async fn methods(&self, user: &str) -> Value {
         let (status, body) = self
-            .get_json(PORTAL_KEY, &format!("/v1/tenants/contoso/users/{user}/methods"))
+            .get_json(
+                PORTAL_KEY,
+                &format!("/v1/tenants/contoso/users/{user}/methods"),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         body
@@ -161,8 +165,34 @@ pub async fn read(r: reqwest::Response) -> (u16, Value) {
     let body: Value = r.json().await.unwrap_or(Value::Null);
     if status >= 400 {
         assert_eq!(content_type, "application/problem+json", "{status} {body}");
-        assert!(body["type"].as_str().unwrap().starts_with("https://callverify.dev/problems/"));
+        assert!(
+            body["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://callverify.dev/problems/")
+        );
         assert_eq!(body["status"], status);
     }
     (status, body)
+}
+
+/// A direct Redis connection, for checks on what the server stored.
+pub async fn redis() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Every key under `prefix`.
+pub async fn keys_under(prefix: &str) -> Vec<String> {
+    let mut conn = redis().await;
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    keys.sort();
+    keys
 }

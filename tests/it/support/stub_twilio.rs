@@ -99,7 +99,9 @@ async fn create_call(
         ),
         Mode::Rejected400 => (
             StatusCode::BAD_REQUEST,
-            axum::Json(json!({"code": 21211, "message": "The 'To' number is not a valid phone number.", "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400})),
+            axum::Json(
+                json!({"code": 21211, "message": "The 'To' number is not a valid phone number.", "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}),
+            ),
         ),
         Mode::Failed500 => (
             StatusCode::INTERNAL_SERVER_ERROR,
