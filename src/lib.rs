@@ -69,7 +69,9 @@ pub async fn build_state(
     let twilio = provider::twilio::TwilioClient::new(&config.provider.twilio)?;
     let twiml = telephony::twiml::Twiml::new(&config.verification.default_locale)?;
     let keys = api::auth::KeyRing::from_config(&config.tenants);
+    let events = events::Emitter::from_config(&config.tenants);
     Ok(AppState {
+        events,
         public_url: Arc::from(config.server.public_url.trim_end_matches('/')),
         config: Arc::new(config),
         store,

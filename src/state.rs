@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::api::auth::KeyRing;
 use crate::config::Config;
+use crate::events::Emitter;
 use crate::notify::Notifier;
 use crate::provider::twilio::TwilioClient;
 use crate::store::Store;
@@ -15,6 +16,7 @@ pub struct AppState {
     pub store: Store,
     pub twilio: TwilioClient,
     pub notifier: Notifier,
+    pub events: Emitter,
     pub twiml: Arc<Twiml>,
     pub keys: Arc<KeyRing>,
     /// `server.public_url` without a trailing slash.
@@ -22,6 +24,23 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Announces a verification that just ended, off the caller's path (a webhook's answer does
+    /// not wait for it).
+    pub fn announce_end(&self, id: &crate::ids::VerificationId) {
+        let (state, id) = (self.clone(), id.clone());
+        tokio::spawn(async move {
+            match (state.store.verification(&id).await, state.store.now().await) {
+                (Ok(Some(v)), Ok(now)) => {
+                    state.events.verification_ended(&state.store, &v, now).await
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::error!(verification = %id, error = %e, "end not announced")
+                }
+                (Ok(None), _) => {}
+            }
+        });
+    }
+
     /// The provider's auth token: Basic-auth password and webhook signing key.
     pub fn auth_token(&self) -> &str {
         self.config.provider.twilio.auth_token.expose()

@@ -1,3 +1,116 @@
-//! Outgoing events to portal back-ends, signed per Standard Webhooks.
+//! Events to portal back-ends: what happened to a user's security info, queued in a Redis stream
+//! (the outbox) and delivered signed per Standard Webhooks.
 
 pub mod signature;
+
+use std::collections::HashSet;
+
+use rand::RngExt;
+use serde::Serialize;
+
+use crate::config::TenantConfig;
+use crate::store::Store;
+use crate::verification::{Status, Verification};
+
+/// Event types (exact strings are a contract with portals).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum EventType {
+    #[serde(rename = "verification.approved")]
+    VerificationApproved,
+    #[serde(rename = "verification.failed")]
+    VerificationFailed,
+    #[serde(rename = "verification.fraud_reported")]
+    VerificationFraudReported,
+    #[serde(rename = "method.registered")]
+    MethodRegistered,
+    #[serde(rename = "method.deleted")]
+    MethodDeleted,
+    #[serde(rename = "default_method.changed")]
+    DefaultMethodChanged,
+}
+
+/// The JSON body of an event.
+#[derive(Debug, Serialize)]
+struct Body<'a> {
+    #[serde(rename = "type")]
+    type_: EventType,
+    tenant: &'a str,
+    user: &'a str,
+    timestamp: String,
+    data: serde_json::Value,
+}
+
+/// Queues events for the tenants that configured an `events_url`; others emit nothing.
+#[derive(Clone, Debug, Default)]
+pub struct Emitter {
+    tenants: HashSet<String>,
+}
+
+impl Emitter {
+    pub fn from_config(tenants: &[TenantConfig]) -> Self {
+        Self {
+            tenants: tenants
+                .iter()
+                .filter(|t| t.events_url.is_some())
+                .map(|t| t.id.clone())
+                .collect(),
+        }
+    }
+
+    /// Queues one event. A failure is logged, not returned: the change it reports is already
+    /// stored and the audit stream holds it.
+    pub async fn emit(
+        &self,
+        store: &Store,
+        tenant: &str,
+        user: &str,
+        type_: EventType,
+        data: serde_json::Value,
+    ) {
+        if !self.tenants.contains(tenant) {
+            return;
+        }
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let body = Body {
+            type_,
+            tenant,
+            user,
+            timestamp: crate::clock::rfc3339(now),
+            data,
+        };
+        let Ok(json) = serde_json::to_string(&body) else {
+            return;
+        };
+        let random: [u8; 12] = rand::rng().random();
+        let id = format!("msg_{}", hex::encode(random));
+        if let Err(e) = store.enqueue_event(&id, tenant, &json).await {
+            tracing::error!(error = %e, event = ?type_, "event not queued");
+        }
+    }
+
+    /// The events a verification's end produces: its outcome, and for an approved registration
+    /// the phone method it registered.
+    pub async fn verification_ended(&self, store: &Store, v: &Verification, now: i64) {
+        let type_ = match v.status {
+            Status::Approved => EventType::VerificationApproved,
+            Status::FraudReported => EventType::VerificationFraudReported,
+            _ => EventType::VerificationFailed,
+        };
+        let view = v.view(now);
+        let data = serde_json::json!({ "verification": view });
+        self.emit(store, &v.tenant, &v.user, type_, data).await;
+        if v.status == Status::Approved && v.purpose == crate::verification::Purpose::Registration {
+            let method = serde_json::json!({ "method": {
+                "id": v.method_id, "kind": "phone", "phone_type": v.phone_type,
+                "phone_number": crate::phone::mask_e164(&v.phone_e164) } });
+            self.emit(
+                store,
+                &v.tenant,
+                &v.user,
+                EventType::MethodRegistered,
+                method,
+            )
+            .await;
+        }
+    }
+}

@@ -33,6 +33,11 @@ impl Keys {
         format!("{}:{{{}}}:audit", self.prefix, user_tag)
     }
 
+    /// Stream: events waiting for delivery to portal back-ends (all tenants).
+    pub fn outbox(&self) -> String {
+        format!("{}:{{outbox}}:events", self.prefix)
+    }
+
     /// Pub/sub channel announcing a verification's status changes.
     pub fn change_channel(&self, id: &VerificationId) -> String {
         format!("{}:vf-changed:{}", self.prefix, id.as_str())

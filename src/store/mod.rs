@@ -3,6 +3,7 @@
 
 mod keys;
 pub mod methods;
+mod outbox;
 pub mod verifications;
 
 use std::time::Duration;

@@ -115,6 +115,12 @@ pub struct Transition {
     pub purpose: Option<Purpose>,
     /// How many times the prompt has been played.
     pub prompts: u32,
+    pub tenant: String,
+    pub user: String,
+    /// The failure reason, if any.
+    pub reason: String,
+    /// This event moved the verification into its terminal `status` (so: announce it once).
+    pub ended: bool,
 }
 
 impl Store {
@@ -194,7 +200,18 @@ impl Store {
             }
             Event::Placed | Event::Voice => {}
         }
-        let (outcome, status, locale, purpose, prompts): (String, String, String, String, u32) =
+        type Reply = (
+            String,
+            String,
+            String,
+            String,
+            u32,
+            String,
+            String,
+            String,
+            u8,
+        );
+        let (outcome, status, locale, purpose, prompts, tenant, user, reason, ended): Reply =
             invocation.invoke_async(&mut self.conn()).await?;
         let outcome = Outcome::parse(&outcome).ok_or_else(|| {
             redis::RedisError::from((
@@ -209,6 +226,10 @@ impl Store {
             locale,
             purpose: Purpose::parse(&purpose),
             prompts,
+            tenant,
+            user,
+            reason,
+            ended: ended == 1,
         })
     }
 }

@@ -86,7 +86,12 @@ async fn gather(
         max_prompts: state.config.verification.max_prompts,
     };
     match state.store.transition(&id, call_sid, event).await {
-        Ok(t) => answer(&state, &id, &t),
+        Ok(t) => {
+            if t.ended {
+                state.announce_end(&id);
+            }
+            answer(&state, &id, &t)
+        }
         Err(e) => apology(&state, &id, e),
     }
 }
@@ -107,7 +112,12 @@ async fn status(
         .await
     {
         Ok(t) if t.outcome == Outcome::Mismatch => refused_call(),
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Ok(t) => {
+            if t.ended {
+                state.announce_end(&id);
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(e) => {
             // Non-2xx makes the provider log an error; the state catches up on the next event.
             tracing::error!(verification = %id, error = %e, "status callback not recorded");

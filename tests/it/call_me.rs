@@ -478,14 +478,39 @@ async fn state_lives_under_the_prefix_hash_tagged_per_user_with_ttls_where_due()
     stub.press(&call, &gather_action(&twiml), "#").await;
     let keys = crate::support::keys_under(&server.prefix).await;
     let mut conn = crate::support::redis().await;
-    let vkey = keys.iter().find(|k| k.ends_with(&id)).expect("verification key");
-    let mkey = keys.iter().find(|k| k.ends_with(":methods")).expect("methods key");
+    let vkey = keys
+        .iter()
+        .find(|k| k.ends_with(&id))
+        .expect("verification key");
+    let mkey = keys
+        .iter()
+        .find(|k| k.ends_with(":methods"))
+        .expect("methods key");
     let tag = &vkey[vkey.find('{').unwrap()..=vkey.find('}').unwrap()];
-    assert!(keys.iter().all(|k| k.contains(tag)), "one hash slot per user: {keys:?}");
-    let ttl: i64 = redis::cmd("TTL").arg(vkey).query_async(&mut conn).await.unwrap();
-    assert!(ttl > 600, "kept readable past its expiry, then dropped: {ttl}");
-    let ttl: i64 = redis::cmd("TTL").arg(mkey).query_async(&mut conn).await.unwrap();
+    assert!(
+        keys.iter().all(|k| k.contains(tag)),
+        "one hash slot per user: {keys:?}"
+    );
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(vkey)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        ttl > 600,
+        "kept readable past its expiry, then dropped: {ttl}"
+    );
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(mkey)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(ttl, -1, "methods do not expire");
-    let bytes: i64 = redis::cmd("MEMORY").arg("USAGE").arg(vkey).query_async(&mut conn).await.unwrap();
+    let bytes: i64 = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg(vkey)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     assert!(bytes < 1024, "a verification takes {bytes} bytes");
 }

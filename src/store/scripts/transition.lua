@@ -11,21 +11,23 @@
 --   voice:   (none)
 --   gather:  digits ('' = silence), step ('prompt' | 'fraud'), max prompts
 --   status:  the provider's CallStatus
--- Returns {outcome, status, locale, purpose, prompts}
+-- Returns {outcome, status, locale, purpose, prompts, tenant, user, reason, ended}
+--   ended = 1 when this call moved the verification into a terminal state (emit its event once)
 local vkey, mkey, akey = KEYS[1], KEYS[2], KEYS[3]
 local event, call_sid, channel, audit_cap = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 
 local v = redis.call('HMGET', vkey, 'status', 'call_sid', 'expires_at', 'prompts', 'locale',
-  'purpose', 'phone', 'phone_type', 'method_id', 'phone_masked')
+  'purpose', 'phone', 'phone_type', 'method_id', 'phone_masked', 'tenant', 'user', 'reason')
 local status = v[1]
-if not status then return {'missing', '', '', '', 0} end
+if not status then return {'missing', '', '', '', 0, '', '', '', 0} end
+local ended = 0
 local prompts = tonumber(v[4]) or 0
 local now = tonumber(redis.call('TIME')[1])
 local terminal = {approved = true, failed = true, expired = true, canceled = true, fraud_reported = true}
 local rank = {calling = 0, ringing = 1, answered = 2}
 
 local function reply(outcome)
-  return {outcome, status, v[5], v[6], prompts}
+  return {outcome, status, v[5], v[6], prompts, v[11], v[12], v[13] or '', ended}
 end
 
 local function audit(action, outcome, reason)
@@ -42,7 +44,11 @@ end
 
 local function finish(new_status, reason)
   move(new_status)
-  if reason then redis.call('HSET', vkey, 'reason', reason) end
+  ended = 1
+  if reason then
+    redis.call('HSET', vkey, 'reason', reason)
+    v[13] = reason
+  end
   if new_status == 'approved' then
     audit('verification.approved', 'approved', nil)
   elseif new_status == 'fraud_reported' then
