@@ -93,13 +93,14 @@ async fn run(call: ActiveCall, behaviour: Behaviour) {
     let answered = clock.answered_at.is_some();
     let status = match stop {
         Stop::Played(status) => status,
-        Stop::HangupRequested if answered => {
+        _ if !answered => CallStatus::Canceled,
+        Stop::HangupRequested => {
             call.slot.record(Entry::HungUp {
                 cause: HangupCause::Api,
             });
             CallStatus::Completed
         }
-        Stop::HangupRequested | Stop::ShuttingDown => CallStatus::Canceled,
+        Stop::ShuttingDown => CallStatus::Completed,
     };
     call.slot.set_status(status);
     let duration = clock.talk_secs();
@@ -111,7 +112,9 @@ async fn run(call: ActiveCall, behaviour: Behaviour) {
     }
     // Last: whoever waits for the call sees every entry, the final callback included.
     call.slot.finish(duration);
-    tracing::info!(call_sid = %call.sid, %status, "simulated call finished\n{}", call.slot.transcript());
+    tracing::info!(call_sid = %call.sid, %status, duration, "simulated call finished");
+    // Debug only: webhook URLs and spoken text may carry what logs must not.
+    tracing::debug!(call_sid = %call.sid, "transcript:\n{}", call.slot.transcript());
 }
 
 async fn play(

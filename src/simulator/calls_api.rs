@@ -222,7 +222,7 @@ async fn fetch(
 }
 
 /// `Status=canceled` stops a call that is not answered yet; `Status=completed` ends it
-/// whatever its state. Anything else (a finished call, `canceled` once answered) is a no-op
+/// whatever its state (an unanswered call then ends `canceled`). Anything else (a finished call, `canceled` once answered) is a no-op
 /// answered with the resource, like Twilio.
 async fn update(
     State(shared): State<Arc<Shared>>,
