@@ -6,6 +6,9 @@
 //! for the behaviour table by destination number). Every delay is simulated time multiplied by
 //! [`SimulatorOptions::time_scale`]. Each call leaves a [`Transcript`].
 //!
+//! Not simulated: inline `Twiml`, `FallbackUrl`, `SendDigits`, answering-machine detection,
+//! speech input; verbs such as `<Dial>` or `<Record>` are skipped (an `Unsupported` entry).
+//!
 //! Code tour: `calls_api` (REST) → `call` (one call's life) → `interpreter` (TwiML documents)
 //! → `gather` (prompts and keys) → `webhook` (signed requests); `twiml` parses, `registry`
 //! keeps calls, `transcript` records.
