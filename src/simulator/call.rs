@@ -1,0 +1,248 @@
+//! Plays one call from creation to its final status: ringing, answer, the TwiML conversation
+//! (see `interpreter`), status callbacks, and hang-up requests from the Calls API.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+
+use super::Shared;
+use super::callee::{Behaviour, Callee, Pickup};
+use super::interpreter;
+use super::registry::CallSlot;
+use super::transcript::{CallStatus, Entry, HangupCause, WebhookKind};
+use super::twiml::Method;
+use super::webhook::{self, Answer, Failure};
+
+/// Simulated seconds a phone rings before the callee picks up.
+const RING_SECS: f64 = 2.0;
+/// Simulated seconds until the network reports a busy line or a failed connection.
+const NETWORK_VERDICT_SECS: f64 = 1.0;
+
+/// A validated `POST …/Calls.json`.
+#[derive(Clone, Debug)]
+pub struct CallRequest {
+    pub to: String,
+    pub from: String,
+    pub url: Url,
+    pub method: Method,
+    pub status_callback: Option<Url>,
+    pub status_callback_method: Method,
+    /// Subset of `initiated`, `ringing`, `answered`; `completed` is always sent.
+    pub status_callback_events: Vec<String>,
+    pub timeout_secs: u32,
+}
+
+/// Everything the task playing a call needs.
+pub struct ActiveCall {
+    pub shared: Arc<Shared>,
+    pub slot: Arc<CallSlot>,
+    pub sid: String,
+    pub request: CallRequest,
+}
+
+pub fn spawn(call: ActiveCall, behaviour: Behaviour) {
+    tokio::spawn(run(call, behaviour));
+}
+
+/// Simulated time: every delay is slept for real, multiplied by the time scale, and counted in
+/// simulated seconds so durations read the same at any scale.
+pub struct Clock {
+    scale: f64,
+    now_secs: f64,
+    answered_at: Option<f64>,
+}
+
+impl Clock {
+    pub async fn sleep(&mut self, secs: f64) {
+        let secs = secs.max(0.0);
+        self.now_secs += secs;
+        if secs * self.scale > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(secs * self.scale)).await;
+        }
+    }
+
+    /// Whole simulated seconds since answer, rounded up like billed call time.
+    fn talk_secs(&self) -> u64 {
+        self.answered_at
+            .map_or(0, |t| (self.now_secs - t).max(0.0).ceil() as u64)
+    }
+}
+
+enum Stop {
+    Played(CallStatus),
+    HangupRequested,
+    ShuttingDown,
+}
+
+async fn run(call: ActiveCall, behaviour: Behaviour) {
+    let mut clock = Clock {
+        scale: call.shared.options.time_scale,
+        now_secs: 0.0,
+        answered_at: None,
+    };
+    let mut callbacks = StatusCallbacks { sequence: 0 };
+    let mut hangup = call.slot.hangup_requests();
+    let mut stopping = call.shared.stopping.subscribe();
+    let stop = tokio::select! {
+        status = play(&call, &behaviour, &mut clock, &mut callbacks) => Stop::Played(status),
+        _ = hangup.wait_for(|requested| *requested) => Stop::HangupRequested,
+        _ = stopping.wait_for(|stopping| *stopping) => Stop::ShuttingDown,
+    };
+    let answered = clock.answered_at.is_some();
+    let status = match stop {
+        Stop::Played(status) => status,
+        _ if !answered => CallStatus::Canceled,
+        Stop::HangupRequested => {
+            call.slot.record(Entry::HungUp {
+                cause: HangupCause::Api,
+            });
+            CallStatus::Completed
+        }
+        Stop::ShuttingDown => CallStatus::Completed,
+    };
+    call.slot.set_status(status);
+    let duration = clock.talk_secs();
+    // Nobody would receive it once the simulator is stopping.
+    if !matches!(stop, Stop::ShuttingDown) {
+        callbacks
+            .notify(&call, "completed", status, Some(duration))
+            .await;
+    }
+    // Last: whoever waits for the call sees every entry, the final callback included.
+    call.slot.finish(duration);
+    tracing::info!(call_sid = %call.sid, %status, duration, "simulated call finished");
+    // Debug only: webhook URLs and spoken text may carry what logs must not.
+    tracing::debug!(call_sid = %call.sid, "transcript:\n{}", call.slot.transcript());
+}
+
+async fn play(
+    call: &ActiveCall,
+    behaviour: &Behaviour,
+    clock: &mut Clock,
+    callbacks: &mut StatusCallbacks,
+) -> CallStatus {
+    call.slot.set_status(CallStatus::Initiated);
+    callbacks
+        .notify(call, "initiated", CallStatus::Initiated, None)
+        .await;
+    match behaviour.pickup {
+        Pickup::Fail => {
+            clock.sleep(NETWORK_VERDICT_SECS).await;
+            return CallStatus::Failed;
+        }
+        Pickup::Busy => {
+            clock.sleep(NETWORK_VERDICT_SECS).await;
+            return CallStatus::Busy;
+        }
+        Pickup::Answer | Pickup::NoAnswer => {}
+    }
+    call.slot.set_status(CallStatus::Ringing);
+    callbacks
+        .notify(call, "ringing", CallStatus::Ringing, None)
+        .await;
+    let ring_limit = f64::from(call.request.timeout_secs);
+    if behaviour.pickup == Pickup::NoAnswer || ring_limit < RING_SECS {
+        clock.sleep(ring_limit).await;
+        return CallStatus::NoAnswer;
+    }
+    clock.sleep(RING_SECS).await;
+    clock.answered_at = Some(clock.now_secs);
+    call.slot.set_status(CallStatus::InProgress);
+    callbacks
+        .notify(call, "answered", CallStatus::InProgress, None)
+        .await;
+    interpreter::run(call, &mut Callee::new(behaviour), clock).await
+}
+
+impl ActiveCall {
+    /// The parameters of every webhook for this call (FACTS §3.1).
+    pub fn params(&self, status: CallStatus) -> Vec<(String, String)> {
+        let pairs = [
+            ("CallSid", self.sid.as_str()),
+            ("AccountSid", self.shared.options.account_sid.as_str()),
+            ("From", self.request.from.as_str()),
+            ("To", self.request.to.as_str()),
+            ("CallStatus", status.as_str()),
+            ("ApiVersion", "2010-04-01"),
+            ("Direction", "outbound-api"),
+        ];
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    /// Sends a signed webhook and records it, whatever the outcome, in the transcript.
+    pub async fn webhook(
+        &self,
+        kind: WebhookKind,
+        method: Method,
+        url: &Url,
+        params: Vec<(String, String)>,
+    ) -> Result<Answer, Failure> {
+        let request = webhook::Request {
+            method,
+            url,
+            params: &params,
+        };
+        let result = request
+            .send(&self.shared.client, &self.shared.options.auth_token)
+            .await;
+        self.slot.record(Entry::Webhook {
+            kind,
+            method,
+            url_path: webhook::path_and_query(url),
+            params: params.into_iter().collect::<BTreeMap<_, _>>(),
+            status_code: result.as_ref().ok().map(|a| a.status),
+        });
+        result
+    }
+}
+
+/// Status callbacks of one call; `SequenceNumber` counts the ones sent.
+struct StatusCallbacks {
+    sequence: u32,
+}
+
+impl StatusCallbacks {
+    /// Sends `event` if the call asked for it (`completed` always), and waits for the answer
+    /// so callbacks arrive in order. Failures are recorded and otherwise ignored, as by Twilio.
+    async fn notify(
+        &mut self,
+        call: &ActiveCall,
+        event: &str,
+        status: CallStatus,
+        duration: Option<u64>,
+    ) {
+        let request = &call.request;
+        let Some(url) = &request.status_callback else {
+            return;
+        };
+        if event != "completed" && !request.status_callback_events.iter().any(|e| e == event) {
+            return;
+        }
+        let mut params = call.params(status);
+        let timestamp = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap_or_default();
+        params.extend([
+            ("CallbackSource".into(), "call-progress-events".into()),
+            ("Timestamp".into(), timestamp),
+            ("SequenceNumber".into(), self.sequence.to_string()),
+        ]);
+        if let Some(secs) = duration {
+            params.push(("CallDuration".into(), secs.to_string()));
+        }
+        self.sequence += 1;
+        let _ = call
+            .webhook(
+                WebhookKind::StatusCallback,
+                request.status_callback_method,
+                url,
+                params,
+            )
+            .await;
+    }
+}
