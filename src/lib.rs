@@ -8,6 +8,7 @@
 pub mod api;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod events;
 pub mod ids;
@@ -66,11 +67,27 @@ pub async fn build_state(
     )
     .await?;
     let notifier = notify::Notifier::start(store.clone(), Duration::from_secs(2)).await;
-    let twilio = provider::twilio::TwilioClient::new(&config.provider.twilio)?;
+    // The simulator is reached through the production Twilio client: only `api_base` differs.
+    let (simulator, twilio) = match config.provider.kind {
+        config::ProviderKind::Simulator => {
+            let options = simulator::SimulatorOptions::from_config(&config.provider);
+            let handle = simulator::start(options).await?;
+            let mut twilio_config = config.provider.twilio.clone();
+            twilio_config.api_base = handle.base_url();
+            tracing::info!(api_base = %twilio_config.api_base, "carrier simulator started");
+            let client = provider::twilio::TwilioClient::new(&twilio_config)?;
+            (Some(Arc::new(handle)), client)
+        }
+        config::ProviderKind::Twilio => (
+            None,
+            provider::twilio::TwilioClient::new(&config.provider.twilio)?,
+        ),
+    };
     let twiml = telephony::twiml::Twiml::new(&config.verification.default_locale)?;
     let keys = api::auth::KeyRing::from_config(&config.tenants);
     let events = events::Emitter::from_config(&config.tenants);
     Ok(AppState {
+        simulator,
         events,
         public_url: Arc::from(config.server.public_url.trim_end_matches('/')),
         config: Arc::new(config),

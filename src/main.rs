@@ -24,6 +24,31 @@ enum Command {
         #[arg(long, env = "CALLVERIFY_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// A complete "call me" verification against the built-in carrier simulator (needs Redis).
+    Demo {
+        /// What the simulated callee does.
+        #[arg(long, value_enum, default_value = "approve")]
+        scenario: callverify::demo::Scenario,
+        /// Prompt language (en-US, nl-NL).
+        #[arg(long, default_value = "en-US")]
+        locale: String,
+        #[arg(long, env = "CALLVERIFY_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Run the carrier simulator alone: a Twilio-compatible Calls API that plays calls.
+    Simulator {
+        #[arg(long, default_value = "127.0.0.1:4010")]
+        listen: std::net::SocketAddr,
+        /// The account the Calls API accepts (Basic-auth user).
+        #[arg(long, default_value = "AC00000000000000000000000000000000")]
+        account_sid: String,
+        /// Basic-auth password and webhook signing key.
+        #[arg(long, env = "CALLVERIFY_SIMULATOR_AUTH_TOKEN")]
+        auth_token: String,
+        /// Scale of simulated delays (1.0 = real time).
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
+    },
     /// Print the SHA-256 of an API key, as `portal_keys_sha256` / `admin_keys_sha256` expect.
     HashKey { key: String },
     /// Load and validate the configuration, then print it (secrets redacted).
@@ -59,6 +84,41 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     match cli.command {
         Command::HashKey { key } => {
             println!("{}", callverify::api::auth::hash_key(&key));
+            Ok(())
+        }
+        Command::Demo {
+            scenario,
+            locale,
+            config,
+        } => {
+            let config = callverify::config::Config::load(config.as_deref())?;
+            let options = callverify::demo::DemoOptions {
+                scenario,
+                locale,
+                config,
+            };
+            if callverify::demo::run(options).await? {
+                Ok(())
+            } else {
+                Err("the call did not end as the scenario expects".into())
+            }
+        }
+        Command::Simulator {
+            listen,
+            account_sid,
+            auth_token,
+            time_scale,
+        } => {
+            init_tracing(false);
+            let listener = TcpListener::bind(listen).await?;
+            tracing::info!(listen = %listener.local_addr()?, "carrier simulator serving");
+            let options = callverify::simulator::SimulatorOptions {
+                listen,
+                account_sid,
+                auth_token,
+                time_scale,
+            };
+            callverify::simulator::serve(listener, options).await?;
             Ok(())
         }
         Command::CheckConfig { config } => {

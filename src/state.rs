@@ -21,6 +21,8 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     /// `server.public_url` without a trailing slash.
     pub public_url: Arc<str>,
+    /// The in-process carrier simulator when `provider.kind = "simulator"` (kept alive here).
+    pub simulator: Option<Arc<crate::simulator::SimulatorHandle>>,
 }
 
 impl AppState {

@@ -41,6 +41,18 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Deletes everything kept about a user that does not expire by itself (methods, audit).
+    pub async fn forget_user(&self, user_tag: &str) -> redis::RedisResult<()> {
+        redis::cmd("DEL")
+            .arg(self.keys.methods(user_tag))
+            .arg(self.keys.audit(user_tag))
+            .query_async::<i64>(&mut self.conn())
+            .await
+            .map(|_| ())
+    }
+}
+
 fn document_from_fields(fields: HashMap<String, String>) -> MethodsDocument {
     let mut default_method = None;
     let mut stored = Vec::new();

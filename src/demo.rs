@@ -1,0 +1,235 @@
+//! `callverify demo`: a complete "call me" registration on this machine. It starts callverify
+//! with the carrier simulator on free loopback ports, acts as the portal back-end over real HTTP,
+//! prints the call's transcript as it happens, then the user's methods. Needs only Redis.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::RngExt;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::config::{Config, ProviderKind, TenantConfig};
+use crate::simulator::{Behaviour, SimulatorHandle};
+
+/// The number as a user types it in the reference product (the extension is dropped).
+pub const DEMO_NUMBER: &str = "+1 4255551234X12345";
+const DEMO_E164: &str = "+14255551234";
+const DEMO_USER: &str = "adele.vance";
+
+/// What the simulated callee does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// Answers and presses `#`.
+    Approve,
+    /// Presses `5` first, then `#`.
+    WrongKey,
+    /// Voicemail: answers and never presses a key.
+    Voicemail,
+    Busy,
+    NoAnswer,
+    /// Presses `0` then `#`: "I did not ask for this call".
+    Fraud,
+    /// Hangs up in the middle of the prompt.
+    HangUp,
+    /// The network cannot connect the call.
+    Fail,
+}
+
+impl Scenario {
+    fn behaviour(self) -> Behaviour {
+        match self {
+            Scenario::Approve => Behaviour::presses(["#"]),
+            Scenario::WrongKey => Behaviour::presses(["5", "#"]),
+            Scenario::Voicemail => Behaviour::silent(),
+            Scenario::Busy => Behaviour::busy(),
+            Scenario::NoAnswer => Behaviour::no_answer(),
+            Scenario::Fraud => Behaviour::presses(["0", "#"]),
+            Scenario::HangUp => Behaviour::hangs_up_mid_prompt(),
+            Scenario::Fail => Behaviour::fails(),
+        }
+    }
+
+    /// The final status (and reason) the scenario must end in.
+    fn expected(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            Scenario::Approve | Scenario::WrongKey => ("approved", None),
+            Scenario::Voicemail => ("failed", Some("no_input")),
+            Scenario::Busy => ("failed", Some("busy")),
+            Scenario::NoAnswer => ("failed", Some("no_answer")),
+            Scenario::Fraud => ("fraud_reported", None),
+            Scenario::HangUp => ("failed", Some("hung_up")),
+            Scenario::Fail => ("failed", Some("provider_failed")),
+        }
+    }
+}
+
+pub struct DemoOptions {
+    pub scenario: Scenario,
+    pub locale: String,
+    /// Configuration layered as for `serve` (Redis URL and prefix are taken from it).
+    pub config: Config,
+}
+
+type DemoResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Runs the demo, printing to stdout. `Ok(true)` when the call ended as the scenario expects.
+pub async fn run(options: DemoOptions) -> DemoResult<bool> {
+    let mut config = options.config;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let key = format!("demo-{}", hex::encode(rand::rng().random::<[u8; 16]>()));
+    config.server.listen = addr;
+    config.server.public_url = format!("http://{addr}");
+    config.provider.kind = ProviderKind::Simulator;
+    config.redis.prefix = format!(
+        "{}-demo-{}",
+        config.redis.prefix,
+        hex::encode(rand::rng().random::<[u8; 4]>())
+    );
+    config.tenants = vec![TenantConfig {
+        id: "demo".into(),
+        portal_keys_sha256: vec![crate::api::auth::hash_key(&key)],
+        admin_keys_sha256: vec![],
+        events_url: None,
+        events_secret: None,
+    }];
+    config.validate()?;
+
+    say(format!(
+        "callverify demo: scenario {:?}, locale {}",
+        options.scenario, options.locale
+    ));
+    let state = crate::build_state(config).await?;
+    let simulator = state
+        .simulator
+        .clone()
+        .ok_or("the simulator did not start")?;
+    simulator.script(DEMO_E164, options.scenario.behaviour());
+    say(format!(
+        "callverify on http://{addr}, carrier simulator on {}\n",
+        simulator.base_url()
+    ));
+    let store = state.store.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+
+    let portal = Portal {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(40))
+            .build()?,
+        base: format!("http://{addr}/v1/tenants/demo"),
+        key,
+    };
+    let outcome = converse(&portal, &simulator, &options.locale).await;
+
+    // Leave nothing behind in the operator's Redis.
+    let tag = crate::ids::user_tag(
+        &crate::ids::TenantId::parse("demo")?,
+        &crate::ids::UserId::parse(DEMO_USER)?,
+    );
+    if let Err(e) = store.forget_user(&tag).await {
+        say(format!("(could not remove the demo user's keys: {e})"));
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+
+    let (status, reason) = outcome?;
+    let expected = options.scenario.expected();
+    match &reason {
+        Some(r) => say(format!("verification {status} ({r})")),
+        None => say(format!("verification {status}")),
+    }
+    Ok((status.as_str(), reason.as_deref()) == expected)
+}
+
+struct Portal {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Portal {
+    async fn send(&self, request: reqwest::RequestBuilder) -> DemoResult<(u16, Value)> {
+        let response = request.bearer_auth(&self.key).send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+}
+
+/// Plays the portal's part; returns the verification's final status and reason.
+async fn converse(
+    portal: &Portal,
+    simulator: &Arc<SimulatorHandle>,
+    locale: &str,
+) -> DemoResult<(String, Option<String>)> {
+    let body = json!({"phone_number": DEMO_NUMBER, "purpose": "registration", "locale": locale});
+    say(format!(
+        "portal → POST /users/{DEMO_USER}/verifications {body}"
+    ));
+    let url = format!("{}/users/{DEMO_USER}/verifications", portal.base);
+    let (code, created) = portal.send(portal.http.post(&url).json(&body)).await?;
+    say(format!("portal ← {code} {created}\n"));
+    if code != 202 {
+        return Err(format!("the verification was not started: {created}").into());
+    }
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+
+    let printer = tokio::spawn(print_transcript(simulator.clone()));
+    let mut status = created["status"].as_str().unwrap_or_default().to_owned();
+    let mut reason = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while !is_final(&status) && tokio::time::Instant::now() < deadline {
+        let url = format!("{}/verifications/{id}?wait=10", portal.base);
+        let (_, v) = portal.send(portal.http.get(&url)).await?;
+        let now = v["status"].as_str().unwrap_or_default().to_owned();
+        if now != status {
+            say(format!("portal   status → {now}"));
+            status = now;
+            reason = v["reason"].as_str().map(str::to_owned);
+        }
+    }
+    // Let the transcript catch up with the end of the call.
+    let _ = tokio::time::timeout(Duration::from_secs(30), printer).await;
+
+    let url = format!("{}/users/{DEMO_USER}/methods", portal.base);
+    say(format!("\nportal → GET /users/{DEMO_USER}/methods"));
+    let (code, methods) = portal.send(portal.http.get(&url)).await?;
+    say(format!(
+        "portal ← {code} {}\n",
+        serde_json::to_string_pretty(&methods)?
+    ));
+    Ok((status, reason))
+}
+
+fn is_final(status: &str) -> bool {
+    !matches!(status, "calling" | "ringing" | "answered" | "")
+}
+
+/// Prints the simulated call's transcript line by line while it happens, until the call ends.
+async fn print_transcript(simulator: Arc<SimulatorHandle>) {
+    let mut printed = 0;
+    let mut interval = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        interval.tick().await;
+        let Some(call) = simulator.calls_to(DEMO_E164).pop() else {
+            continue;
+        };
+        let lines = call.lines();
+        for line in &lines[printed.min(lines.len())..] {
+            say(format!("call     {line}"));
+        }
+        printed = lines.len();
+        if call.status.is_final() {
+            return;
+        }
+    }
+}
+
+fn say(line: String) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}
