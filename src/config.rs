@@ -167,7 +167,8 @@ impl Config {
         Self::from_figment(Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(overlay)))
     }
 
-    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+    /// Extracts and validates a configuration from any figment (tests layer compose files with it).
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
         let config: Config = figment.extract().map_err(Box::new)?;
         config.validate()?;
         Ok(config)

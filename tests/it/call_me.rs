@@ -52,7 +52,20 @@ async fn pressing_pound_approves_and_registers_the_phone_as_default() {
     );
     assert!(req.field("Url").starts_with(&server.base));
     assert!(req.field("Url").contains(&id));
-    assert!(req.authorization.starts_with("Basic "));
+    let basic = req
+        .authorization
+        .strip_prefix("Basic ")
+        .expect("Basic auth");
+    let credentials =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, basic).unwrap();
+    assert_eq!(
+        String::from_utf8(credentials).unwrap(),
+        format!("{}:{AUTH_TOKEN}", crate::support::ACCOUNT_SID)
+    );
+    assert_eq!(
+        req.field("StatusCallback"),
+        req.field("Url").replace("/voice", "/status")
+    );
 
     assert!(twiml.contains("finishOnKey=\"\""), "{twiml}");
     assert!(twiml.contains("press the pound key"));

@@ -31,6 +31,8 @@ pub fn unique_prefix() -> String {
 
 pub struct TestServer {
     pub base: String,
+    /// The in-process carrier simulator (`start_simulated`).
+    pub simulator: Option<std::sync::Arc<callverify::simulator::SimulatorHandle>>,
     pub prefix: String,
     pub http: reqwest::Client,
     _shutdown: tokio::sync::oneshot::Sender<()>,
@@ -40,6 +42,17 @@ impl TestServer {
     /// Starts callverify against `api_base` with tenants `contoso` and `fabrikam`; `extra` is
     /// TOML laid over the test configuration.
     pub async fn start(api_base: &str, extra: &str) -> Self {
+        Self::start_with("twilio", api_base, extra).await
+    }
+
+    /// Starts callverify with the built-in carrier simulator (`provider.kind = "simulator"`),
+    /// its delays scaled so a call takes well under a second.
+    pub async fn start_simulated(extra: &str) -> Self {
+        let extra = format!("[provider.simulator]\ntime_scale = 0.01\n{extra}");
+        Self::start_with("simulator", "http://unused.invalid", &extra).await
+    }
+
+    async fn start_with(kind: &str, api_base: &str, extra: &str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let prefix = unique_prefix();
@@ -52,7 +65,7 @@ public_url = "http://{addr}"
 url = "{redis}"
 prefix = "{prefix}"
 [provider]
-kind = "twilio"
+kind = "{kind}"
 [provider.twilio]
 account_sid = "{ACCOUNT_SID}"
 auth_token = "{AUTH_TOKEN}"
@@ -79,12 +92,14 @@ portal_keys_sha256 = ["{other}"]
         let state = callverify::build_state(config)
             .await
             .expect("redis reachable");
+        let simulator = state.simulator.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(callverify::serve(listener, state, async move {
             let _ = rx.await;
         }));
         Self {
             base: format!("http://{addr}"),
+            simulator,
             prefix,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(40))

@@ -1,0 +1,62 @@
+//! `callverify demo` run as a process, the way the README tells a newcomer to run it.
+
+use std::process::Command;
+
+fn demo(args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_callverify"))
+        .arg("demo")
+        .args(args)
+        .env("CALLVERIFY__REDIS__URL", crate::support::redis_url())
+        .env_remove("CALLVERIFY_CONFIG")
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    (output.status.success(), stdout)
+}
+
+#[test]
+fn the_demo_registers_the_reference_number_and_says_so_last() {
+    let (ok, out) = demo(&[]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.trim_end().lines().last(),
+        Some("verification approved"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+1 4255551234X12345"),
+        "the number as the user typed it"
+    );
+    assert!(out.contains("press the pound key"), "the prompt is printed");
+    assert!(out.contains("⌨ pressed #"));
+    assert!(out.contains("\"default_method\": \"voice_mobile\""));
+    assert!(
+        out.contains("\"phone_number\": \"+14255551234\""),
+        "extension removed"
+    );
+}
+
+#[test]
+fn the_demo_shows_failures_and_dutch_prompts() {
+    let (ok, out) = demo(&["--scenario", "busy"]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.trim_end().lines().last(),
+        Some("verification failed (busy)")
+    );
+    assert!(out.contains("\"methods\": []"));
+
+    let (ok, out) = demo(&["--scenario", "fraud", "--locale", "nl-NL"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("[nl-NL]") && out.contains("hekje"), "{out}");
+    assert_eq!(
+        out.trim_end().lines().last(),
+        Some("verification fraud_reported")
+    );
+}
+
+#[test]
+fn an_unknown_scenario_is_refused() {
+    let (ok, _) = demo(&["--scenario", "teleport"]);
+    assert!(!ok);
+}
