@@ -4,13 +4,14 @@
 # Exports CALLVERIFY_TEST_REDIS_URL (tests) and CALLVERIFY__REDIS__URL (the server, the demo).
 set -euo pipefail
 
-ping_redis() { # host port -> 0 if it answers +PONG
-  exec 3<>"/dev/tcp/$1/$2" 2>/dev/null || return 1
-  printf 'PING\r\n' >&3
-  local reply=""
-  read -r -t 2 reply <&3 || true
-  exec 3<&- 3>&-
-  [[ "$reply" == +PONG* ]]
+ping_redis() { # host port -> 0 if it answers +PONG (a subshell, so no redirection leaks out)
+  (
+    exec 3<>"/dev/tcp/$1/$2" || exit 1
+    printf 'PING\r\n' >&3
+    reply=""
+    read -r -t 2 reply <&3 || true
+    [[ "$reply" == +PONG* ]]
+  ) 2>/dev/null
 }
 
 if [[ -n "${CALLVERIFY_TEST_REDIS_URL:-}" ]]; then
