@@ -240,6 +240,34 @@ pub fn mask_e164(e164: &str) -> String {
     out
 }
 
+/// Masks every phone-number-like run (7 or more digits, optionally after `+`) inside free text,
+/// such as a provider's error message, before it reaches a log line or an API answer.
+pub fn redact_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        let digit_count = run.bytes().filter(u8::is_ascii_digit).count();
+        if digit_count >= 7 {
+            let keep = &run[run.len() - 2..];
+            out.extend(std::iter::repeat_n('*', run.len() - 2));
+            out.push_str(keep);
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() || (c == '+' && run.is_empty()) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 fn parse_region(region: &str) -> Result<Id, PhoneError> {
     let region = region.trim();
     if region.len() != 2 || !region.bytes().all(|b| b.is_ascii_alphabetic()) {

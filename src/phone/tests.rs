@@ -271,3 +271,16 @@ fn error_messages_are_sentences_for_api_details() {
         "the number is not a valid phone number for its region"
     );
 }
+
+#[test]
+fn numbers_inside_free_text_are_redacted() {
+    assert_eq!(
+        redact_numbers("The 'To' number 5551234567 is not a valid phone number."),
+        "The 'To' number ********67 is not a valid phone number."
+    );
+    assert_eq!(redact_numbers("+14155550100 busy"), "**********00 busy");
+    assert_eq!(
+        redact_numbers("error 21211 at 12:30"),
+        "error 21211 at 12:30"
+    );
+}

@@ -96,8 +96,11 @@ impl TwilioClient {
             .as_ref()
             .and_then(|e| e.code)
             .unwrap_or(status.as_u16().into());
+        // Twilio's messages quote the number ("The 'To' number 5551234567 is not valid"):
+        // masked before they reach a log line or the portal.
         let message = error
             .and_then(|e| e.message)
+            .map(|m| crate::phone::redact_numbers(&m))
             .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
         if status.is_client_error() {
             Err(ProviderError::Rejected { code, message })
