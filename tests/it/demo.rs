@@ -60,3 +60,54 @@ fn an_unknown_scenario_is_refused() {
     let (ok, _) = demo(&["--scenario", "teleport"]);
     assert!(!ok);
 }
+
+#[tokio::test]
+async fn the_standalone_simulator_serves_the_calls_api() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_callverify"))
+        .args(["simulator", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--account-sid",
+            "AC11111111111111111111111111111111",
+            "--auth-token",
+            "tok",
+        ])
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!(
+        "http://127.0.0.1:{port}/2010-04-01/Accounts/AC11111111111111111111111111111111/Calls.json"
+    );
+    let http = reqwest::Client::new();
+    let mut answer = None;
+    for _ in 0..100 {
+        let sent = http
+            .post(&url)
+            .basic_auth("AC11111111111111111111111111111111", Some("wrong"))
+            .form(&[("To", "+14255551234")])
+            .send()
+            .await;
+        if let Ok(r) = sent {
+            answer = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let r = answer.expect("the simulator listens");
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], 20003);
+    let r = http
+        .post(&url)
+        .basic_auth("AC11111111111111111111111111111111", Some("tok"))
+        .form(&[("From", "+15005550006")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "no To");
+    child.kill().await.unwrap();
+}
