@@ -2,4 +2,7 @@
 //! test, so they run in parallel), provider traffic over real signed HTTP.
 
 mod call_me;
+mod invariants;
+mod methods;
+mod policy;
 mod support;
