@@ -81,7 +81,7 @@ impl AuditEvent {
     }
 }
 
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/users/{user}/audit", tag = "audit",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/users/{user}/audit", operation_id = "list_audit_events", tag = "audit",
     params(("tenant" = String, Path), ("user" = String, Path), AuditQuery),
     responses(
         (status = 200, body = AuditDocument, description = "Newest first, from the user's capped audit stream"),

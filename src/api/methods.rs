@@ -32,7 +32,7 @@ async fn document(
     Ok(stored.with_effective_default(&policy.enabled_options()))
 }
 
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/users/{user}/methods", tag = "methods",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/users/{user}/methods", operation_id = "list_methods", tag = "methods",
     params(("tenant" = String, Path), ("user" = String, Path, description = "1-64 of A-Z a-z 0-9 . _ @ -")),
     responses(
         (status = 200, body = MethodsDocument, description = "Methods (oldest first) and the default sign-in method as it takes effect under the tenant policy"),
@@ -50,7 +50,7 @@ pub(super) async fn list(
     Ok(axum::Json(document(&state, &tag, &policy).await?))
 }
 
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/users/{user}/methods", tag = "methods",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/users/{user}/methods", operation_id = "add_method", tag = "methods",
     params(("tenant" = String, Path), ("user" = String, Path)),
     request_body(content = NewMethod, description = "A non-phone method the portal proved; unknown fields are refused"),
     responses(
@@ -112,7 +112,7 @@ pub(super) async fn add(
     }
 }
 
-#[utoipa::path(delete, path = "/v1/tenants/{tenant}/users/{user}/methods/{id}", tag = "methods",
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/users/{user}/methods/{id}", operation_id = "delete_method", tag = "methods",
     params(("tenant" = String, Path), ("user" = String, Path), ("id" = String, Path, description = "Method id (lowercase UUID)")),
     responses(
         (status = 204, description = "Deleted (audited); a default it backed moved to the best remaining option or to null"),
@@ -166,7 +166,7 @@ pub(super) struct DefaultMethodRequest {
     default_method: String,
 }
 
-#[utoipa::path(put, path = "/v1/tenants/{tenant}/users/{user}/default-method", tag = "methods",
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/users/{user}/default-method", operation_id = "set_default_method", tag = "methods",
     params(("tenant" = String, Path), ("user" = String, Path)),
     request_body = DefaultMethodRequest,
     responses(

@@ -88,6 +88,17 @@ mod tests {
                 route.path
             );
         }
+        let mut ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .map(|op| op["operationId"].as_str().unwrap())
+            .collect();
+        ids.sort();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), before, "operationIds are unique");
         // And nothing is documented that is not routed.
         let documented: usize = doc["paths"]
             .as_object()

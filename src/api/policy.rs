@@ -8,7 +8,7 @@ use crate::error::{ApiError, Problem};
 use crate::policy::{self, Policy, PolicyInput};
 use crate::state::AppState;
 
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/policy", tag = "policy",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/policy", operation_id = "get_policy", tag = "policy",
     params(("tenant" = String, Path)),
     responses(
         (status = 200, body = Policy, description = "The stored policy, or the configured default"),
@@ -23,7 +23,7 @@ pub(super) async fn read(
     Ok(axum::Json(policy::load(&state, &caller.tenant).await?))
 }
 
-#[utoipa::path(put, path = "/v1/tenants/{tenant}/policy", tag = "policy",
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/policy", operation_id = "replace_policy", tag = "policy",
     params(("tenant" = String, Path)),
     request_body(content = PolicyInput, description = "The whole policy; fields left out take the configured default"),
     responses(

@@ -20,7 +20,7 @@ use crate::verification::{Verification, VerificationView};
 /// Longest long-poll a request may ask for.
 pub const MAX_WAIT_SECS: u64 = 30;
 
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/users/{user}/verifications", tag = "verifications",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/users/{user}/verifications", operation_id = "start_verification", tag = "verifications",
     params(("tenant" = String, Path), ("user" = String, Path)),
     request_body = StartRequest,
     responses(
@@ -53,7 +53,7 @@ pub(super) struct ReadQuery {
     wait: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/verifications/{id}", tag = "verifications",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/verifications/{id}", operation_id = "get_verification", tag = "verifications",
     params(("tenant" = String, Path), ("id" = String, Path, description = "48 lowercase hex"), ReadQuery),
     responses(
         (status = 200, body = VerificationView),
