@@ -21,6 +21,8 @@ pub struct Config {
     pub redis: RedisConfig,
     pub provider: ProviderConfig,
     pub verification: VerificationConfig,
+    /// Every tenant's policy until an admin key stores its own (`PUT /v1/tenants/{t}/policy`).
+    pub policy: crate::policy::PolicyInput,
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
 }
@@ -174,8 +176,25 @@ impl Config {
         Ok(config)
     }
 
+    /// The policy of a tenant that has not stored its own: `[policy]`, with
+    /// `verification.default_locale` when `policy.default_locale` is unset.
+    pub fn default_policy(&self) -> crate::policy::Policy {
+        self.try_default_policy()
+            .expect("validated at start-up: [policy] is valid")
+    }
+
+    fn try_default_policy(&self) -> Result<crate::policy::Policy, String> {
+        self.policy.clone().resolve(
+            &crate::policy::DEFAULT_BLOCKED_TYPES,
+            &self.verification.default_locale,
+        )
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        if let Err(e) = self.try_default_policy() {
+            return bad(format!("policy: {e}"));
+        }
         let public = url::Url::parse(&self.server.public_url)
             .map_err(|e| ConfigError::Invalid(format!("server.public_url: {e}")))?;
         if !matches!(public.scheme(), "http" | "https") || public.query().is_some() {
@@ -229,6 +248,11 @@ mod tests {
         assert_eq!(config.redis.prefix, "callverify");
         assert_eq!(config.provider.kind, ProviderKind::Twilio);
         assert_eq!(config.provider.twilio.ring_timeout_secs, 30);
+        let policy = config.default_policy();
+        assert!(policy.methods.phone.enabled && policy.methods.phone.office_phone_allowed);
+        assert_eq!(policy.allowed_countries, None);
+        assert_eq!(policy.default_locale, "en-US");
+        assert_eq!(policy.blocked_number_types.len(), 3);
     }
 
     #[test]
@@ -241,6 +265,9 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_hashes_are_rejected() {
         assert!(Config::from_toml_overlay("[server]\nlisten_typo = 1").is_err());
+        assert!(Config::from_toml_overlay("[policy.methods.email]\nenabled = 1").is_err());
+        assert!(Config::from_toml_overlay("[policy]\nallowed_countries = [\"nl\"]").is_err());
+        assert!(Config::from_toml_overlay("[policy]\ndefault_locale = \"fr-FR\"").is_err());
         let bad = "[[tenants]]\nid = \"contoso\"\nportal_keys_sha256 = [\"abc\"]";
         assert!(Config::from_toml_overlay(bad).is_err());
     }

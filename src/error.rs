@@ -60,8 +60,8 @@ pub enum ApiError {
     Internal(String),
 }
 
-/// The wire shape of a problem document.
-#[derive(Debug, Serialize)]
+/// The wire shape of a problem document (`application/problem+json`, RFC 9457).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub type_: String,

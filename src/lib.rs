@@ -15,6 +15,7 @@ pub mod ids;
 pub mod methods;
 pub mod notify;
 pub mod phone;
+pub mod policy;
 pub mod provider;
 pub mod simulator;
 pub mod state;

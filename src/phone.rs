@@ -20,7 +20,7 @@ pub struct PhoneNumber {
 }
 
 /// What kind of line a number is, per libphonenumber's metadata.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NumberType {
     Mobile,

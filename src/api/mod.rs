@@ -1,19 +1,90 @@
 //! The management API portals call (`/v1/…`): JSON in and out, bearer keys per tenant,
-//! errors as problem+json.
+//! errors as problem+json. [`routes`] is the one list of `/v1` routes: the router is built from
+//! it and a test checks each of them against the OpenAPI document ([`openapi`]).
 
+mod audit;
 pub mod auth;
 pub mod json;
 mod methods;
+pub mod openapi;
+mod policy;
 mod verifications;
 
 use axum::Router;
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{MethodFilter, MethodRouter, on};
 
 use crate::state::AppState;
 
 pub use verifications::MAX_WAIT_SECS;
 
+/// One `/v1` route: method, path (axum syntax, the same in the OpenAPI document) and handler.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    handler: MethodRouter<AppState>,
+}
+
+fn route<H, T>(method: Method, path: &'static str, handler: H) -> Route
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("a standard HTTP method");
+    Route {
+        method,
+        path,
+        handler: on(filter, handler),
+    }
+}
+
+/// Every `/v1` route.
+pub fn routes() -> Vec<Route> {
+    vec![
+        route(
+            Method::POST,
+            "/v1/tenants/{tenant}/users/{user}/verifications",
+            verifications::create,
+        ),
+        route(
+            Method::GET,
+            "/v1/tenants/{tenant}/verifications/{id}",
+            verifications::read,
+        ),
+        route(
+            Method::GET,
+            "/v1/tenants/{tenant}/users/{user}/methods",
+            methods::list,
+        ),
+        route(
+            Method::POST,
+            "/v1/tenants/{tenant}/users/{user}/methods",
+            methods::add,
+        ),
+        route(
+            Method::DELETE,
+            "/v1/tenants/{tenant}/users/{user}/methods/{id}",
+            methods::delete,
+        ),
+        route(
+            Method::PUT,
+            "/v1/tenants/{tenant}/users/{user}/default-method",
+            methods::set_default,
+        ),
+        route(
+            Method::GET,
+            "/v1/tenants/{tenant}/users/{user}/audit",
+            audit::list,
+        ),
+        route(Method::GET, "/v1/tenants/{tenant}/policy", policy::read),
+        route(Method::PUT, "/v1/tenants/{tenant}/policy", policy::replace),
+    ]
+}
+
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .merge(verifications::router())
-        .merge(methods::router())
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, r| router.route(r.path, r.handler))
+        .route("/openapi.json", axum::routing::get(openapi::serve))
 }

@@ -3,15 +3,14 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::auth::Caller;
 use super::json::Json;
-use crate::error::ApiError;
+use crate::error::{ApiError, Problem};
 use crate::ids::{UserId, VerificationId};
 use crate::notify;
 use crate::state::AppState;
@@ -21,16 +20,21 @@ use crate::verification::{Verification, VerificationView};
 /// Longest long-poll a request may ask for.
 pub const MAX_WAIT_SECS: u64 = 30;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/tenants/{tenant}/users/{user}/verifications",
-            post(create),
-        )
-        .route("/v1/tenants/{tenant}/verifications/{id}", get(read))
-}
-
-async fn create(
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/users/{user}/verifications", operation_id = "start_verification", tag = "verifications",
+    params(("tenant" = String, Path), ("user" = String, Path)),
+    request_body = StartRequest,
+    responses(
+        (status = 202, body = VerificationView, description = "Calling, or failed with provider_rejected / provider_failed"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "No or unknown key"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Another tenant's key"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "Unknown method_id"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`conflict`: an alternate mobile before a mobile"),
+        (status = 413, body = Problem, content_type = "application/problem+json", description = "`payload-too-large`"),
+        (status = 415, body = Problem, content_type = "application/problem+json", description = "`unsupported-media-type`"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "`invalid-request`, `invalid-phone-number`, `number-type-blocked`, `country-not-allowed`, `method-disabled`, `no-phone-method`"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "Redis unavailable"),
+    ))]
+pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Path((_tenant, user)): Path<(String, String)>,
@@ -42,13 +46,23 @@ async fn create(
     Ok((StatusCode::ACCEPTED, axum::Json(verification.view(now))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ReadQuery {
+pub(super) struct ReadQuery {
+    /// Long-poll: answer on the first status change or after this many seconds (0-30).
     wait: Option<String>,
 }
 
-async fn read(
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/verifications/{id}", operation_id = "get_verification", tag = "verifications",
+    params(("tenant" = String, Path), ("id" = String, Path, description = "48 lowercase hex"), ReadQuery),
+    responses(
+        (status = 200, body = VerificationView),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "No or unknown key"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Another tenant's key"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "Unknown verification, or another tenant's"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Bad `wait`"),
+    ))]
+pub(super) async fn read(
     State(state): State<AppState>,
     caller: Caller,
     Path((_tenant, id)): Path<(String, String)>,

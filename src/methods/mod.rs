@@ -1,10 +1,15 @@
 //! Security-info methods (phone, authenticator app, security key, email, security questions)
 //! and the user's default sign-in method.
 
+mod new;
+
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use new::{MethodKind, NewMethod};
 
 /// The three phone slots a user has, as in the reference product (one number per type).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PhoneType {
     Mobile,
@@ -69,7 +74,7 @@ impl PhoneType {
 }
 
 /// What a method can be used for: two-step verification and/or self-service password reset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Usage {
     Mfa,
@@ -78,7 +83,7 @@ pub enum Usage {
 
 /// The default sign-in method options, in preference order (the default moves to the first
 /// one still backed by a method when the current default's method is deleted).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DefaultMethod {
     SecurityKey,
@@ -117,6 +122,25 @@ impl DefaultMethod {
         Self::ALL.into_iter().find(|d| d.as_str() == s)
     }
 
+    /// What must be registered for this option to be the default: a method of a kind
+    /// (authenticator app, security key) or the phone of one type.
+    pub fn backing(self) -> Backing {
+        match self {
+            DefaultMethod::SecurityKey => Backing::Kind(MethodKind::SecurityKey),
+            DefaultMethod::AuthenticatorPush | DefaultMethod::AuthenticatorCode => {
+                Backing::Kind(MethodKind::AuthenticatorApp)
+            }
+            DefaultMethod::VoiceMobile | DefaultMethod::Sms => Backing::Phone(PhoneType::Mobile),
+            DefaultMethod::VoiceAlternateMobile => Backing::Phone(PhoneType::AlternateMobile),
+            DefaultMethod::VoiceOffice => Backing::Phone(PhoneType::Office),
+        }
+    }
+
+    /// Whether one of `methods` backs this option.
+    pub fn is_backed_by(self, methods: &[Method]) -> bool {
+        methods.iter().any(|m| m.details.backs(self))
+    }
+
     /// The phone a voice default calls, if it is a voice option.
     pub fn voice_phone(self) -> Option<PhoneType> {
         match self {
@@ -128,8 +152,15 @@ impl DefaultMethod {
     }
 }
 
+/// What backs a default sign-in option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backing {
+    Kind(MethodKind),
+    Phone(PhoneType),
+}
+
 /// A stored method as the API shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Method {
     pub id: String,
     #[serde(flatten)]
@@ -138,23 +169,90 @@ pub struct Method {
     pub usable_for: Vec<Usage>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A method's kind and its own fields (the `kind` tag and the fields sit beside `id`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MethodDetails {
+    /// Added only by an approved registration call (fixed id per phone type).
     Phone {
+        /// E.164, without extension.
         phone_number: String,
         phone_type: PhoneType,
     },
+    AuthenticatorApp {
+        display_name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<String>,
+    },
+    SecurityKey {
+        display_name: String,
+        /// The WebAuthn credential id, base64url without padding.
+        credential_id: String,
+    },
+    Email {
+        address: String,
+    },
+    SecurityQuestions {
+        /// How many questions the user answered (the answers never reach callverify).
+        answered_count: u8,
+    },
+}
+
+impl MethodDetails {
+    pub fn kind(&self) -> MethodKind {
+        match self {
+            MethodDetails::Phone { .. } => MethodKind::Phone,
+            MethodDetails::AuthenticatorApp { .. } => MethodKind::AuthenticatorApp,
+            MethodDetails::SecurityKey { .. } => MethodKind::SecurityKey,
+            MethodDetails::Email { .. } => MethodKind::Email,
+            MethodDetails::SecurityQuestions { .. } => MethodKind::SecurityQuestions,
+        }
+    }
+
+    /// Two-step verification and/or password reset, as the reference product has it: an
+    /// authenticator app serves both, a security key sign-in only, e-mail and security questions
+    /// password reset only; phones per type.
+    pub fn usable_for(&self) -> Vec<Usage> {
+        match self {
+            MethodDetails::Phone { phone_type, .. } => phone_type.usable_for().to_vec(),
+            MethodDetails::AuthenticatorApp { .. } => vec![Usage::Mfa, Usage::Sspr],
+            MethodDetails::SecurityKey { .. } => vec![Usage::Mfa],
+            MethodDetails::Email { .. } | MethodDetails::SecurityQuestions { .. } => {
+                vec![Usage::Sspr]
+            }
+        }
+    }
+
+    /// Whether this method backs the default option `option`.
+    pub fn backs(&self, option: DefaultMethod) -> bool {
+        match (option.backing(), self) {
+            (Backing::Phone(t), MethodDetails::Phone { phone_type, .. }) => t == *phone_type,
+            (Backing::Kind(k), details) => k == details.kind(),
+            _ => false,
+        }
+    }
 }
 
 /// `GET …/methods`: the user's methods and default sign-in method.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MethodsDocument {
     pub default_method: Option<DefaultMethod>,
     pub methods: Vec<Method>,
 }
 
 impl MethodsDocument {
+    /// The document as it takes effect: a stored default that is no longer enabled (policy
+    /// changed since) or not backed reads as the best enabled, backed option in preference
+    /// order, or null. `enabled` lists the options the tenant policy allows.
+    pub fn with_effective_default(mut self, enabled: &[DefaultMethod]) -> Self {
+        let methods = &self.methods;
+        let valid = |d: &DefaultMethod| enabled.contains(d) && d.is_backed_by(methods);
+        if !self.default_method.as_ref().is_some_and(valid) {
+            self.default_method = DefaultMethod::ALL.into_iter().find(valid);
+        }
+        self
+    }
+
     pub fn phone(&self, phone_type: PhoneType) -> Option<(&Method, &str)> {
         self.methods.iter().find_map(|m| match &m.details {
             MethodDetails::Phone {
@@ -191,6 +289,59 @@ mod tests {
             Some(DefaultMethod::VoiceMobile)
         );
         assert_eq!(DefaultMethod::parse("email"), None);
+    }
+
+    fn method(details: MethodDetails) -> Method {
+        Method {
+            id: "m".into(),
+            usable_for: details.usable_for(),
+            details,
+            created_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn options_are_backed_by_the_right_methods() {
+        let mobile = MethodDetails::Phone {
+            phone_number: "+14255551234".into(),
+            phone_type: PhoneType::Mobile,
+        };
+        let app = MethodDetails::AuthenticatorApp {
+            display_name: "a".into(),
+            device: None,
+        };
+        let email = MethodDetails::Email {
+            address: "a@b.co".into(),
+        };
+        assert!(mobile.backs(DefaultMethod::Sms) && mobile.backs(DefaultMethod::VoiceMobile));
+        assert!(!mobile.backs(DefaultMethod::VoiceOffice));
+        assert!(app.backs(DefaultMethod::AuthenticatorPush));
+        assert!(app.backs(DefaultMethod::AuthenticatorCode));
+        assert!(DefaultMethod::ALL.iter().all(|d| !email.backs(*d)));
+        assert_eq!(email.usable_for(), vec![Usage::Sspr]);
+    }
+
+    #[test]
+    fn a_disabled_or_unbacked_default_reads_as_the_next_enabled_option() {
+        let doc = MethodsDocument {
+            default_method: Some(DefaultMethod::AuthenticatorPush),
+            methods: vec![
+                method(MethodDetails::AuthenticatorApp {
+                    display_name: "a".into(),
+                    device: None,
+                }),
+                method(MethodDetails::Phone {
+                    phone_number: "+14255551234".into(),
+                    phone_type: PhoneType::Mobile,
+                }),
+            ],
+        };
+        let all = DefaultMethod::ALL;
+        let effective =
+            |enabled: &[DefaultMethod]| doc.clone().with_effective_default(enabled).default_method;
+        assert_eq!(effective(&all), Some(DefaultMethod::AuthenticatorPush));
+        assert_eq!(effective(&all[3..]), Some(DefaultMethod::VoiceMobile));
+        assert_eq!(effective(&all[..1]), None);
     }
 
     #[test]

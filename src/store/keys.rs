@@ -4,7 +4,7 @@
 //! starts with its user's tag, so a registration's approval (verification + methods + audit) is
 //! one single-slot script on Redis Cluster too.
 
-use crate::ids::VerificationId;
+use crate::ids::{TenantId, VerificationId};
 
 #[derive(Clone, Debug)]
 pub struct Keys {
@@ -31,6 +31,11 @@ impl Keys {
     /// Stream: the user's security-info audit events, capped.
     pub fn audit(&self, user_tag: &str) -> String {
         format!("{}:{{{}}}:audit", self.prefix, user_tag)
+    }
+
+    /// String: the tenant's policy document (JSON). No TTL. Absent: the configured default.
+    pub fn policy(&self, tenant: &TenantId) -> String {
+        format!("{}:{{t:{}}}:policy", self.prefix, tenant.as_str())
     }
 
     /// Stream: events waiting for delivery to portal back-ends (all tenants).
@@ -71,6 +76,7 @@ mod tests {
         assert!(keys.methods(id.user_tag()).contains(&tag));
         assert!(keys.audit(id.user_tag()).contains(&tag));
         assert!(keys.verification(&id).ends_with(id.as_str()));
+        assert_eq!(keys.policy(&t), "cv:{t:t}:policy");
         assert_eq!(
             keys.id_from_channel(&keys.change_channel(&id)),
             Some(id.as_str())

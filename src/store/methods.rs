@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::Store;
-use crate::methods::{DefaultMethod, Method, MethodDetails, MethodsDocument, PhoneType};
+use super::{AUDIT_CAP, Store};
+use crate::ids::MethodId;
+use crate::methods::{Backing, DefaultMethod, Method, MethodDetails, MethodsDocument, PhoneType};
 
 /// A method as stored (`m:<id>` → JSON): `created_at` in Unix seconds, no derived fields.
 #[derive(Debug, Deserialize)]
@@ -18,9 +19,7 @@ struct StoredMethod {
 
 impl StoredMethod {
     fn into_method(self) -> Method {
-        let usable_for = match &self.details {
-            MethodDetails::Phone { phone_type, .. } => phone_type.usable_for().to_vec(),
-        };
+        let usable_for = self.details.usable_for();
         Method {
             id: self.id,
             details: self.details,
@@ -30,7 +29,211 @@ impl StoredMethod {
     }
 }
 
+/// A new method as the add script receives it (the script adds `created_at`).
+#[derive(Serialize)]
+struct NewStoredMethod<'a> {
+    id: &'a str,
+    #[serde(flatten)]
+    details: &'a MethodDetails,
+}
+
+/// What became of the default sign-in method in a change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DefaultChange {
+    pub default: Option<DefaultMethod>,
+    pub previous: Option<DefaultMethod>,
+    pub changed: bool,
+}
+
+#[derive(Debug)]
+pub enum AddOutcome {
+    Added {
+        method: Method,
+        default: DefaultChange,
+    },
+    /// The user already has the most methods of this kind allowed.
+    LimitReached,
+    /// Same credential (security key) or a singleton kind already present.
+    Duplicate,
+}
+
+#[derive(Debug)]
+pub enum DeleteOutcome {
+    Deleted {
+        method: Method,
+        default: DefaultChange,
+    },
+    Missing,
+    /// The mobile phone cannot go while an alternate mobile exists.
+    MobileHasAlternate,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum SetDefaultOutcome {
+    Set(DefaultChange),
+    /// Not among the enabled options passed in.
+    Disabled,
+    /// No method backs the option (now).
+    NotBacked,
+}
+
+/// `option|kind|<kind>` / `option|id|<phone method id>` per enabled option, in preference order
+/// (the format `scripts/methods_lib.lua` reads).
+fn option_args(enabled: &[DefaultMethod]) -> Vec<String> {
+    let mut sorted = enabled.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    sorted
+        .into_iter()
+        .map(|d| match d.backing() {
+            Backing::Kind(kind) => format!("{}|kind|{}", d.as_str(), kind.as_str()),
+            Backing::Phone(t) => format!("{}|id|{}", d.as_str(), t.method_id()),
+        })
+        .collect()
+}
+
+fn default_change(default: &str, previous: &str, changed: u8) -> DefaultChange {
+    DefaultChange {
+        default: DefaultMethod::parse(default),
+        previous: DefaultMethod::parse(previous),
+        changed: changed == 1,
+    }
+}
+
+fn unexpected(what: &str, outcome: String) -> redis::RedisError {
+    redis::RedisError::from((
+        redis::ErrorKind::Parse,
+        "unexpected script reply",
+        format!("{what}: {outcome}"),
+    ))
+}
+
 impl Store {
+    /// Adds a non-phone method (see `scripts/add_method.lua`): one round trip, with its audit
+    /// entries and the default's upkeep under the `enabled` options.
+    pub async fn add_method(
+        &self,
+        user_tag: &str,
+        id: &MethodId,
+        details: &MethodDetails,
+        enabled: &[DefaultMethod],
+    ) -> redis::RedisResult<AddOutcome> {
+        let kind = details.kind();
+        let json = serde_json::to_string(&NewStoredMethod {
+            id: id.as_str(),
+            details,
+        })
+        .map_err(|e| unexpected("method json", e.to_string()))?;
+        let unique = match details {
+            MethodDetails::SecurityKey { .. } => "credential_id",
+            _ => "",
+        };
+        let reply: Vec<redis::Value> = self
+            .scripts
+            .add_method
+            .key(self.keys.methods(user_tag))
+            .key(self.keys.audit(user_tag))
+            .arg(id.as_str())
+            .arg(kind.as_str())
+            .arg(json)
+            .arg(kind.max_per_user())
+            .arg(unique)
+            .arg(AUDIT_CAP)
+            .arg(option_args(enabled))
+            .invoke_async(&mut self.conn())
+            .await?;
+        let outcome: String = reply_field(&reply, 0)?;
+        match outcome.as_str() {
+            "ok" => {
+                let created_at: i64 = reply_field(&reply, 1)?;
+                let default = default_change(
+                    &reply_field::<String>(&reply, 2)?,
+                    &reply_field::<String>(&reply, 3)?,
+                    reply_field(&reply, 4)?,
+                );
+                let method = StoredMethod {
+                    id: id.as_str().to_owned(),
+                    details: details.clone(),
+                    created_at,
+                }
+                .into_method();
+                Ok(AddOutcome::Added { method, default })
+            }
+            "limit" => Ok(AddOutcome::LimitReached),
+            "duplicate" => Ok(AddOutcome::Duplicate),
+            _ => Err(unexpected("add_method", outcome)),
+        }
+    }
+
+    /// Deletes a method and moves the default if it has to (see `scripts/delete_method.lua`).
+    pub async fn delete_method(
+        &self,
+        user_tag: &str,
+        id: &MethodId,
+        enabled: &[DefaultMethod],
+    ) -> redis::RedisResult<DeleteOutcome> {
+        let reply: Vec<redis::Value> = self
+            .scripts
+            .delete_method
+            .key(self.keys.methods(user_tag))
+            .key(self.keys.audit(user_tag))
+            .arg(id.as_str())
+            .arg(AUDIT_CAP)
+            .arg(PhoneType::Mobile.method_id())
+            .arg(PhoneType::AlternateMobile.method_id())
+            .arg(option_args(enabled))
+            .invoke_async(&mut self.conn())
+            .await?;
+        let outcome: String = reply_field(&reply, 0)?;
+        match outcome.as_str() {
+            "ok" => {
+                let json: String = reply_field(&reply, 1)?;
+                let method = serde_json::from_str::<StoredMethod>(&json)
+                    .map_err(|e| unexpected("deleted method", e.to_string()))?
+                    .into_method();
+                let default = default_change(
+                    &reply_field::<String>(&reply, 2)?,
+                    &reply_field::<String>(&reply, 3)?,
+                    reply_field(&reply, 4)?,
+                );
+                Ok(DeleteOutcome::Deleted { method, default })
+            }
+            "missing" => Ok(DeleteOutcome::Missing),
+            "has_alternate" => Ok(DeleteOutcome::MobileHasAlternate),
+            _ => Err(unexpected("delete_method", outcome)),
+        }
+    }
+
+    /// Sets the default sign-in option if it is enabled and backed (see `scripts/set_default.lua`).
+    pub async fn set_default(
+        &self,
+        user_tag: &str,
+        option: DefaultMethod,
+        enabled: &[DefaultMethod],
+    ) -> redis::RedisResult<SetDefaultOutcome> {
+        let reply: Vec<redis::Value> = self
+            .scripts
+            .set_default
+            .key(self.keys.methods(user_tag))
+            .key(self.keys.audit(user_tag))
+            .arg(option.as_str())
+            .arg(AUDIT_CAP)
+            .arg(option_args(enabled))
+            .invoke_async(&mut self.conn())
+            .await?;
+        let outcome: String = reply_field(&reply, 0)?;
+        match outcome.as_str() {
+            "ok" => Ok(SetDefaultOutcome::Set(default_change(
+                option.as_str(),
+                &reply_field::<String>(&reply, 1)?,
+                reply_field(&reply, 2)?,
+            ))),
+            "disabled" => Ok(SetDefaultOutcome::Disabled),
+            "unbacked" => Ok(SetDefaultOutcome::NotBacked),
+            _ => Err(unexpected("set_default", outcome)),
+        }
+    }
+
     /// The user's methods (oldest first) and default sign-in method.
     pub async fn methods(&self, user_tag: &str) -> redis::RedisResult<MethodsDocument> {
         let fields: HashMap<String, String> = redis::cmd("HGETALL")
@@ -73,6 +276,16 @@ fn document_from_fields(fields: HashMap<String, String>) -> MethodsDocument {
     }
 }
 
+fn reply_field<T: redis::FromRedisValue>(
+    reply: &[redis::Value],
+    index: usize,
+) -> redis::RedisResult<T> {
+    let value = reply
+        .get(index)
+        .ok_or_else(|| unexpected("script reply", format!("no field {index}")))?;
+    Ok(redis::from_redis_value_ref(value)?)
+}
+
 /// The phone a stored method id names, if it is a phone method id.
 pub fn phone_type_of(method_id: &str) -> Option<PhoneType> {
     PhoneType::from_method_id(method_id)
@@ -81,6 +294,18 @@ pub fn phone_type_of(method_id: &str) -> Option<PhoneType> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_reach_lua_in_preference_order_with_their_backing() {
+        let args = option_args(&[DefaultMethod::Sms, DefaultMethod::SecurityKey]);
+        assert_eq!(
+            args,
+            [
+                "security_key|kind|security_key".to_owned(),
+                format!("sms|id|{}", PhoneType::Mobile.method_id())
+            ]
+        );
+    }
 
     #[test]
     fn lua_written_phone_methods_are_read_back() {

@@ -1,15 +1,18 @@
 //! Every Redis command callverify sends. Handlers call named operations; no key strings or raw
 //! commands live anywhere else.
 
+mod audit;
 mod keys;
 pub mod methods;
 mod outbox;
+mod policy;
 pub mod verifications;
 
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+pub use audit::AuditEntry;
 pub use keys::Keys;
 
 /// Audit stream cap per user (approximate, `MAXLEN ~`).
@@ -27,6 +30,9 @@ pub struct Store {
 struct Scripts {
     create_verification: redis::Script,
     transition: redis::Script,
+    add_method: redis::Script,
+    delete_method: redis::Script,
+    set_default: redis::Script,
 }
 
 impl Store {
@@ -46,6 +52,18 @@ impl Store {
                     "scripts/create_verification.lua"
                 )),
                 transition: redis::Script::new(include_str!("scripts/transition.lua")),
+                add_method: redis::Script::new(concat!(
+                    include_str!("scripts/methods_lib.lua"),
+                    include_str!("scripts/add_method.lua")
+                )),
+                delete_method: redis::Script::new(concat!(
+                    include_str!("scripts/methods_lib.lua"),
+                    include_str!("scripts/delete_method.lua")
+                )),
+                set_default: redis::Script::new(concat!(
+                    include_str!("scripts/methods_lib.lua"),
+                    include_str!("scripts/set_default.lua")
+                )),
             }),
         })
     }

@@ -9,7 +9,7 @@ pub mod start;
 use serde::{Deserialize, Serialize};
 
 /// Why a verification call is made.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Purpose {
     /// Prove a new phone number; approval registers the phone-call method.
@@ -40,7 +40,7 @@ impl Purpose {
 }
 
 /// A verification's status as the API shows it (exact strings are an API contract).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Calling,
@@ -109,7 +109,7 @@ pub struct Verification {
 }
 
 /// The API's view of a verification (`GET …/verifications/{id}`, `POST …/verifications`).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct VerificationView {
     pub id: String,
     pub status: Status,

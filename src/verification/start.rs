@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::error::ApiError;
 use crate::ids::{TenantId, UserId, VerificationId, user_tag};
 use crate::methods::{MethodsDocument, PhoneType};
-use crate::phone::{self, NumberType};
+use crate::phone;
 use crate::provider::twilio::CallRequest;
 use crate::state::AppState;
 use crate::store::verifications::{Event, NewVerification};
@@ -14,7 +14,7 @@ use crate::telephony::twiml::Twiml;
 use crate::verification::{Purpose, Verification};
 
 /// `POST …/verifications` body (field names are an API contract).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
     pub purpose: Purpose,
@@ -29,13 +29,6 @@ pub struct StartRequest {
     pub locale: Option<String>,
 }
 
-/// Number types never dialled: they cost the tenant money or reach no person.
-const BLOCKED_TYPES: [NumberType; 3] = [
-    NumberType::PremiumRate,
-    NumberType::SharedCost,
-    NumberType::Unknown,
-];
-
 /// The number to call and the method it stands for.
 struct Target {
     e164: String,
@@ -48,10 +41,9 @@ pub async fn start(
     user: &UserId,
     request: StartRequest,
 ) -> Result<Verification, ApiError> {
-    let locale = resolve_locale(
-        request.locale.as_deref(),
-        &state.config.verification.default_locale,
-    )?;
+    // Tenant policy (see crate::policy): locale default here, number checks below.
+    let policy = crate::policy::load(state, tenant).await?;
+    let locale = resolve_locale(request.locale.as_deref(), &policy.default_locale)?;
     let tag = user_tag(tenant, user);
     let target = match request.purpose {
         Purpose::Registration => registration_target(&request)?,
@@ -64,10 +56,12 @@ pub async fn start(
                     "sign-in and password-reset calls go to a registered phone: send method_id (optional), not phone_number".into(),
                 ));
             }
-            let methods = state.store.methods(&tag).await?;
+            let methods = (state.store.methods(&tag).await?)
+                .with_effective_default(&policy.enabled_options());
             registered_target(&methods, request.purpose, request.method_id.as_deref())?
         }
     };
+    crate::policy::check_call_e164(&policy, target.phone_type, &target.e164)?;
     if request.purpose == Purpose::Registration && target.phone_type == PhoneType::AlternateMobile {
         let methods = state.store.methods(&tag).await?;
         if methods.phone(PhoneType::Mobile).is_none() {
@@ -174,16 +168,6 @@ fn registration_target(request: &StartRequest) -> Result<Target, ApiError> {
     }
     let parsed = phone::parse(typed, request.region.as_deref())
         .map_err(|e| ApiError::InvalidPhoneNumber(e.to_string()))?;
-    let number_type = parsed.number.number_type();
-    if BLOCKED_TYPES.contains(&number_type) {
-        return Err(ApiError::NumberTypeBlocked(format!(
-            "numbers of type {} are not called",
-            serde_json::to_value(number_type)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        )));
-    }
     Ok(Target {
         e164: parsed.number.e164().to_owned(),
         phone_type: request.phone_type.unwrap_or(PhoneType::Mobile),

@@ -4,5 +4,8 @@
 mod call_me;
 mod demo;
 mod deploy;
+mod invariants;
+mod methods;
+mod policy;
 mod simulated;
 mod support;

@@ -98,12 +98,17 @@ elseif event == 'gather' then
     finish('approved', nil)
     if v[6] == 'registration' then
       local method_id = v[9]
+      -- phone_masked lets a later deletion audit the number without unmasking it.
       redis.call('HSET', mkey, 'm:' .. method_id, cjson.encode({
-        id = method_id, kind = 'phone', phone_number = v[7], phone_type = v[8], created_at = now}))
+        id = method_id, kind = 'phone', phone_number = v[7], phone_type = v[8],
+        phone_masked = v[10], created_at = now}))
+      audit('method.registered', 'registered', nil)
       if not redis.call('HGET', mkey, 'default') then
         redis.call('HSET', mkey, 'default', 'voice_' .. v[8])
+        redis.call('XADD', akey, 'MAXLEN', '~', audit_cap, '*', 'action', 'default_method.changed',
+          'outcome', 'changed', 'method', 'voice_' .. v[8], 'previous', '',
+          'reason', 'method_registered', 'verification', string.sub(vkey, -48))
       end
-      audit('method.registered', 'registered', nil)
     end
     return reply('approved')
   elseif step == 'prompt' and digits == '0' then

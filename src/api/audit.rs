@@ -1,0 +1,112 @@
+//! `GET /v1/tenants/{tenant}/users/{user}/audit`: the user's security-info events, newest first.
+
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Caller;
+use super::methods::user_id;
+use crate::error::{ApiError, Problem};
+use crate::ids::user_tag;
+use crate::state::AppState;
+use crate::store::AuditEntry;
+
+const DEFAULT_LIMIT: usize = 50;
+const MAX_LIMIT: usize = 200;
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AuditQuery {
+    /// How many events, 1-200 (default 50).
+    limit: Option<String>,
+}
+
+/// One audit event. Empty fields are left out.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct AuditEvent {
+    /// RFC 3339, second precision.
+    at: String,
+    /// method.registered, method.deleted, default_method.changed, verification.approved,
+    /// verification.failed, verification.fraud_reported.
+    action: String,
+    /// The method id; for default_method.changed the new default option ("" = none).
+    method: String,
+    /// registered, deleted, changed, approved, fraud_reported, or the failed status.
+    outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verification: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    purpose: Option<String>,
+    /// Failure reason, or why the default changed (requested, method_deleted, method_registered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// Masked phone number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phone: Option<String>,
+    /// default_method.changed: the default before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct AuditDocument {
+    events: Vec<AuditEvent>,
+}
+
+impl AuditEvent {
+    fn from_entry(mut entry: AuditEntry) -> Self {
+        let mut take = |k: &str| entry.fields.remove(k).filter(|v| !v.is_empty());
+        // Scripts store masked numbers; mask again anything that is not, never to leak one.
+        let phone = take("phone").map(|p| {
+            if p.contains('*') {
+                p
+            } else {
+                crate::phone::mask_e164(&p)
+            }
+        });
+        AuditEvent {
+            at: crate::clock::rfc3339(entry.at_ms.div_euclid(1000)),
+            action: take("action").unwrap_or_default(),
+            method: take("method").unwrap_or_default(),
+            outcome: take("outcome").unwrap_or_default(),
+            kind: take("kind"),
+            verification: take("verification"),
+            purpose: take("purpose"),
+            reason: take("reason"),
+            previous: take("previous"),
+            phone,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/users/{user}/audit", operation_id = "list_audit_events", tag = "audit",
+    params(("tenant" = String, Path), ("user" = String, Path), AuditQuery),
+    responses(
+        (status = 200, body = AuditDocument, description = "Newest first, from the user's capped audit stream"),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "No or unknown key"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Another tenant's key"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Bad user id or limit"),
+    ))]
+pub(super) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_tenant, user)): Path<(String, String)>,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<AuditDocument>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_LIMIT,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| ApiError::InvalidRequest(format!("limit must be 1..={MAX_LIMIT}")))?,
+    };
+    let tag = user_tag(&caller.tenant, &user_id(&user)?);
+    let entries = state.store.audit(&tag, limit).await?;
+    Ok(axum::Json(AuditDocument {
+        events: entries.into_iter().map(AuditEvent::from_entry).collect(),
+    }))
+}

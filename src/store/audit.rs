@@ -1,0 +1,50 @@
+//! Reading a user's audit stream (written by the Lua scripts, newest last).
+
+use std::collections::HashMap;
+
+use redis::streams::StreamRangeReply;
+
+use super::Store;
+
+/// One audit entry as stored: the stream id's millisecond time and its fields.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub at_ms: i64,
+    pub fields: HashMap<String, String>,
+}
+
+impl Store {
+    /// The user's newest `limit` audit entries, newest first.
+    pub async fn audit(&self, user_tag: &str, limit: usize) -> redis::RedisResult<Vec<AuditEntry>> {
+        let reply: StreamRangeReply = redis::cmd("XREVRANGE")
+            .arg(self.keys.audit(user_tag))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(limit)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(reply
+            .ids
+            .into_iter()
+            .map(|entry| {
+                let at_ms = entry
+                    .id
+                    .split('-')
+                    .next()
+                    .and_then(|ms| ms.parse().ok())
+                    .unwrap_or_default();
+                let fields = entry
+                    .map
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        redis::from_redis_value_ref::<String>(v)
+                            .ok()
+                            .map(|v| (k.clone(), v))
+                    })
+                    .collect();
+                AuditEntry { at_ms, fields }
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,76 @@
+-- Shared by add_method.lua, delete_method.lua and set_default.lua (prepended to each; the
+-- script's own header says what its KEYS and ARGV are).
+--
+-- Default sign-in options arrive from Rust as "option|kind|<method kind>" or
+-- "option|id|<phone method id>": the options the tenant policy enables, in preference order
+-- (Rust's DefaultMethod order is the one source of it).
+
+local function load_methods(mkey)
+  local flat = redis.call('HGETALL', mkey)
+  local methods, default = {}, false
+  for i = 1, #flat, 2 do
+    local field, value = flat[i], flat[i + 1]
+    if field == 'default' then
+      default = value
+    elseif string.sub(field, 1, 2) == 'm:' then
+      methods[string.sub(field, 3)] = cjson.decode(value)
+    end
+  end
+  return methods, default
+end
+
+local function parse_options(first)
+  local options = {}
+  for i = first, #ARGV do
+    local option, how, what = string.match(ARGV[i], '^([%w_]+)|(%a+)|(.+)$')
+    if not option then error('bad default option ' .. ARGV[i]) end
+    options[#options + 1] = {option = option, how = how, what = what}
+  end
+  return options
+end
+
+local function backed(o, methods)
+  if o.how == 'id' then return methods[o.what] ~= nil end
+  for _, m in pairs(methods) do
+    if m.kind == o.what then return true end
+  end
+  return false
+end
+
+local function find_option(options, option)
+  for _, o in ipairs(options) do
+    if o.option == option then return o end
+  end
+  return nil
+end
+
+-- The stored default stays valid: if it is not an enabled option backed by a method any more,
+-- it moves to the first enabled, backed option, or is removed. Returns (default or false, changed).
+local function repair_default(mkey, default, options, methods)
+  local current = default and find_option(options, default)
+  if current and backed(current, methods) then return default, false end
+  local best = false
+  for _, o in ipairs(options) do
+    if backed(o, methods) then
+      best = o.option
+      break
+    end
+  end
+  if best then
+    redis.call('HSET', mkey, 'default', best)
+  else
+    redis.call('HDEL', mkey, 'default')
+  end
+  return best, best ~= default
+end
+
+-- One entry in the user's capped audit stream; `fields` is a flat list of name, value.
+local function audit(akey, cap, fields)
+  redis.call('XADD', akey, 'MAXLEN', '~', cap, '*', unpack(fields))
+end
+
+local function default_changed(akey, cap, new, previous, reason)
+  audit(akey, cap, {'action', 'default_method.changed', 'outcome', 'changed',
+    'method', new or '', 'previous', previous or '', 'reason', reason})
+end
+
