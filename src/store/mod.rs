@@ -2,8 +2,9 @@
 //! commands live anywhere else.
 
 mod keys;
+pub mod limits;
 pub mod methods;
-mod outbox;
+pub mod outbox;
 pub mod verifications;
 
 use std::time::Duration;
@@ -27,6 +28,9 @@ pub struct Store {
 struct Scripts {
     create_verification: redis::Script,
     transition: redis::Script,
+    discard_verification: redis::Script,
+    rate_limit: redis::Script,
+    pace: redis::Script,
 }
 
 impl Store {
@@ -46,6 +50,11 @@ impl Store {
                     "scripts/create_verification.lua"
                 )),
                 transition: redis::Script::new(include_str!("scripts/transition.lua")),
+                discard_verification: redis::Script::new(include_str!(
+                    "scripts/discard_verification.lua"
+                )),
+                rate_limit: redis::Script::new(include_str!("scripts/rate_limit.lua")),
+                pace: redis::Script::new(include_str!("scripts/pace.lua")),
             }),
         })
     }
