@@ -5,6 +5,7 @@
 //! → `store` (every Redis command) → `provider` (placing calls) → `simulator` (a carrier for the
 //! demo and the tests).
 
+pub mod abuse;
 pub mod api;
 pub mod clock;
 pub mod config;
@@ -88,7 +89,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+    // Connect info: the per-IP rate limit falls back to the peer address.
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -2,8 +2,10 @@
 //! errors as problem+json.
 
 pub mod auth;
+mod blocks;
 pub mod json;
 mod methods;
+mod phone_numbers;
 mod verifications;
 
 use axum::Router;
@@ -16,4 +18,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(verifications::router())
         .merge(methods::router())
+        .merge(blocks::router())
+        .merge(phone_numbers::router())
 }

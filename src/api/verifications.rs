@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::auth::Caller;
 use super::json::Json;
+use crate::abuse::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::ids::{UserId, VerificationId};
 use crate::notify;
@@ -33,11 +34,12 @@ pub fn router() -> Router<AppState> {
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    ClientIp(client_ip): ClientIp,
     Path((_tenant, user)): Path<(String, String)>,
     Json(request): Json<StartRequest>,
 ) -> Result<(StatusCode, axum::Json<VerificationView>), ApiError> {
     let user = UserId::parse(&user).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
-    let verification = start::start(&state, &caller.tenant, &user, request).await?;
+    let verification = start::start(&state, &caller.tenant, &user, client_ip, request).await?;
     let now = state.store.now().await?;
     Ok((StatusCode::ACCEPTED, axum::Json(verification.view(now))))
 }

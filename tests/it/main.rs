@@ -1,5 +1,6 @@
 //! Integration tests: one binary, a real callverify on loopback, a real Redis (own key prefix per
 //! test, so they run in parallel), provider traffic over real signed HTTP.
 
+mod abuse;
 mod call_me;
 mod support;

@@ -36,13 +36,43 @@ pub struct TestServer {
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
+/// How to start a [`TestServer`] beyond the defaults.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// TOML laid over the test configuration (sections; it lands after the tenants).
+    pub extra: &'a str,
+    /// TOML keys added to the `contoso` tenant's table (e.g. `events_url = "…"`).
+    pub contoso: &'a str,
+    /// TOML keys added to the `[provider]` table (e.g. `calls_per_second = 20`).
+    pub provider: &'a str,
+    /// Reuse a key prefix (a "restart" of callverify on the same Redis state).
+    pub prefix: Option<String>,
+}
+
 impl TestServer {
     /// Starts callverify against `api_base` with tenants `contoso` and `fabrikam`; `extra` is
     /// TOML laid over the test configuration.
     pub async fn start(api_base: &str, extra: &str) -> Self {
+        Self::start_with(
+            api_base,
+            Options {
+                extra,
+                ..Options::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn start_with(api_base: &str, options: Options<'_>) -> Self {
+        let Options {
+            extra,
+            contoso,
+            provider,
+            prefix,
+        } = options;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let prefix = unique_prefix();
+        let prefix = prefix.unwrap_or_else(unique_prefix);
         let toml = format!(
             r#"
 [server]
@@ -53,6 +83,7 @@ url = "{redis}"
 prefix = "{prefix}"
 [provider]
 kind = "twilio"
+{provider}
 [provider.twilio]
 account_sid = "{ACCOUNT_SID}"
 auth_token = "{AUTH_TOKEN}"
@@ -65,6 +96,7 @@ max_prompts = 3
 id = "contoso"
 portal_keys_sha256 = ["{portal}"]
 admin_keys_sha256 = ["{admin}"]
+{contoso}
 [[tenants]]
 id = "fabrikam"
 portal_keys_sha256 = ["{other}"]
@@ -104,6 +136,17 @@ portal_keys_sha256 = ["{other}"]
             .post(self.url(path))
             .bearer_auth(key)
             .json(&body)
+            .send()
+            .await
+            .unwrap();
+        read(r).await
+    }
+
+    pub async fn delete(&self, key: &str, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .delete(self.url(path))
+            .bearer_auth(key)
             .send()
             .await
             .unwrap();
