@@ -196,10 +196,9 @@ pub struct EventsConfig {
     pub concurrency: usize,
     /// Deadline for one POST to a portal.
     pub request_timeout_ms: u64,
-    /// First retry delay; later ones follow the Standard Webhooks schedule scaled from it.
-    pub retry_base_ms: u64,
-    /// Attempts in all (first one included) before an event is given up.
-    pub max_attempts: u32,
+    /// Delay before each retry (the first attempt is immediate); after the last one fails the
+    /// event is given up. Each delay gets ±20 % jitter.
+    pub retry_schedule_ms: Vec<u64>,
     /// An attempt not finished after this long (crashed instance) is taken over by another.
     pub claim_idle_ms: u64,
     /// How often due retries are looked for.
@@ -307,8 +306,11 @@ impl Config {
         {
             return bad("abuse.client_ip_header must be a header name".into());
         }
-        if self.events.concurrency == 0 || self.events.max_attempts == 0 {
-            return bad("events.concurrency and events.max_attempts must be > 0".into());
+        if self.events.concurrency == 0 || self.events.request_timeout_ms == 0 {
+            return bad("events.concurrency and events.request_timeout_ms must be > 0".into());
+        }
+        if self.events.claim_idle_ms <= self.events.request_timeout_ms {
+            return bad("events.claim_idle_ms must exceed events.request_timeout_ms".into());
         }
         let mut seen = std::collections::HashSet::new();
         for tenant in &self.tenants {

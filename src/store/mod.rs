@@ -1,10 +1,11 @@
 //! Every Redis command callverify sends. Handlers call named operations; no key strings or raw
 //! commands live anywhere else.
 
+pub mod delivery;
 mod keys;
 pub mod limits;
 pub mod methods;
-pub mod outbox;
+mod outbox;
 pub mod verifications;
 
 use std::time::Duration;
@@ -31,6 +32,8 @@ struct Scripts {
     discard_verification: redis::Script,
     rate_limit: redis::Script,
     pace: redis::Script,
+    outbox_claim: redis::Script,
+    outbox_retry: redis::Script,
 }
 
 impl Store {
@@ -55,6 +58,8 @@ impl Store {
                 )),
                 rate_limit: redis::Script::new(include_str!("scripts/rate_limit.lua")),
                 pace: redis::Script::new(include_str!("scripts/pace.lua")),
+                outbox_claim: redis::Script::new(include_str!("scripts/outbox_claim.lua")),
+                outbox_retry: redis::Script::new(include_str!("scripts/outbox_retry.lua")),
             }),
         })
     }
