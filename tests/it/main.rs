@@ -3,4 +3,5 @@
 
 mod abuse;
 mod call_me;
+mod events;
 mod support;

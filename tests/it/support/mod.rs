@@ -34,6 +34,7 @@ pub struct TestServer {
     pub prefix: String,
     pub http: reqwest::Client,
     _shutdown: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 /// How to start a [`TestServer`] beyond the defaults.
@@ -112,7 +113,7 @@ portal_keys_sha256 = ["{other}"]
             .await
             .expect("redis reachable");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(callverify::serve(listener, state, async move {
+        let served = tokio::spawn(callverify::serve(listener, state, async move {
             let _ = rx.await;
         }));
         Self {
@@ -123,7 +124,17 @@ portal_keys_sha256 = ["{other}"]
                 .build()
                 .unwrap(),
             _shutdown: tx,
+            served,
         }
+    }
+
+    /// Shuts this instance down (server and event worker) and waits until it has stopped.
+    pub async fn stop(self) {
+        let Self {
+            _shutdown, served, ..
+        } = self;
+        drop(_shutdown);
+        let _ = tokio::time::timeout(Duration::from_secs(10), served).await;
     }
 
     pub fn url(&self, path: &str) -> String {
