@@ -108,7 +108,10 @@ pub async fn start(
         client_ip,
     };
     let counted = abuse::limits::admit(state, &id, subject).await?;
-    let Some(queued) = abuse::pacing::reserve_slot(state).await? else {
+    let reserved = abuse::pacing::reserve_slot(state).await?;
+    // The slot is a point in time: measured from now, not after the bookkeeping below.
+    let reserved_at = tokio::time::Instant::now();
+    let Some(queued) = reserved else {
         abuse::limits::refund(state, &id, &counted).await;
         let detail = "the provider account's call queue is full (provider.calls_per_second)";
         let reason = "provider_throttled";
@@ -133,7 +136,7 @@ pub async fn start(
         id.clone(),
         target.e164,
         request.purpose,
-        queued,
+        reserved_at + queued,
         counted,
     ));
     dial.await
@@ -155,10 +158,10 @@ async fn dial(
     id: VerificationId,
     e164: String,
     purpose: Purpose,
-    queued: std::time::Duration,
+    dial_at: tokio::time::Instant,
     counted: abuse::limits::Counted,
 ) -> Result<(), ApiError> {
-    tokio::time::sleep(queued).await;
+    tokio::time::sleep_until(dial_at).await;
     let base = format!("{}/telephony/twilio/{}", state.public_url, id);
     let placed = state
         .twilio
