@@ -23,6 +23,8 @@ pub struct Config {
     pub verification: VerificationConfig,
     /// Every tenant's policy until an admin key stores its own (`PUT /v1/tenants/{t}/policy`).
     pub policy: crate::policy::PolicyInput,
+    pub abuse: AbuseConfig,
+    pub events: EventsConfig,
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
 }
@@ -56,6 +58,10 @@ pub struct ProviderConfig {
     pub twilio: TwilioConfig,
     #[serde(default)]
     pub simulator: SimulatorConfig,
+    /// The provider account's outbound calls per second, respected across instances (0 = no pacing).
+    pub calls_per_second: f64,
+    /// Longest a call waits for a pacing slot; beyond it fails as `provider_throttled`.
+    pub max_queue_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -123,6 +129,82 @@ pub struct TenantConfig {
     pub events_url: Option<String>,
     #[serde(default)]
     pub events_secret: Option<Secret>,
+    /// Per-tenant replacements of `[abuse.limits]` entries.
+    #[serde(default)]
+    pub limits: LimitOverrides,
+}
+
+/// `[abuse]`: rate limits, fraud blocks, where the client IP comes from.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbuseConfig {
+    /// Header a trusted proxy sets to the client's IP (its last value counts); empty = the peer address.
+    pub client_ip_header: String,
+    /// How long a fraud report blocks the user from verification calls (0 = no block).
+    pub fraud_block_secs: u64,
+    pub limits: Limits,
+}
+
+/// One sliding-window limit: at most `max` calls per `window_secs` (`max = 0` switches it off).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    pub max: u32,
+    pub window_secs: u64,
+}
+
+/// Every rate limit on dialled calls; the field names are the `limit` a 429 names.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub number_spacing: Limit,
+    pub number: Limit,
+    pub user: Limit,
+    pub tenant: Limit,
+    pub ip: Limit,
+}
+
+/// `limits = { … }` under a `[[tenants]]` entry: each named limit replaces the global one.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOverrides {
+    pub number_spacing: Option<Limit>,
+    pub number: Option<Limit>,
+    pub user: Option<Limit>,
+    pub tenant: Option<Limit>,
+    pub ip: Option<Limit>,
+}
+
+impl Limits {
+    /// The limits in force for a tenant: its overrides over the global ones.
+    pub fn for_tenant(&self, overrides: &LimitOverrides) -> Limits {
+        Limits {
+            number_spacing: overrides.number_spacing.unwrap_or(self.number_spacing),
+            number: overrides.number.unwrap_or(self.number),
+            user: overrides.user.unwrap_or(self.user),
+            tenant: overrides.tenant.unwrap_or(self.tenant),
+            ip: overrides.ip.unwrap_or(self.ip),
+        }
+    }
+}
+
+/// `[events]`: delivery of signed events to portal back-ends.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Run the delivery worker in this instance.
+    pub deliver: bool,
+    /// Deliveries in flight at once (per instance).
+    pub concurrency: usize,
+    /// Deadline for one POST to a portal.
+    pub request_timeout_ms: u64,
+    /// Delay before each retry (the first attempt is immediate); after the last one fails the
+    /// event is given up. Each delay gets ±20 % jitter.
+    pub retry_schedule_ms: Vec<u64>,
+    /// An attempt not finished after this long (crashed instance) is taken over by another.
+    pub claim_idle_ms: u64,
+    /// How often due retries are looked for.
+    pub poll_interval_ms: u64,
 }
 
 /// A string that never shows in `Debug` output or logs.
@@ -213,6 +295,43 @@ impl Config {
         if self.verification.max_prompts == 0 || self.verification.ttl_secs == 0 {
             return bad("verification.max_prompts and verification.ttl_secs must be > 0".into());
         }
+        if !(self.provider.calls_per_second >= 0.0 && self.provider.calls_per_second <= 1000.0) {
+            return bad("provider.calls_per_second must be 0..=1000".into());
+        }
+        let limits = &self.abuse.limits;
+        let all = [
+            limits.number_spacing,
+            limits.number,
+            limits.user,
+            limits.tenant,
+            limits.ip,
+        ];
+        let overridden = self.tenants.iter().flat_map(|t| {
+            let o = &t.limits;
+            [o.number_spacing, o.number, o.user, o.tenant, o.ip]
+                .into_iter()
+                .flatten()
+        });
+        if all
+            .into_iter()
+            .chain(overridden)
+            .any(|l| l.window_secs == 0 || l.window_secs > 31 * 86_400)
+        {
+            return bad("abuse.limits: window_secs must be 1..=2678400".into());
+        }
+        if self
+            .abuse
+            .client_ip_header
+            .contains(|c: char| !c.is_ascii_graphic())
+        {
+            return bad("abuse.client_ip_header must be a header name".into());
+        }
+        if self.events.concurrency == 0 || self.events.request_timeout_ms == 0 {
+            return bad("events.concurrency and events.request_timeout_ms must be > 0".into());
+        }
+        if self.events.claim_idle_ms <= self.events.request_timeout_ms {
+            return bad("events.claim_idle_ms must exceed events.request_timeout_ms".into());
+        }
         let mut seen = std::collections::HashSet::new();
         for tenant in &self.tenants {
             if crate::ids::TenantId::parse(&tenant.id).is_err() {
@@ -229,6 +348,31 @@ impl Config {
                 if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return bad(format!(
                         "tenants.{}: key hashes must be 64 hex characters",
+                        tenant.id
+                    ));
+                }
+            }
+            match (&tenant.events_url, &tenant.events_secret) {
+                (None, None) => {}
+                (Some(url), Some(secret)) => {
+                    let parsed = url::Url::parse(url).map_err(|e| {
+                        ConfigError::Invalid(format!("tenants.{}.events_url: {e}", tenant.id))
+                    })?;
+                    if !matches!(parsed.scheme(), "http" | "https") {
+                        return bad(format!("tenants.{}.events_url must be http(s)", tenant.id));
+                    }
+                    crate::events::signature::WebhookSecret::parse(secret.expose()).map_err(
+                        |e| {
+                            ConfigError::Invalid(format!(
+                                "tenants.{}.events_secret: {e}",
+                                tenant.id
+                            ))
+                        },
+                    )?;
+                }
+                _ => {
+                    return bad(format!(
+                        "tenants.{}: events_url and events_secret go together",
                         tenant.id
                     ));
                 }
@@ -270,5 +414,61 @@ mod tests {
         assert!(Config::from_toml_overlay("[policy]\ndefault_locale = \"fr-FR\"").is_err());
         let bad = "[[tenants]]\nid = \"contoso\"\nportal_keys_sha256 = [\"abc\"]";
         assert!(Config::from_toml_overlay(bad).is_err());
+    }
+
+    #[test]
+    fn abuse_defaults_and_tenant_overrides() {
+        let config = Config::from_toml_overlay(
+            "[[tenants]]\nid = \"contoso\"\nlimits = { user = { max = 9, window_secs = 60 } }",
+        )
+        .unwrap();
+        let limits = &config.abuse.limits;
+        assert_eq!(
+            limits.number_spacing,
+            Limit {
+                max: 1,
+                window_secs: 30
+            }
+        );
+        assert_eq!(
+            limits.number,
+            Limit {
+                max: 5,
+                window_secs: 3600
+            }
+        );
+        assert_eq!(config.abuse.fraud_block_secs, 90 * 86_400);
+        assert_eq!(config.provider.calls_per_second, 1.0);
+        let effective = limits.for_tenant(&config.tenants[0].limits);
+        assert_eq!(
+            effective.user,
+            Limit {
+                max: 9,
+                window_secs: 60
+            }
+        );
+        assert_eq!(effective.number, limits.number);
+        // Layers merge key by key: a partial entry keeps the default window.
+        let partial = Config::from_toml_overlay("[abuse.limits]\nuser = { max = 1 }").unwrap();
+        assert_eq!(partial.abuse.limits.user.window_secs, 3600);
+        let partial = "[[tenants]]\nid = \"contoso\"\nlimits = { user = { max = 1 } }";
+        assert!(
+            Config::from_toml_overlay(partial).is_err(),
+            "tenant entries are whole"
+        );
+    }
+
+    #[test]
+    fn event_secrets_are_validated_at_load() {
+        let tenant =
+            "[[tenants]]\nid = \"contoso\"\nevents_url = \"https://portal.example/hooks\"\n";
+        assert!(
+            Config::from_toml_overlay(tenant).is_err(),
+            "url without secret"
+        );
+        let bad = format!("{tenant}events_secret = \"whsec_@@@\"");
+        assert!(Config::from_toml_overlay(&bad).is_err());
+        let good = format!("{tenant}events_secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"");
+        assert!(Config::from_toml_overlay(&good).is_ok());
     }
 }

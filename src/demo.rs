@@ -94,6 +94,7 @@ pub async fn run(options: DemoOptions) -> DemoResult<bool> {
         admin_keys_sha256: vec![],
         events_url: None,
         events_secret: None,
+        limits: Default::default(),
     }];
     config.validate()?;
 

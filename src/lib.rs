@@ -5,6 +5,7 @@
 //! → `store` (every Redis command) → `provider` (placing calls) → `simulator` (a carrier for the
 //! demo and the tests).
 
+pub mod abuse;
 pub mod api;
 pub mod clock;
 pub mod config;
@@ -101,12 +102,32 @@ pub async fn build_state(
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// The event delivery worker (`events.deliver`) runs alongside and stops at the same signal.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = state.config.events.deliver.then(|| {
+        events::delivery::spawn(
+            state.store.clone(),
+            state.config.events.clone(),
+            &state.config.tenants,
+            stop_rx,
+        )
+    });
+    let signal = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+    // Connect info: the per-IP rate limit falls back to the peer address.
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, service)
+        .with_graceful_shutdown(signal)
+        .await;
+    if let Some(worker) = worker {
+        let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
+    }
+    served
 }

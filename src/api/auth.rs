@@ -138,6 +138,7 @@ mod tests {
             admin_keys_sha256: vec![hash_key("admin-key").to_uppercase()],
             events_url: None,
             events_secret: None,
+            limits: Default::default(),
         }]);
         assert_eq!(
             ring.identify("portal-key").map(|(t, s)| (t.as_str(), s)),

@@ -4,9 +4,11 @@
 
 mod audit;
 pub mod auth;
+mod blocks;
 pub mod json;
 mod methods;
 pub mod openapi;
+mod phone_numbers;
 mod policy;
 mod verifications;
 
@@ -79,6 +81,16 @@ pub fn routes() -> Vec<Route> {
         ),
         route(Method::GET, "/v1/tenants/{tenant}/policy", policy::read),
         route(Method::PUT, "/v1/tenants/{tenant}/policy", policy::replace),
+        route(
+            Method::DELETE,
+            "/v1/tenants/{tenant}/users/{user}/block",
+            blocks::unblock,
+        ),
+        route(
+            Method::GET,
+            "/v1/tenants/{tenant}/phone-numbers/{number}",
+            phone_numbers::lookup,
+        ),
     ]
 }
 

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, methods, policy, verifications};
+use super::{audit, blocks, methods, phone_numbers, policy, verifications};
 use crate::error::Problem;
 
 #[derive(OpenApi)]
@@ -28,6 +28,8 @@ use crate::error::Problem;
         audit::list,
         policy::read,
         policy::replace,
+        blocks::unblock,
+        phone_numbers::lookup,
     ),
     components(schemas(Problem)),
     modifiers(&BearerKeys),

@@ -10,6 +10,7 @@ use utoipa::IntoParams;
 
 use super::auth::Caller;
 use super::json::Json;
+use crate::abuse::client_ip::ClientIp;
 use crate::error::{ApiError, Problem};
 use crate::ids::{UserId, VerificationId};
 use crate::notify;
@@ -37,11 +38,12 @@ pub const MAX_WAIT_SECS: u64 = 30;
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    ClientIp(client_ip): ClientIp,
     Path((_tenant, user)): Path<(String, String)>,
     Json(request): Json<StartRequest>,
 ) -> Result<(StatusCode, axum::Json<VerificationView>), ApiError> {
     let user = UserId::parse(&user).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
-    let verification = start::start(&state, &caller.tenant, &user, request).await?;
+    let verification = start::start(&state, &caller.tenant, &user, client_ip, request).await?;
     let now = state.store.now().await?;
     Ok((StatusCode::ACCEPTED, axum::Json(verification.view(now))))
 }

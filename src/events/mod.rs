@@ -1,6 +1,7 @@
 //! Events to portal back-ends: what happened to a user's security info, queued in a Redis stream
 //! (the outbox) and delivered signed per Standard Webhooks.
 
+pub mod delivery;
 pub mod signature;
 
 use std::collections::HashSet;

@@ -43,6 +43,45 @@ impl Keys {
         format!("{}:{{outbox}}:events", self.prefix)
     }
 
+    // --- Abuse protection and event delivery (issue 5) ---
+
+    /// Sorted set: calls counted against one rate limit (`name`) of `subject`, scored by time in
+    /// ms. Every limit key of a tenant shares the hash tag `{t:<tenant>}`, so one script checks
+    /// and records all of them atomically on Redis Cluster too. TTL: the limit's window.
+    pub fn rate(&self, tenant: &str, name: &str, subject: &str) -> String {
+        format!("{}:{{t:{}}}:rl:{}:{}", self.prefix, tenant, name, subject)
+    }
+
+    /// String: the id of the user's live verification. TTL: that verification's expiry.
+    pub fn live(&self, user_tag: &str) -> String {
+        format!("{}:{{{}}}:live", self.prefix, user_tag)
+    }
+
+    /// String: set by a fraud report (the reporting verification's id). TTL: the block's length.
+    pub fn blocked(&self, user_tag: &str) -> String {
+        format!("{}:{{{}}}:blocked", self.prefix, user_tag)
+    }
+
+    /// String: the next free outbound-call slot of the provider account (Unix µs). TTL: short.
+    pub fn pacing(&self) -> String {
+        format!("{}:{{provider}}:next-call", self.prefix)
+    }
+
+    /// Sorted set: outbox entry ids waiting for a retry, scored by when they are due (Unix ms).
+    pub fn outbox_retries(&self) -> String {
+        format!("{}:{{outbox}}:retries", self.prefix)
+    }
+
+    /// Hash: outbox entry id → attempts made so far.
+    pub fn outbox_attempts(&self) -> String {
+        format!("{}:{{outbox}}:attempts", self.prefix)
+    }
+
+    /// Hash: tenant → the events URL that answered 410 (delivery to it is off). No TTL.
+    pub fn outbox_disabled(&self) -> String {
+        format!("{}:{{outbox}}:disabled", self.prefix)
+    }
+
     /// Pub/sub channel announcing a verification's status changes.
     pub fn change_channel(&self, id: &VerificationId) -> String {
         format!("{}:vf-changed:{}", self.prefix, id.as_str())

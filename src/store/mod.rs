@@ -2,7 +2,9 @@
 //! commands live anywhere else.
 
 mod audit;
+pub mod delivery;
 mod keys;
+pub mod limits;
 pub mod methods;
 mod outbox;
 mod policy;
@@ -33,6 +35,11 @@ struct Scripts {
     add_method: redis::Script,
     delete_method: redis::Script,
     set_default: redis::Script,
+    discard_verification: redis::Script,
+    rate_limit: redis::Script,
+    pace: redis::Script,
+    outbox_claim: redis::Script,
+    outbox_retry: redis::Script,
 }
 
 impl Store {
@@ -64,6 +71,13 @@ impl Store {
                     include_str!("scripts/methods_lib.lua"),
                     include_str!("scripts/set_default.lua")
                 )),
+                discard_verification: redis::Script::new(include_str!(
+                    "scripts/discard_verification.lua"
+                )),
+                rate_limit: redis::Script::new(include_str!("scripts/rate_limit.lua")),
+                pace: redis::Script::new(include_str!("scripts/pace.lua")),
+                outbox_claim: redis::Script::new(include_str!("scripts/outbox_claim.lua")),
+                outbox_retry: redis::Script::new(include_str!("scripts/outbox_retry.lua")),
             }),
         })
     }

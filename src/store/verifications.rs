@@ -19,6 +19,19 @@ pub struct NewVerification<'a> {
     pub locale: &'a str,
     pub ttl_secs: u64,
     pub retain_secs: u64,
+    /// How long a fraud report during this call blocks the user (0 = no block).
+    pub fraud_block_secs: u64,
+}
+
+/// What `create_verification` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Created {
+    /// Stored, holding the user's live slot: `(created_at, expires_at)`.
+    Stored(i64, i64),
+    /// Not stored: a fraud report blocks the user for this many more seconds (-1: no expiry).
+    Blocked(i64),
+    /// Not stored: the user already has this live verification.
+    Live(String),
 }
 
 /// A provider event applied to a verification.
@@ -124,15 +137,19 @@ pub struct Transition {
 }
 
 impl Store {
-    /// Stores a new verification in `calling`; returns `(created_at, expires_at)`.
+    /// Stores a new verification in `calling` unless the user is blocked or has a live one.
     pub async fn create_verification(
         &self,
         new: &NewVerification<'_>,
-    ) -> redis::RedisResult<(i64, i64)> {
+    ) -> redis::RedisResult<Created> {
         let masked = crate::phone::mask_e164(new.phone_e164);
-        self.scripts
+        let block_secs = new.fraud_block_secs.to_string();
+        let (what, a, b): (String, String, String) = self
+            .scripts
             .create_verification
             .key(self.keys.verification(new.id))
+            .key(self.keys.live(new.id.user_tag()))
+            .key(self.keys.blocked(new.id.user_tag()))
             .arg(new.ttl_secs)
             .arg(new.retain_secs)
             .arg(&[
@@ -144,9 +161,39 @@ impl Store {
                 ("phone_type", new.phone_type),
                 ("method_id", new.method_id),
                 ("locale", new.locale),
+                ("fraud_block_secs", block_secs.as_str()),
             ])
             .invoke_async(&mut self.conn())
+            .await?;
+        let num = |s: &str| s.parse::<i64>().unwrap_or_default();
+        Ok(match what.as_str() {
+            "blocked" => Created::Blocked(num(&a)),
+            "live" => Created::Live(a),
+            _ => Created::Stored(num(&a), num(&b)),
+        })
+    }
+
+    /// Drops a verification refused before anything was dialled, releasing the user's live slot.
+    pub async fn discard_verification(&self, id: &VerificationId) -> redis::RedisResult<()> {
+        self.scripts
+            .discard_verification
+            .key(self.keys.verification(id))
+            .key(self.keys.live(id.user_tag()))
+            .arg(id.as_str())
+            .invoke_async::<i64>(&mut self.conn())
             .await
+            .map(|_| ())
+    }
+
+    /// Records how long the call waited for a pacing slot (shown as `queued_ms`).
+    pub async fn set_queued(&self, id: &VerificationId, queued_ms: u64) -> redis::RedisResult<()> {
+        redis::cmd("HSET")
+            .arg(self.keys.verification(id))
+            .arg("queued_ms")
+            .arg(queued_ms)
+            .query_async::<i64>(&mut self.conn())
+            .await
+            .map(|_| ())
     }
 
     pub async fn verification(
@@ -171,7 +218,9 @@ impl Store {
         invocation
             .key(self.keys.verification(id))
             .key(self.keys.methods(id.user_tag()))
-            .key(self.keys.audit(id.user_tag()));
+            .key(self.keys.audit(id.user_tag()))
+            .key(self.keys.live(id.user_tag()))
+            .key(self.keys.blocked(id.user_tag()));
         let name = match event {
             Event::Placed => "placed",
             Event::Refused { .. } => "refused",
@@ -255,5 +304,6 @@ fn from_fields(id: &VerificationId, mut f: HashMap<String, String>) -> Option<Ve
         created_at: num(take("created_at")),
         expires_at: num(take("expires_at")),
         updated_at: num(take("updated_at")),
+        queued_ms: take("queued_ms").parse().ok().filter(|ms| *ms > 0),
     })
 }

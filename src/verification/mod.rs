@@ -106,6 +106,8 @@ pub struct Verification {
     pub created_at: i64,
     pub expires_at: i64,
     pub updated_at: i64,
+    /// How long the call waited for the provider account's pacing (calls per second).
+    pub queued_ms: Option<u64>,
 }
 
 /// The API's view of a verification (`GET …/verifications/{id}`, `POST …/verifications`).
@@ -126,6 +128,10 @@ pub struct VerificationView {
     pub created_at: String,
     pub updated_at: String,
     pub expires_at: String,
+    /// Milliseconds the call waited for a provider slot (`provider.calls_per_second`) before it
+    /// was dialled; absent when it did not wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_ms: Option<u64>,
 }
 
 impl Verification {
@@ -153,6 +159,7 @@ impl Verification {
             created_at: crate::clock::rfc3339(self.created_at),
             updated_at: crate::clock::rfc3339(self.updated_at),
             expires_at: crate::clock::rfc3339(self.expires_at),
+            queued_ms: self.queued_ms,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 
+use crate::abuse;
 use crate::error::ApiError;
 use crate::ids::{TenantId, UserId, VerificationId, user_tag};
 use crate::methods::{MethodsDocument, PhoneType};
@@ -39,6 +40,7 @@ pub async fn start(
     state: &AppState,
     tenant: &TenantId,
     user: &UserId,
+    client_ip: Option<std::net::IpAddr>,
     request: StartRequest,
 ) -> Result<Verification, ApiError> {
     // Tenant policy (see crate::policy): locale default here, number checks below.
@@ -73,7 +75,7 @@ pub async fn start(
 
     let id = VerificationId::generate(tenant, user);
     let config = &state.config.verification;
-    state
+    let created = state
         .store
         .create_verification(&NewVerification {
             id: &id,
@@ -86,14 +88,79 @@ pub async fn start(
             locale,
             ttl_secs: config.ttl_secs,
             retain_secs: config.retain_secs,
+            fraud_block_secs: state.config.abuse.fraud_block_secs,
         })
         .await?;
 
+    // --- abuse protection (issue 5, `crate::abuse`): fraud block and one live call per user
+    // (checked atomically at creation), rate limits, then the provider account's pacing. ---
+    abuse::check_created(created)?;
+    let subject = abuse::limits::CallSubject {
+        tenant,
+        user,
+        e164: &target.e164,
+        client_ip,
+    };
+    let counted = abuse::limits::admit(state, &id, subject).await?;
+    let reserved = abuse::pacing::reserve_slot(state).await?;
+    // The slot is a point in time: measured from now, not after the bookkeeping below.
+    let reserved_at = tokio::time::Instant::now();
+    let Some(queued) = reserved else {
+        abuse::limits::refund(state, &id, &counted).await;
+        let detail = "the provider account's call queue is full (provider.calls_per_second)";
+        let reason = "provider_throttled";
+        state
+            .store
+            .transition(&id, "", Event::Refused { reason, detail })
+            .await?;
+        return read_back(state, &id).await;
+    };
+    if !queued.is_zero() {
+        state
+            .store
+            .set_queued(&id, queued.as_millis() as u64)
+            .await?;
+    }
+    // --- end abuse protection ---
+
+    // Dialled from a task of its own so a portal hanging up during the queue wait does not
+    // leave a verification that holds the user's live slot without a call.
+    let dial = tokio::spawn(dial(
+        state.clone(),
+        id.clone(),
+        target.e164,
+        request.purpose,
+        reserved_at + queued,
+        counted,
+    ));
+    dial.await
+        .map_err(|e| ApiError::Internal(format!("dial task: {e}")))??;
+    read_back(state, &id).await
+}
+
+async fn read_back(state: &AppState, id: &VerificationId) -> Result<Verification, ApiError> {
+    state
+        .store
+        .verification(id)
+        .await?
+        .ok_or_else(|| ApiError::Internal("verification vanished right after creation".into()))
+}
+
+/// Waits for the pacing slot, asks the provider to place the call, records the outcome.
+async fn dial(
+    state: AppState,
+    id: VerificationId,
+    e164: String,
+    purpose: Purpose,
+    dial_at: tokio::time::Instant,
+    counted: abuse::limits::Counted,
+) -> Result<(), ApiError> {
+    tokio::time::sleep_until(dial_at).await;
     let base = format!("{}/telephony/twilio/{}", state.public_url, id);
     let placed = state
         .twilio
         .create_call(&CallRequest {
-            to_e164: &target.e164,
+            to_e164: &e164,
             twiml_url: &format!("{base}/voice"),
             status_callback_url: &format!("{base}/status"),
         })
@@ -104,10 +171,12 @@ pub async fn start(
                 .store
                 .transition(&id, &call_sid, Event::Placed)
                 .await?;
-            tracing::info!(verification = %id, purpose = request.purpose.as_str(), to = %phone::mask_e164(&target.e164), "call placed");
+            tracing::info!(verification = %id, purpose = purpose.as_str(), to = %phone::mask_e164(&e164), "call placed");
         }
         Err(error) => {
             tracing::warn!(verification = %id, %error, "provider did not place the call");
+            // Nothing was dialled, so nothing counts against the rate limits.
+            abuse::limits::refund(&state, &id, &counted).await;
             let detail = error.to_string();
             state
                 .store
@@ -122,11 +191,7 @@ pub async fn start(
                 .await?;
         }
     }
-    state
-        .store
-        .verification(&id)
-        .await?
-        .ok_or_else(|| ApiError::Internal("verification vanished right after creation".into()))
+    Ok(())
 }
 
 fn resolve_locale(requested: Option<&str>, default: &str) -> Result<&'static str, ApiError> {

@@ -1,9 +1,11 @@
 //! Integration tests: one binary, a real callverify on loopback, a real Redis (own key prefix per
 //! test, so they run in parallel), provider traffic over real signed HTTP.
 
+mod abuse;
 mod call_me;
 mod demo;
 mod deploy;
+mod events;
 mod invariants;
 mod methods;
 mod policy;

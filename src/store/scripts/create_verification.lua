@@ -1,11 +1,20 @@
--- Create a verification in state "calling", timed by Redis' clock (one clock for all instances).
--- KEYS[1]  verification hash
+-- Create a verification in state "calling", timed by Redis' clock (one clock for all instances),
+-- unless the user is blocked by a fraud report or already has a live verification; the new
+-- verification takes the user's live slot until it ends (transition.lua) or expires (TTL).
+-- KEYS[1]  verification hash   KEYS[2]  the user's live slot   KEYS[3]  the user's fraud block
 -- ARGV[1]  seconds until it expires      ARGV[2]  seconds it stays readable after expiry
 -- ARGV[3…] field, value pairs (tenant, user, purpose, phone, phone_type, locale, …)
--- Returns  {created_at, expires_at} (Unix seconds)
+-- Returns  {'created', created_at, expires_at} (Unix seconds)
+--          {'blocked', seconds the block still lasts, ''}
+--          {'live', id of the live verification, ''}
+local blocked_ttl = redis.call('TTL', KEYS[3])
+if blocked_ttl >= 0 or blocked_ttl == -1 then return {'blocked', tostring(blocked_ttl), ''} end
+local live = redis.call('GET', KEYS[2])
+if live then return {'live', live, ''} end
 local now = tonumber(redis.call('TIME')[1])
 local expires_at = now + tonumber(ARGV[1])
 redis.call('HSET', KEYS[1], 'status', 'calling', 'prompts', 0,
   'created_at', now, 'updated_at', now, 'expires_at', expires_at, unpack(ARGV, 3))
 redis.call('EXPIREAT', KEYS[1], expires_at + tonumber(ARGV[2]))
-return {now, expires_at}
+redis.call('SET', KEYS[2], string.sub(KEYS[1], -48), 'EXAT', expires_at)
+return {'created', tostring(now), tostring(expires_at)}

@@ -2,6 +2,8 @@
 -- round trip. Terminal states never change, so duplicated, late or reordered webhooks are no-ops.
 --
 -- KEYS[1] verification hash   KEYS[2] the user's methods hash   KEYS[3] the user's audit stream
+-- KEYS[4] the user's live-verification slot (released when this verification ends)
+-- KEYS[5] the user's fraud block (set by a fraud report for the verification's fraud_block_secs)
 -- ARGV[1] event: placed | refused | voice | gather | status
 -- ARGV[2] provider call id (CallSid), '' when unknown
 -- ARGV[3] pub/sub channel announcing this verification's changes (long-poll wake-ups)
@@ -17,7 +19,7 @@ local vkey, mkey, akey = KEYS[1], KEYS[2], KEYS[3]
 local event, call_sid, channel, audit_cap = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 
 local v = redis.call('HMGET', vkey, 'status', 'call_sid', 'expires_at', 'prompts', 'locale',
-  'purpose', 'phone', 'phone_type', 'method_id', 'phone_masked', 'tenant', 'user', 'reason')
+  'purpose', 'phone', 'phone_type', 'method_id', 'phone_masked', 'tenant', 'user', 'reason', 'fraud_block_secs')
 local status = v[1]
 if not status then return {'missing', '', '', '', 0, '', '', '', 0} end
 local ended = 0
@@ -45,6 +47,7 @@ end
 local function finish(new_status, reason)
   move(new_status)
   ended = 1
+  if redis.call('GET', KEYS[4]) == string.sub(vkey, -48) then redis.call('DEL', KEYS[4]) end
   if reason then
     redis.call('HSET', vkey, 'reason', reason)
     v[13] = reason
@@ -93,6 +96,10 @@ elseif event == 'gather' then
   if rank[status] < 2 then move('answered') end
   if step == 'fraud' and digits == '#' then
     finish('fraud_reported', nil)
+    local block_secs = tonumber(v[14]) or 0
+    if block_secs > 0 then
+      redis.call('SET', KEYS[5], string.sub(vkey, -48), 'EX', block_secs)
+    end
     return reply('fraud_reported')
   elseif step == 'prompt' and digits == '#' then
     finish('approved', nil)

@@ -7,6 +7,8 @@ pub mod stub_twilio;
 use std::time::Duration;
 
 use callverify::config::Config;
+use figment::Figment;
+use figment::providers::{Format, Toml};
 use rand::RngExt;
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -31,31 +33,84 @@ pub fn unique_prefix() -> String {
 
 pub struct TestServer {
     pub base: String,
-    /// The in-process carrier simulator (`start_simulated`).
+    /// The in-process carrier simulator (`Options::simulated`).
     pub simulator: Option<std::sync::Arc<callverify::simulator::SimulatorHandle>>,
     pub prefix: String,
     pub http: reqwest::Client,
     _shutdown: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
 }
+
+/// How to start a [`TestServer`] beyond the defaults.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// TOML laid over the test configuration (sections; it lands after the tenants).
+    pub extra: &'a str,
+    /// TOML keys added to the `contoso` tenant's table (e.g. `events_url = "…"`).
+    pub contoso: &'a str,
+    /// TOML keys added to the `[provider]` table (e.g. `calls_per_second = 20`).
+    pub provider: &'a str,
+    /// Reuse a key prefix (a "restart" of callverify on the same Redis state).
+    pub prefix: Option<String>,
+    /// Place calls through the built-in carrier simulator instead of `api_base`.
+    pub simulated: bool,
+    /// Keep the production rate limits and pacing. Otherwise they are lifted (calls per second
+    /// 1000, every limit off), so tests that place many calls are neither slowed nor refused;
+    /// `extra` and `provider` still override either way.
+    pub production_limits: bool,
+}
+
+/// Lifts the rate limits and pacing for tests that are not about them.
+const RELAXED_LIMITS: &str = r#"
+[provider]
+calls_per_second = 1000
+[abuse.limits]
+number_spacing = { max = 0, window_secs = 30 }
+number = { max = 0, window_secs = 3600 }
+user = { max = 0, window_secs = 3600 }
+tenant = { max = 0, window_secs = 60 }
+ip = { max = 0, window_secs = 60 }
+"#;
 
 impl TestServer {
     /// Starts callverify against `api_base` with tenants `contoso` and `fabrikam`; `extra` is
     /// TOML laid over the test configuration.
     pub async fn start(api_base: &str, extra: &str) -> Self {
-        Self::start_with("twilio", api_base, extra).await
+        Self::start_with(
+            api_base,
+            Options {
+                extra,
+                ..Options::default()
+            },
+        )
+        .await
     }
 
     /// Starts callverify with the built-in carrier simulator (`provider.kind = "simulator"`),
     /// its delays scaled so a call takes well under a second.
     pub async fn start_simulated(extra: &str) -> Self {
         let extra = format!("[provider.simulator]\ntime_scale = 0.01\n{extra}");
-        Self::start_with("simulator", "http://unused.invalid", &extra).await
+        let options = Options {
+            extra: &extra,
+            simulated: true,
+            ..Options::default()
+        };
+        Self::start_with("http://unused.invalid", options).await
     }
 
-    async fn start_with(kind: &str, api_base: &str, extra: &str) -> Self {
+    pub async fn start_with(api_base: &str, options: Options<'_>) -> Self {
+        let Options {
+            extra,
+            contoso,
+            provider,
+            prefix,
+            simulated,
+            production_limits,
+        } = options;
+        let kind = if simulated { "simulator" } else { "twilio" };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let prefix = unique_prefix();
+        let prefix = prefix.unwrap_or_else(unique_prefix);
         let toml = format!(
             r#"
 [server]
@@ -78,23 +133,30 @@ max_prompts = 3
 id = "contoso"
 portal_keys_sha256 = ["{portal}"]
 admin_keys_sha256 = ["{admin}"]
+{contoso}
 [[tenants]]
 id = "fabrikam"
 portal_keys_sha256 = ["{other}"]
-{extra}
 "#,
             redis = redis_url(),
             portal = callverify::api::auth::hash_key(PORTAL_KEY),
             admin = callverify::api::auth::hash_key(ADMIN_KEY),
             other = callverify::api::auth::hash_key(OTHER_KEY),
         );
-        let config = Config::from_toml_overlay(&toml).expect("test config is valid");
+        // Layers: defaults, the test base above, relaxed limits, then the test's own TOML.
+        let relaxed = if production_limits { "" } else { RELAXED_LIMITS };
+        let own = format!("[provider]\n{provider}\n{extra}");
+        let figment = Figment::from(Toml::string(callverify::config::DEFAULT_TOML))
+            .merge(Toml::string(&toml))
+            .merge(Toml::string(relaxed))
+            .merge(Toml::string(&own));
+        let config = Config::from_figment(figment).expect("test config is valid");
         let state = callverify::build_state(config)
             .await
             .expect("redis reachable");
         let simulator = state.simulator.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(callverify::serve(listener, state, async move {
+        let served = tokio::spawn(callverify::serve(listener, state, async move {
             let _ = rx.await;
         }));
         Self {
@@ -106,7 +168,17 @@ portal_keys_sha256 = ["{other}"]
                 .build()
                 .unwrap(),
             _shutdown: tx,
+            served,
         }
+    }
+
+    /// Shuts this instance down (server and event worker) and waits until it has stopped.
+    pub async fn stop(self) {
+        let Self {
+            _shutdown, served, ..
+        } = self;
+        drop(_shutdown);
+        let _ = tokio::time::timeout(Duration::from_secs(10), served).await;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -117,29 +189,6 @@ portal_keys_sha256 = ["{other}"]
         let r = self
             .http
             .post(self.url(path))
-            .bearer_auth(key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        read(r).await
-    }
-
-    pub async fn get_json(&self, key: &str, path: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap();
-        read(r).await
-    }
-
-    pub async fn put_json(&self, key: &str, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .put(self.url(path))
             .bearer_auth(key)
             .json(&body)
             .send()
@@ -159,83 +208,15 @@ portal_keys_sha256 = ["{other}"]
         read(r).await
     }
 
-    /// Adds a non-phone method for `contoso`/`user`.
-    pub async fn add_method(&self, user: &str, body: Value) -> (u16, Value) {
-        self.post_json(
-            PORTAL_KEY,
-            &format!("/v1/tenants/contoso/users/{user}/methods"),
-            body,
-        )
-        .await
-    }
-
-    pub async fn delete_method(&self, user: &str, id: &str) -> (u16, Value) {
-        self.delete(
-            PORTAL_KEY,
-            &format!("/v1/tenants/contoso/users/{user}/methods/{id}"),
-        )
-        .await
-    }
-
-    pub async fn set_default(&self, user: &str, option: &str) -> (u16, Value) {
-        self.put_json(
-            PORTAL_KEY,
-            &format!("/v1/tenants/contoso/users/{user}/default-method"),
-            serde_json::json!({ "default_method": option }),
-        )
-        .await
-    }
-
-    /// Replaces contoso's policy (admin key); panics unless accepted.
-    pub async fn set_policy(&self, policy: Value) -> Value {
-        let (status, body) = self
-            .put_json(ADMIN_KEY, "/v1/tenants/contoso/policy", policy)
-            .await;
-        assert_eq!(status, 200, "{body}");
-        body
-    }
-
-    pub async fn audit(&self, user: &str) -> Vec<Value> {
-        let (status, body) = self
-            .get_json(
-                PORTAL_KEY,
-                &format!("/v1/tenants/contoso/users/{user}/audit"),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        body["events"].as_array().unwrap().clone()
-    }
-
-    /// Registers `number` as `phone_type` for `user` through a whole answered call (press #).
-    /// Returns the start request's status and body; on 202 the call was approved.
-    pub async fn approve_registration(
-        &self,
-        stub: &StubTwilio,
-        user: &str,
-        number: &str,
-        phone_type: &str,
-    ) -> (u16, Value) {
-        let (status, body) = self
-            .post_json(
-                PORTAL_KEY,
-                &format!("/v1/tenants/contoso/users/{user}/verifications"),
-                serde_json::json!({"phone_number": number, "purpose": "registration",
-                    "phone_type": phone_type}),
-            )
-            .await;
-        if status != 202 {
-            return (status, body);
-        }
-        let call = stub.last_call();
-        let (answered, twiml) = stub.answer(&call).await;
-        assert_eq!(answered, 200);
-        let (pressed, _) = stub
-            .press(&call, &stub_twilio::gather_action(&twiml), "#")
-            .await;
-        assert_eq!(pressed, 200);
-        let v = self.verification(body["id"].as_str().unwrap()).await;
-        assert_eq!(v["status"], "approved", "{v}");
-        (status, body)
+    pub async fn get_json(&self, key: &str, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        read(r).await
     }
 
     /// Starts a registration call for `contoso`/`user`.
@@ -291,14 +272,6 @@ pub async fn read(r: reqwest::Response) -> (u16, Value) {
         assert_eq!(body["status"], status);
     }
     (status, body)
-}
-
-/// The policy document with every kind enabled, office phones allowed, every country.
-pub fn open_policy() -> Value {
-    serde_json::json!({"methods": {"phone": {"enabled": true, "office_phone_allowed": true},
-        "authenticator_app": {"enabled": true}, "security_key": {"enabled": true},
-        "email": {"enabled": true}, "security_questions": {"enabled": true}},
-        "allowed_countries": null, "default_locale": "en-US"})
 }
 
 /// A direct Redis connection, for checks on what the server stored.

@@ -1,0 +1,136 @@
+//! Rate limits on dialled calls: per number (spacing and hourly), per user, per tenant and per
+//! client IP, checked and counted in one atomic Redis script. The limits in force are the
+//! `[abuse.limits]` defaults with the tenant's `limits = {…}` overrides.
+
+use std::net::IpAddr;
+
+use crate::config::{Limit, Limits};
+use crate::error::ApiError;
+use crate::ids::{TenantId, UserId, VerificationId};
+use crate::state::AppState;
+use crate::store::limits::RateCheck;
+
+/// Who a call is for: what its limits count.
+#[derive(Clone, Copy, Debug)]
+pub struct CallSubject<'a> {
+    pub tenant: &'a TenantId,
+    pub user: &'a UserId,
+    pub e164: &'a str,
+    pub client_ip: Option<IpAddr>,
+}
+
+/// A call counted against its limits, to be refunded if it is never dialled.
+#[derive(Clone, Debug)]
+pub struct Counted {
+    tenant: String,
+    checks: Vec<(&'static str, String, Limit)>,
+}
+
+impl Counted {
+    fn checks(&self) -> Vec<RateCheck<'_>> {
+        self.checks
+            .iter()
+            .map(|(name, subject, limit)| RateCheck {
+                name,
+                subject,
+                max: limit.max,
+                window_ms: limit.window_secs * 1000,
+            })
+            .collect()
+    }
+}
+
+/// The limits in force for `tenant`.
+pub fn limits_for(state: &AppState, tenant: &TenantId) -> Limits {
+    let global = &state.config.abuse.limits;
+    match state
+        .config
+        .tenants
+        .iter()
+        .find(|t| t.id == tenant.as_str())
+    {
+        Some(t) => global.for_tenant(&t.limits),
+        None => global.clone(),
+    }
+}
+
+/// Counts the call `id` against every limit, or refuses it with 429 naming the limit hit (the
+/// verification is then discarded: nothing was dialled and the portal never saw its id).
+pub async fn admit(
+    state: &AppState,
+    id: &VerificationId,
+    subject: CallSubject<'_>,
+) -> Result<Counted, ApiError> {
+    let limits = limits_for(state, subject.tenant);
+    let mut checks = vec![
+        (
+            "number_spacing",
+            subject.e164.to_owned(),
+            limits.number_spacing,
+        ),
+        ("number", subject.e164.to_owned(), limits.number),
+        ("user", subject.user.as_str().to_owned(), limits.user),
+        ("tenant", "-".to_owned(), limits.tenant),
+    ];
+    if let Some(ip) = subject.client_ip {
+        checks.push(("ip", ip.to_string(), limits.ip));
+    }
+    let counted = Counted {
+        tenant: subject.tenant.as_str().to_owned(),
+        checks,
+    };
+    let verdict = state
+        .store
+        .admit_call(&counted.tenant, id, &counted.checks())
+        .await;
+    let refused = match verdict {
+        Ok(Ok(())) => return Ok(counted),
+        Ok(Err(refused)) => refused,
+        Err(e) => {
+            discard(state, id).await;
+            return Err(e.into());
+        }
+    };
+    discard(state, id).await;
+    let (name, _, limit) = &counted.checks[refused.index];
+    metrics::counter!("callverify_calls_rate_limited_total", "limit" => *name).increment(1);
+    tracing::info!(verification = %id, limit = *name, "call refused by a rate limit");
+    Err(ApiError::RateLimited {
+        detail: format!(
+            "{}: at most {} call(s) per {} s",
+            describe(name),
+            limit.max,
+            limit.window_secs
+        ),
+        limit: (*name).to_owned(),
+        retry_after_secs: refused.retry_after_ms.div_ceil(1000).max(1),
+    })
+}
+
+/// Un-counts a call that was never dialled. Failures are logged: the worst case is one call
+/// counted too many, which expires with its window.
+pub async fn refund(state: &AppState, id: &VerificationId, counted: &Counted) {
+    if let Err(e) = state
+        .store
+        .refund_call(&counted.tenant, id, &counted.checks())
+        .await
+    {
+        tracing::warn!(verification = %id, error = %e, "rate-limit refund failed");
+    }
+}
+
+async fn discard(state: &AppState, id: &VerificationId) {
+    if let Err(e) = state.store.discard_verification(id).await {
+        tracing::warn!(verification = %id, error = %e, "refused verification not discarded");
+    }
+}
+
+fn describe(name: &str) -> &'static str {
+    match name {
+        "number_spacing" => "too soon after the last call to this number",
+        "number" => "too many calls to this number",
+        "user" => "too many verification calls for this user",
+        "tenant" => "too many verification calls for this tenant",
+        _ => "too many verification calls from this client address",
+    }
+}
