@@ -81,7 +81,10 @@ mod tests {
         assert!(l.valid && !l.callable);
         assert_eq!(l.reason, Some("country-not-allowed"));
         p.methods.phone.enabled = false;
-        assert_eq!(lookup(&p, "+1 425 555 0123", None).reason, Some("method-disabled"));
+        assert_eq!(
+            lookup(&p, "+1 425 555 0123", None).reason,
+            Some("method-disabled")
+        );
     }
 
     #[test]

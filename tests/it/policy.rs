@@ -237,6 +237,8 @@ async fn calls_follow_the_phone_switch_countries_number_types_and_locale() {
         .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["locale"], "en-US");
+    // End the call, so the next one is not refused as a second live call.
+    assert_eq!(stub.status(&stub.last_call(), "busy", "1").await, 204);
 
     // UK premium rate: blocked by default, callable once the policy stops blocking it.
     let premium = "+44 909 879 0000";
@@ -250,6 +252,7 @@ async fn calls_follow_the_phone_switch_countries_number_types_and_locale() {
     assert_eq!(status, 202, "{body}");
     // The policy's locale when the request names none; the request's when it does.
     assert_eq!(body["locale"], "nl-NL");
+    assert_eq!(stub.status(&stub.last_call(), "busy", "1").await, 204);
     let mut asked = start("+14255550153");
     asked["locale"] = json!("en-US");
     let (_, body) = server.post_json(PORTAL_KEY, user, asked).await;

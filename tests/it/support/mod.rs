@@ -144,7 +144,11 @@ portal_keys_sha256 = ["{other}"]
             other = callverify::api::auth::hash_key(OTHER_KEY),
         );
         // Layers: defaults, the test base above, relaxed limits, then the test's own TOML.
-        let relaxed = if production_limits { "" } else { RELAXED_LIMITS };
+        let relaxed = if production_limits {
+            ""
+        } else {
+            RELAXED_LIMITS
+        };
         let own = format!("[provider]\n{provider}\n{extra}");
         let figment = Figment::from(Toml::string(callverify::config::DEFAULT_TOML))
             .merge(Toml::string(&toml))
@@ -219,6 +223,97 @@ portal_keys_sha256 = ["{other}"]
         read(r).await
     }
 
+    pub async fn put_json(&self, key: &str, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .put(self.url(path))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        read(r).await
+    }
+
+    /// Adds a non-phone method for `contoso`/`user`.
+    pub async fn add_method(&self, user: &str, body: Value) -> (u16, Value) {
+        self.post_json(
+            PORTAL_KEY,
+            &format!("/v1/tenants/contoso/users/{user}/methods"),
+            body,
+        )
+        .await
+    }
+
+    pub async fn delete_method(&self, user: &str, id: &str) -> (u16, Value) {
+        self.delete(
+            PORTAL_KEY,
+            &format!("/v1/tenants/contoso/users/{user}/methods/{id}"),
+        )
+        .await
+    }
+
+    pub async fn set_default(&self, user: &str, option: &str) -> (u16, Value) {
+        self.put_json(
+            PORTAL_KEY,
+            &format!("/v1/tenants/contoso/users/{user}/default-method"),
+            serde_json::json!({ "default_method": option }),
+        )
+        .await
+    }
+
+    /// Replaces contoso's policy (admin key); panics unless accepted.
+    pub async fn set_policy(&self, policy: Value) -> Value {
+        let (status, body) = self
+            .put_json(ADMIN_KEY, "/v1/tenants/contoso/policy", policy)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    pub async fn audit(&self, user: &str) -> Vec<Value> {
+        let (status, body) = self
+            .get_json(
+                PORTAL_KEY,
+                &format!("/v1/tenants/contoso/users/{user}/audit"),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["events"].as_array().unwrap().clone()
+    }
+
+    /// Registers `number` as `phone_type` for `user` through a whole answered call (press #).
+    /// Returns the start request's status and body; on 202 the call was approved.
+    pub async fn approve_registration(
+        &self,
+        stub: &StubTwilio,
+        user: &str,
+        number: &str,
+        phone_type: &str,
+    ) -> (u16, Value) {
+        let (status, body) = self
+            .post_json(
+                PORTAL_KEY,
+                &format!("/v1/tenants/contoso/users/{user}/verifications"),
+                serde_json::json!({"phone_number": number, "purpose": "registration",
+                    "phone_type": phone_type}),
+            )
+            .await;
+        if status != 202 {
+            return (status, body);
+        }
+        let call = stub.last_call();
+        let (answered, twiml) = stub.answer(&call).await;
+        assert_eq!(answered, 200);
+        let (pressed, _) = stub
+            .press(&call, &stub_twilio::gather_action(&twiml), "#")
+            .await;
+        assert_eq!(pressed, 200);
+        let v = self.verification(body["id"].as_str().unwrap()).await;
+        assert_eq!(v["status"], "approved", "{v}");
+        (status, body)
+    }
+
     /// Starts a registration call for `contoso`/`user`.
     pub async fn register(&self, user: &str, number: &str) -> (u16, Value) {
         self.post_json(
@@ -272,6 +367,14 @@ pub async fn read(r: reqwest::Response) -> (u16, Value) {
         assert_eq!(body["status"], status);
     }
     (status, body)
+}
+
+/// The policy document with every kind enabled, office phones allowed, every country.
+pub fn open_policy() -> Value {
+    serde_json::json!({"methods": {"phone": {"enabled": true, "office_phone_allowed": true},
+        "authenticator_app": {"enabled": true}, "security_key": {"enabled": true},
+        "email": {"enabled": true}, "security_questions": {"enabled": true}},
+        "allowed_countries": null, "default_locale": "en-US"})
 }
 
 /// A direct Redis connection, for checks on what the server stored.
