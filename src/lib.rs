@@ -13,6 +13,7 @@ pub mod events;
 pub mod ids;
 pub mod methods;
 pub mod notify;
+pub mod ops;
 pub mod phone;
 pub mod provider;
 pub mod simulator;
@@ -35,17 +36,19 @@ use config::Config;
 use error::ApiError;
 use state::AppState;
 
-/// Every route of the server.
+/// Every route of the server, wrapped in the operations layers (request id, metrics, timeout).
 pub fn app(state: AppState) -> Router {
     let body_limit = state.config.server.body_limit_bytes;
-    Router::new()
+    let router = Router::new()
         .merge(api::router())
         .merge(telephony::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(ops::metrics::render))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(state)
+        .with_state(state.clone());
+    ops::layer(router, &state)
 }
 
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
@@ -59,6 +62,7 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
 pub async fn build_state(
     config: Config,
 ) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
+    ops::metrics::install();
     let store = store::Store::connect(
         config.redis.url.expose(),
         &config.redis.prefix,
@@ -82,13 +86,13 @@ pub async fn build_state(
     })
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// Serves `app(state)` on `listener` until `shutdown` resolves, then stops accepting and lets
+/// in-flight requests finish for at most `server.shutdown_grace_ms`.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let grace = Duration::from_millis(state.config.server.shutdown_grace_ms);
+    ops::shutdown::serve_with_grace(listener, app(state), shutdown, grace).await
 }

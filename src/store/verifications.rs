@@ -130,7 +130,8 @@ impl Store {
         new: &NewVerification<'_>,
     ) -> redis::RedisResult<(i64, i64)> {
         let masked = crate::phone::mask_e164(new.phone_e164);
-        self.scripts
+        let times = self
+            .scripts
             .create_verification
             .key(self.keys.verification(new.id))
             .arg(new.ttl_secs)
@@ -146,7 +147,10 @@ impl Store {
                 ("locale", new.locale),
             ])
             .invoke_async(&mut self.conn())
-            .await
+            .await?;
+        // Counted here, where a verification comes to exist, whichever path created it.
+        crate::ops::metrics::verification_started(new.purpose);
+        Ok(times)
     }
 
     pub async fn verification(
@@ -220,7 +224,7 @@ impl Store {
                 outcome,
             ))
         })?;
-        Ok(Transition {
+        let transition = Transition {
             outcome,
             status: Status::parse(&status),
             locale,
@@ -230,7 +234,10 @@ impl Store {
             user,
             reason,
             ended: ended == 1,
-        })
+        };
+        // Counted here: `ended` is true exactly once per verification, whatever path ended it.
+        crate::ops::metrics::verification_ended(&transition);
+        Ok(transition)
     }
 }
 

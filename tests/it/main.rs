@@ -2,4 +2,5 @@
 //! test, so they run in parallel), provider traffic over real signed HTTP.
 
 mod call_me;
+mod ops;
 mod support;

@@ -33,13 +33,25 @@ pub struct TestServer {
     pub base: String,
     pub prefix: String,
     pub http: reqwest::Client,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    /// Dropping it (with the server) shuts the server down, as does [`TestServer::shut_down`].
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl TestServer {
     /// Starts callverify against `api_base` with tenants `contoso` and `fabrikam`; `extra` is
     /// TOML laid over the test configuration.
     pub async fn start(api_base: &str, extra: &str) -> Self {
+        Self::start_custom(api_base, extra, |_| {}).await
+    }
+
+    /// Like [`TestServer::start`], with `tweak` applied to the configuration last (e.g. another
+    /// Redis URL or a shorter shutdown grace).
+    pub async fn start_custom(
+        api_base: &str,
+        extra: &str,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let prefix = unique_prefix();
@@ -75,12 +87,13 @@ portal_keys_sha256 = ["{other}"]
             admin = callverify::api::auth::hash_key(ADMIN_KEY),
             other = callverify::api::auth::hash_key(OTHER_KEY),
         );
-        let config = Config::from_toml_overlay(&toml).expect("test config is valid");
+        let mut config = Config::from_toml_overlay(&toml).expect("test config is valid");
+        tweak(&mut config);
         let state = callverify::build_state(config)
             .await
             .expect("redis reachable");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(callverify::serve(listener, state, async move {
+        let served = tokio::spawn(callverify::serve(listener, state, async move {
             let _ = rx.await;
         }));
         Self {
@@ -90,8 +103,17 @@ portal_keys_sha256 = ["{other}"]
                 .timeout(Duration::from_secs(40))
                 .build()
                 .unwrap(),
-            _shutdown: tx,
+            shutdown: Some(tx),
+            served: Some(served),
         }
+    }
+
+    /// Sends the shutdown signal (as SIGTERM would); the handle resolves when `serve` returns.
+    pub fn shut_down(&mut self) -> tokio::task::JoinHandle<std::io::Result<()>> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.served.take().expect("shut down once")
     }
 
     pub fn url(&self, path: &str) -> String {
