@@ -4,11 +4,9 @@
 //! matched route template and the id — never the raw path, query, phone numbers or keys.
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 use rand::RngExt;
-use tracing::Instrument;
 
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -26,29 +24,34 @@ impl RequestId {
     }
 }
 
-/// Middleware: settle the id, run the request inside its span, echo the id.
-pub async fn propagate(mut req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
-        .get(&HEADER)
-        .filter(|v| accepted(v.as_bytes()))
-        .cloned()
-        .unwrap_or_else(generate);
-    let id = RequestId(id);
+/// The caller's id when it is acceptable, else a new one.
+pub fn settle(headers: &HeaderMap) -> RequestId {
+    RequestId(
+        headers
+            .get(&HEADER)
+            .filter(|v| accepted(v.as_bytes()))
+            .cloned()
+            .unwrap_or_else(generate),
+    )
+}
+
+/// The request's span: method, matched route template and id; nothing from the path itself.
+pub fn span(req: &Request, id: &RequestId) -> tracing::Span {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str);
-    let span = tracing::info_span!(
+    tracing::info_span!(
         "request",
         method = %req.method(),
         route,
         request_id = id.as_str(),
-    );
-    req.extensions_mut().insert(id.clone());
-    let mut response = next.run(req).instrument(span).await;
+    )
+}
+
+/// Puts the id on the response.
+pub fn echo(response: &mut Response, id: RequestId) {
     response.headers_mut().insert(HEADER, id.0);
-    response
 }
 
 /// 1–64 bytes of visible ASCII (`!` to `~`): no spaces, no control characters.
@@ -59,7 +62,8 @@ fn accepted(value: &[u8]) -> bool {
 /// 128 random bits as 32 lowercase hex characters.
 fn generate() -> HeaderValue {
     let bits: u128 = rand::rng().random();
-    HeaderValue::try_from(format!("{bits:032x}")).expect("hex is a valid header value")
+    HeaderValue::from_maybe_shared(axum::body::Bytes::from(format!("{bits:032x}")))
+        .expect("hex is a valid header value")
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -45,30 +45,30 @@ impl RequestTimeouts {
     }
 }
 
-/// Middleware: answer in time or not at all.
-pub async fn enforce(
-    State(timeouts): State<RequestTimeouts>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let deadline = timeouts.deadline(&req);
-    let is_webhook = req.uri().path().starts_with("/telephony/");
-    match tokio::time::timeout(deadline, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::warn!(
-                deadline_ms = deadline.as_millis() as u64,
-                "request timed out"
-            );
-            if is_webhook {
-                let mut response = timeouts.apology.to_string().into_response();
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
-                response
-            } else {
-                ApiError::Unavailable("request deadline exceeded".into()).into_response()
-            }
+impl RequestTimeouts {
+    /// Runs the rest of the stack for `req`: answered in time, or answered by us.
+    pub async fn run(&self, req: Request, next: Next) -> Response {
+        let deadline = self.deadline(&req);
+        let is_webhook = req.uri().path().starts_with("/telephony/");
+        match tokio::time::timeout(deadline, next.run(req)).await {
+            Ok(response) => response,
+            Err(_) => self.timed_out(deadline, is_webhook),
+        }
+    }
+
+    fn timed_out(&self, deadline: Duration, is_webhook: bool) -> Response {
+        tracing::warn!(
+            deadline_ms = deadline.as_millis() as u64,
+            "request timed out"
+        );
+        if is_webhook {
+            let mut response = self.apology.to_string().into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+            response
+        } else {
+            ApiError::Unavailable("request deadline exceeded".into()).into_response()
         }
     }
 }
@@ -91,7 +91,9 @@ mod tests {
             .route("/telephony/twilio/x/gather", post(slow))
             .layer(axum::middleware::from_fn_with_state(
                 RequestTimeouts::new(Duration::from_millis(50), "<Response/>".into()),
-                enforce,
+                |axum::extract::State(t): axum::extract::State<RequestTimeouts>,
+                 req: Request,
+                 next: Next| async move { t.run(req, next).await },
             ))
     }
 
