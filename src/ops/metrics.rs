@@ -174,7 +174,8 @@ fn status_label(status: StatusCode) -> SharedString {
     SharedString::const_str(common)
 }
 
-fn method_label(method: &Method) -> &'static str {
+/// The method as a static string (`other` for extension methods).
+pub fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::POST => "POST",

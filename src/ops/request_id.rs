@@ -41,9 +41,11 @@ pub fn span(req: &Request, id: &RequestId) -> tracing::Span {
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str);
+    // Plain strings only: the log formatter renders span fields when the span opens, on
+    // every request.
     tracing::info_span!(
         "request",
-        method = %req.method(),
+        method = super::metrics::method_label(req.method()),
         route,
         request_id = id.as_str(),
     )

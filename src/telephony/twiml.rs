@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
-use minijinja::{AutoEscape, Environment, HtmlEscape, Value, context};
+#[cfg(doc)]
+use minijinja::HtmlEscape;
+use minijinja::{AutoEscape, Environment, Value, context};
 use serde::Deserialize;
 
 use crate::verification::Purpose;
@@ -116,17 +118,37 @@ impl Prepared {
         use std::fmt::Write;
         let mut out = String::with_capacity(self.text_len + 2 * action.len());
         for part in &self.parts {
-            let _ = match part {
-                Part::Text(text) => {
-                    out.push_str(text);
-                    Ok(())
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Action => escape_into(&mut out, action),
+                Part::Timeout => {
+                    let _ = write!(out, "{timeout_secs}");
                 }
-                Part::Action => write!(out, "{}", HtmlEscape(action)),
-                Part::Timeout => write!(out, "{timeout_secs}"),
-            };
+            }
         }
         out
     }
+}
+
+/// [`minijinja::HtmlEscape`]'s output (what the templates produce), copying runs of plain characters at
+/// once instead of formatting character by character.
+fn escape_into(out: &mut String, text: &str) {
+    let mut plain_from = 0;
+    for (at, byte) in text.bytes().enumerate() {
+        let entity = match byte {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#x27;",
+            b'/' => "&#x2f;",
+            _ => continue,
+        };
+        out.push_str(&text[plain_from..at]);
+        out.push_str(entity);
+        plain_from = at + 1;
+    }
+    out.push_str(&text[plain_from..]);
 }
 
 impl Twiml {
@@ -445,6 +467,15 @@ mod tests {
                 t.goodbye(locale, Closing::Apology),
                 t.render_goodbye(locale, Closing::Apology)
             );
+        }
+    }
+
+    #[test]
+    fn urls_are_escaped_like_the_template_engine_does() {
+        for text in ["", "plain", "a&b<c>d\"e'f/g", "&&//", "caf\u{e9}/&"] {
+            let mut ours = String::new();
+            escape_into(&mut ours, text);
+            assert_eq!(ours, minijinja::HtmlEscape(text).to_string());
         }
     }
 
