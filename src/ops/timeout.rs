@@ -57,18 +57,20 @@ impl RequestTimeouts {
     }
 
     fn timed_out(&self, deadline: Duration, is_webhook: bool) -> Response {
-        tracing::warn!(
-            deadline_ms = deadline.as_millis() as u64,
-            "request timed out"
-        );
         if is_webhook {
+            tracing::warn!(
+                deadline_ms = deadline.as_millis() as u64,
+                "webhook timed out: answered with the apology"
+            );
             let mut response = self.apology.to_string().into_response();
             response
                 .headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
             response
         } else {
-            ApiError::Unavailable("request deadline exceeded".into()).into_response()
+            // Logged once, by the error's own response.
+            ApiError::Unavailable(format!("request deadline of {deadline:?} exceeded"))
+                .into_response()
         }
     }
 }
