@@ -39,6 +39,8 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// `text` or `json`.
     pub log_format: String,
+    /// After SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    pub shutdown_grace_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

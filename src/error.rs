@@ -221,6 +221,7 @@ impl IntoResponse for ApiError {
 
 impl From<redis::RedisError> for ApiError {
     fn from(e: redis::RedisError) -> Self {
+        crate::ops::metrics::redis_error("api", &e);
         if e.is_timeout()
             || e.is_connection_dropped()
             || e.is_connection_refusal()

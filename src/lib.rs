@@ -15,6 +15,7 @@ pub mod events;
 pub mod ids;
 pub mod methods;
 pub mod notify;
+pub mod ops;
 pub mod phone;
 pub mod policy;
 pub mod provider;
@@ -38,17 +39,19 @@ use config::Config;
 use error::ApiError;
 use state::AppState;
 
-/// Every route of the server.
+/// Every route of the server, wrapped in the operations layers (request id, metrics, timeout).
 pub fn app(state: AppState) -> Router {
     let body_limit = state.config.server.body_limit_bytes;
-    Router::new()
+    let router = Router::new()
         .merge(api::router())
         .merge(telephony::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(ops::metrics::render))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(state)
+        .with_state(state.clone());
+    ops::layer(router, &state)
 }
 
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
@@ -62,6 +65,10 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
 pub async fn build_state(
     config: Config,
 ) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
+    ops::metrics::install();
+    // The phone-number metadata loads lazily, for a few hundred ms of CPU: do it now rather
+    // than inside the first verification's request.
+    let _ = phone::parse("+14255551234", None);
     let store = store::Store::connect(
         config.redis.url.expose(),
         &config.redis.prefix,
@@ -90,19 +97,20 @@ pub async fn build_state(
     let events = events::Emitter::from_config(&config.tenants);
     Ok(AppState {
         simulator,
-        events,
+        events: Arc::new(events),
         public_url: Arc::from(config.server.public_url.trim_end_matches('/')),
         config: Arc::new(config),
         store,
-        twilio,
+        twilio: Arc::new(twilio),
         notifier,
         twiml: Arc::new(twiml),
         keys: Arc::new(keys),
     })
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` resolves, then finishes in-flight requests.
-/// The event delivery worker (`events.deliver`) runs alongside and stops at the same signal.
+/// Serves `app(state)` on `listener` until `shutdown` resolves, then stops accepting and lets
+/// in-flight requests finish for at most `server.shutdown_grace_ms`. The event delivery worker
+/// (`events.deliver`) runs alongside and stops at the same signal.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -121,11 +129,8 @@ pub async fn serve(
         shutdown.await;
         let _ = stop_tx.send(true);
     };
-    // Connect info: the per-IP rate limit falls back to the peer address.
-    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, service)
-        .with_graceful_shutdown(signal)
-        .await;
+    let grace = Duration::from_millis(state.config.server.shutdown_grace_ms);
+    let served = ops::shutdown::serve_with_grace(listener, app(state), signal, grace).await;
     if let Some(worker) = worker {
         let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
     }

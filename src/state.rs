@@ -11,12 +11,14 @@ use crate::store::Store;
 use crate::telephony::twiml::Twiml;
 
 #[derive(Clone)]
+/// Every field is a handle (`Arc` or a type built on one): axum clones the state for every
+/// request, so a field that owns strings or collections would cost allocations on the hot path.
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
-    pub twilio: TwilioClient,
+    pub twilio: Arc<TwilioClient>,
     pub notifier: Notifier,
-    pub events: Emitter,
+    pub events: Arc<Emitter>,
     pub twiml: Arc<Twiml>,
     pub keys: Arc<KeyRing>,
     /// `server.public_url` without a trailing slash.

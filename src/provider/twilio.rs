@@ -56,8 +56,20 @@ impl TwilioClient {
         })
     }
 
-    /// Places the call; returns the provider's call id (`CallSid`).
+    /// Places the call; returns the provider's call id (`CallSid`). Timed and counted.
     pub async fn create_call(&self, call: &CallRequest<'_>) -> Result<String, ProviderError> {
+        let started = std::time::Instant::now();
+        let result = self.send_create_call(call).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(ProviderError::Rejected { .. }) => "rejected",
+            Err(ProviderError::Failed(_)) => "failed",
+        };
+        crate::ops::metrics::provider_request("create_call", outcome, started.elapsed());
+        result
+    }
+
+    async fn send_create_call(&self, call: &CallRequest<'_>) -> Result<String, ProviderError> {
         let timeout = self.ring_timeout_secs.to_string();
         let form: [(&str, &str); 11] = [
             ("To", call.to_e164),

@@ -8,13 +8,14 @@ use crate::ids::{TenantId, VerificationId};
 
 #[derive(Clone, Debug)]
 pub struct Keys {
-    prefix: String,
+    /// Shared, not owned: the store (and so the app state) is cloned for every request.
+    prefix: std::sync::Arc<str>,
 }
 
 impl Keys {
     pub fn new(prefix: &str) -> Self {
         Self {
-            prefix: prefix.to_owned(),
+            prefix: prefix.into(),
         }
     }
 
@@ -95,7 +96,7 @@ impl Keys {
     /// The verification id back from a change channel name.
     pub fn id_from_channel<'a>(&self, channel: &'a str) -> Option<&'a str> {
         channel
-            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix(&*self.prefix)?
             .strip_prefix(":vf-changed:")
     }
 }

@@ -23,7 +23,7 @@ pub const AUDIT_CAP: u32 = 200;
 /// Cheap to clone: one multiplexed, self-reconnecting connection shared by all requests.
 #[derive(Clone)]
 pub struct Store {
-    client: redis::Client,
+    client: std::sync::Arc<redis::Client>,
     conn: ConnectionManager,
     keys: Keys,
     scripts: std::sync::Arc<Scripts>,
@@ -51,7 +51,7 @@ impl Store {
             .set_number_of_retries(2);
         let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
         Ok(Self {
-            client,
+            client: std::sync::Arc::new(client),
             conn,
             keys: Keys::new(prefix),
             scripts: std::sync::Arc::new(Scripts {

@@ -169,7 +169,11 @@ impl Store {
         Ok(match what.as_str() {
             "blocked" => Created::Blocked(num(&a)),
             "live" => Created::Live(a),
-            _ => Created::Stored(num(&a), num(&b)),
+            _ => {
+                // Counted here, where a verification comes to exist, whichever path created it.
+                crate::ops::metrics::verification_started(new.purpose);
+                Created::Stored(num(&a), num(&b))
+            }
         })
     }
 
@@ -269,7 +273,7 @@ impl Store {
                 outcome,
             ))
         })?;
-        Ok(Transition {
+        let transition = Transition {
             outcome,
             status: Status::parse(&status),
             locale,
@@ -279,7 +283,10 @@ impl Store {
             user,
             reason,
             ended: ended == 1,
-        })
+        };
+        // Counted here: `ended` is true exactly once per verification, whatever path ended it.
+        crate::ops::metrics::verification_ended(&transition);
+        Ok(transition)
     }
 }
 

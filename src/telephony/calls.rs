@@ -119,6 +119,7 @@ async fn status(
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => {
+            crate::ops::metrics::redis_error("webhook", &e);
             // Non-2xx makes the provider log an error; the state catches up on the next event.
             tracing::error!(verification = %id, error = %e, "status callback not recorded");
             StatusCode::SERVICE_UNAVAILABLE.into_response()
@@ -159,6 +160,7 @@ fn answer(state: &AppState, id: &VerificationId, t: &Transition) -> Response {
 
 /// Our side failed: the caller hears a short apology instead of the provider's error message.
 fn apology(state: &AppState, id: &VerificationId, error: redis::RedisError) -> Response {
+    crate::ops::metrics::redis_error("webhook", &error);
     tracing::error!(verification = %id, %error, "webhook could not be applied");
     xml(state.twiml.goodbye("", Closing::Apology))
 }

@@ -1,9 +1,13 @@
 //! TwiML answers, rendered from the templates in `twiml/` with per-locale prompts. Templates
-//! and prompts are compiled in and prepared once at start-up; every value is XML-escaped.
+//! and prompts are compiled in and every answer is rendered once at start-up — with holes for
+//! the per-call values (a gather's action URL and timeout) — so answering a webhook copies text
+//! and escapes one URL instead of running the template engine. Every value is XML-escaped.
 
 use std::collections::HashMap;
 
-use minijinja::{AutoEscape, Environment, context};
+#[cfg(doc)]
+use minijinja::HtmlEscape;
+use minijinja::{AutoEscape, Environment, Value, context};
 use serde::Deserialize;
 
 use crate::verification::Purpose;
@@ -35,14 +39,14 @@ struct Prompts {
 }
 
 /// Said before the prompt when it is repeated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Preface {
     InvalidKey,
     NoKey,
 }
 
 /// The last sentence before hanging up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Closing {
     Approved,
     FraudReported,
@@ -57,6 +61,94 @@ pub struct Twiml {
     env: Environment<'static>,
     prompts: HashMap<&'static str, Prompts>,
     default_locale: &'static str,
+    /// Every gather answer per (locale, variant), rendered at start-up.
+    gathers: HashMap<(&'static str, Gather), Prepared>,
+    /// Every goodbye per (locale, closing), rendered at start-up (they have no per-call values).
+    goodbyes: HashMap<(&'static str, Closing), String>,
+}
+
+/// Which `<Gather>` answer: a prompt (purpose, optional preface) or the fraud confirmation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Gather {
+    Prompt(&'static str, Option<Preface>),
+    ConfirmFraud,
+}
+
+/// Stand-ins rendered where the per-call values go; private-use characters, so no prompt text
+/// contains them and HTML escaping leaves them alone.
+const ACTION_HOLE: &str = "\u{E000}action\u{E000}";
+const TIMEOUT_HOLE: &str = "\u{E000}timeout\u{E000}";
+
+/// A rendered answer cut at its holes.
+#[derive(Debug)]
+struct Prepared {
+    parts: Vec<Part>,
+    text_len: usize,
+}
+
+#[derive(Debug)]
+enum Part {
+    Text(Box<str>),
+    Action,
+    Timeout,
+}
+
+impl Prepared {
+    fn cut(mut rendered: &str) -> Self {
+        let mut parts = Vec::new();
+        let text_len = rendered.len();
+        loop {
+            let next = [(ACTION_HOLE, Part::Action), (TIMEOUT_HOLE, Part::Timeout)]
+                .into_iter()
+                .filter_map(|(hole, part)| rendered.find(hole).map(|at| (at, hole, part)))
+                .min_by_key(|(at, _, _)| *at);
+            let Some((at, hole, part)) = next else {
+                parts.push(Part::Text(rendered.into()));
+                break;
+            };
+            parts.push(Part::Text(rendered[..at].into()));
+            parts.push(part);
+            rendered = &rendered[at + hole.len()..];
+        }
+        Self { parts, text_len }
+    }
+
+    /// The answer with `action` (escaped exactly as the template engine would) and `timeout`.
+    fn fill(&self, action: &str, timeout_secs: u32) -> String {
+        use std::fmt::Write;
+        let mut out = String::with_capacity(self.text_len + 2 * action.len());
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Action => escape_into(&mut out, action),
+                Part::Timeout => {
+                    let _ = write!(out, "{timeout_secs}");
+                }
+            }
+        }
+        out
+    }
+}
+
+/// [`minijinja::HtmlEscape`]'s output (what the templates produce), copying runs of plain characters at
+/// once instead of formatting character by character.
+fn escape_into(out: &mut String, text: &str) {
+    let mut plain_from = 0;
+    for (at, byte) in text.bytes().enumerate() {
+        let entity = match byte {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#x27;",
+            b'/' => "&#x2f;",
+            _ => continue,
+        };
+        out.push_str(&text[plain_from..at]);
+        out.push_str(entity);
+        plain_from = at + 1;
+    }
+    out.push_str(&text[plain_from..]);
 }
 
 impl Twiml {
@@ -76,11 +168,60 @@ impl Twiml {
         let default_locale = Self::locales()
             .find(|l| *l == default_locale)
             .ok_or_else(|| format!("unsupported default locale {default_locale:?}"))?;
-        Ok(Self {
+        let mut twiml = Self {
             env,
             prompts,
             default_locale,
-        })
+            gathers: HashMap::new(),
+            goodbyes: HashMap::new(),
+        };
+        twiml.prepare();
+        Ok(twiml)
+    }
+
+    /// Renders every answer of every locale once, holes for the per-call values.
+    fn prepare(&mut self) {
+        let (action, timeout) = (ACTION_HOLE, Value::from(TIMEOUT_HOLE));
+        for locale in Self::locales() {
+            for purpose in [
+                Purpose::Registration,
+                Purpose::SignIn,
+                Purpose::PasswordReset,
+            ] {
+                for preface in [None, Some(Preface::InvalidKey), Some(Preface::NoKey)] {
+                    let rendered =
+                        self.render_prompt(locale, purpose, preface, action, timeout.clone());
+                    self.gathers.insert(
+                        (locale, Gather::Prompt(purpose.as_str(), preface)),
+                        Prepared::cut(&rendered),
+                    );
+                }
+            }
+            let rendered = self.render_confirm_fraud(locale, action, timeout.clone());
+            self.gathers
+                .insert((locale, Gather::ConfirmFraud), Prepared::cut(&rendered));
+            for closing in [
+                Closing::Approved,
+                Closing::FraudReported,
+                Closing::NoInput,
+                Closing::Gone,
+                Closing::Apology,
+            ] {
+                let rendered = self.render_goodbye(locale, closing);
+                self.goodbyes.insert((locale, closing), rendered);
+            }
+        }
+    }
+
+    /// The supported locale we speak for `locale` (the default for any other).
+    fn spoken(&self, locale: &str) -> &'static str {
+        self.prompts
+            .get_key_value(locale)
+            .map_or(self.default_locale, |(l, _)| *l)
+    }
+
+    fn prepared(&self, locale: &str, gather: Gather) -> &Prepared {
+        &self.gathers[&(self.spoken(locale), gather)]
     }
 
     pub fn locales() -> impl Iterator<Item = &'static str> {
@@ -117,6 +258,29 @@ impl Twiml {
         action: &str,
         timeout_secs: u32,
     ) -> String {
+        self.prepared(locale, Gather::Prompt(purpose.as_str(), preface))
+            .fill(action, timeout_secs)
+    }
+
+    /// After `0`: ask for `#` to confirm the fraud report.
+    pub fn confirm_fraud(&self, locale: &str, action: &str, timeout_secs: u32) -> String {
+        self.prepared(locale, Gather::ConfirmFraud)
+            .fill(action, timeout_secs)
+    }
+
+    /// Say the closing sentence and hang up.
+    pub fn goodbye(&self, locale: &str, closing: Closing) -> String {
+        self.goodbyes[&(self.spoken(locale), closing)].clone()
+    }
+
+    fn render_prompt(
+        &self,
+        locale: &str,
+        purpose: Purpose,
+        preface: Option<Preface>,
+        action: &str,
+        timeout: Value,
+    ) -> String {
         let p = self.prompts(locale);
         let ask = match purpose {
             Purpose::Registration => &p.prompt_registration,
@@ -130,22 +294,20 @@ impl Twiml {
         self.render(
             "gather.xml",
             context! { language => &p.language, voice => &p.voice, preface,
-            prompt => format!("{ask} {}", p.fraud_hint), action => action.to_owned(), timeout => timeout_secs },
+            prompt => format!("{ask} {}", p.fraud_hint), action => action.to_owned(), timeout },
         )
     }
 
-    /// After `0`: ask for `#` to confirm the fraud report.
-    pub fn confirm_fraud(&self, locale: &str, action: &str, timeout_secs: u32) -> String {
+    fn render_confirm_fraud(&self, locale: &str, action: &str, timeout: Value) -> String {
         let p = self.prompts(locale);
         self.render(
             "gather.xml",
             context! { language => &p.language, voice => &p.voice, preface => None::<String>,
-            prompt => &p.confirm_fraud, action => action.to_owned(), timeout => timeout_secs },
+            prompt => &p.confirm_fraud, action => action.to_owned(), timeout },
         )
     }
 
-    /// Say the closing sentence and hang up.
-    pub fn goodbye(&self, locale: &str, closing: Closing) -> String {
+    fn render_goodbye(&self, locale: &str, closing: Closing) -> String {
         let p = self.prompts(locale);
         let message = match closing {
             Closing::Approved => &p.approved,
@@ -277,6 +439,43 @@ mod tests {
         ] {
             let els = elements(&t.goodbye("en-US", c));
             assert_eq!(els.last().unwrap().0, "Hangup");
+        }
+    }
+
+    #[test]
+    fn prepared_answers_equal_what_the_templates_render() {
+        let t = Twiml::new("nl-NL").unwrap();
+        let action = "https://ivr.example/a/gather?step=prompt&x=<'\"/>";
+        for locale in ["en-US", "nl-NL", "fr-FR"] {
+            for purpose in [
+                Purpose::Registration,
+                Purpose::SignIn,
+                Purpose::PasswordReset,
+            ] {
+                for preface in [None, Some(Preface::InvalidKey), Some(Preface::NoKey)] {
+                    assert_eq!(
+                        t.prompt(locale, purpose, preface, action, 7),
+                        t.render_prompt(locale, purpose, preface, action, Value::from(7))
+                    );
+                }
+            }
+            assert_eq!(
+                t.confirm_fraud(locale, action, 9),
+                t.render_confirm_fraud(locale, action, Value::from(9))
+            );
+            assert_eq!(
+                t.goodbye(locale, Closing::Apology),
+                t.render_goodbye(locale, Closing::Apology)
+            );
+        }
+    }
+
+    #[test]
+    fn urls_are_escaped_like_the_template_engine_does() {
+        for text in ["", "plain", "a&b<c>d\"e'f/g", "&&//", "caf\u{e9}/&"] {
+            let mut ours = String::new();
+            escape_into(&mut ours, text);
+            assert_eq!(ours, minijinja::HtmlEscape(text).to_string());
         }
     }
 

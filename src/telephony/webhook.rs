@@ -40,6 +40,7 @@ fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 /// Why a webhook was refused (kept for the metric label; the provider only sees 403).
 fn refuse(why: &'static str) -> Response {
     tracing::warn!(reason = why, "webhook refused: bad signature");
+    crate::ops::metrics::signature_failure(why);
     (StatusCode::FORBIDDEN, "invalid webhook signature").into_response()
 }
 
@@ -55,12 +56,14 @@ impl FromRequest<AppState> for SignedWebhook {
         else {
             return Err(refuse("missing"));
         };
-        let path_and_query = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_default();
+        let uri = req.uri();
+        let path_and_query = uri.path_and_query().map_or("", |p| p.as_str());
         let url = format!("{}{}", state.public_url, path_and_query);
+        // The query straight from the request line: no second parse of the whole URL.
+        let query: Vec<(String, String)> = uri
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -69,9 +72,6 @@ impl FromRequest<AppState> for SignedWebhook {
         let body = Bytes::from_request(req, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        let query: Vec<(String, String)> = url::Url::parse(&url)
-            .map(|u| u.query_pairs().into_owned().collect())
-            .unwrap_or_default();
         let token = state.auth_token();
         if is_json {
             if !signature::validate_json(token, &sig, &url, &body) {

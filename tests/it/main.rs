@@ -8,6 +8,7 @@ mod deploy;
 mod events;
 mod invariants;
 mod methods;
+mod ops;
 mod policy;
 mod simulated;
 mod support;

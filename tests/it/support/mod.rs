@@ -37,8 +37,9 @@ pub struct TestServer {
     pub simulator: Option<std::sync::Arc<callverify::simulator::SimulatorHandle>>,
     pub prefix: String,
     pub http: reqwest::Client,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
-    served: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Dropping it (with the server) shuts the server down, as does [`TestServer::shut_down`].
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 /// How to start a [`TestServer`] beyond the defaults.
@@ -98,7 +99,29 @@ impl TestServer {
         Self::start_with("http://unused.invalid", options).await
     }
 
+    /// Like [`TestServer::start`], with `tweak` applied to the configuration last (e.g. another
+    /// Redis URL or a shorter shutdown grace).
+    pub async fn start_custom(
+        api_base: &str,
+        extra: &str,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        let options = Options {
+            extra,
+            ..Options::default()
+        };
+        Self::start_tweaked(api_base, options, tweak).await
+    }
+
     pub async fn start_with(api_base: &str, options: Options<'_>) -> Self {
+        Self::start_tweaked(api_base, options, |_| {}).await
+    }
+
+    async fn start_tweaked(
+        api_base: &str,
+        options: Options<'_>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let Options {
             extra,
             contoso,
@@ -154,7 +177,8 @@ portal_keys_sha256 = ["{other}"]
             .merge(Toml::string(&toml))
             .merge(Toml::string(relaxed))
             .merge(Toml::string(&own));
-        let config = Config::from_figment(figment).expect("test config is valid");
+        let mut config = Config::from_figment(figment).expect("test config is valid");
+        tweak(&mut config);
         let state = callverify::build_state(config)
             .await
             .expect("redis reachable");
@@ -171,17 +195,22 @@ portal_keys_sha256 = ["{other}"]
                 .timeout(Duration::from_secs(40))
                 .build()
                 .unwrap(),
-            _shutdown: tx,
-            served,
+            shutdown: Some(tx),
+            served: Some(served),
         }
     }
 
+    /// Sends the shutdown signal (as SIGTERM would); the handle resolves when `serve` returns.
+    pub fn shut_down(&mut self) -> tokio::task::JoinHandle<std::io::Result<()>> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.served.take().expect("shut down once")
+    }
+
     /// Shuts this instance down (server and event worker) and waits until it has stopped.
-    pub async fn stop(self) {
-        let Self {
-            _shutdown, served, ..
-        } = self;
-        drop(_shutdown);
+    pub async fn stop(mut self) {
+        let served = self.shut_down();
         let _ = tokio::time::timeout(Duration::from_secs(10), served).await;
     }
 

@@ -1,0 +1,272 @@
+//! Prometheus metrics through the `metrics` facade and its Prometheus exporter (no hand-written
+//! exposition). The recorder is process-wide: installed once, on first use, and rendered at
+//! `GET /metrics`. Label values come from small fixed sets (matched route templates, status
+//! codes, reasons), never from ids or phone numbers, so the number of series stays bounded.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use metrics::{Label, SharedString};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::store::verifications::Transition;
+use crate::verification::{Purpose, Status};
+
+pub const HTTP_REQUESTS: &str = "callverify_http_requests_total";
+pub const HTTP_DURATION: &str = "callverify_http_request_duration_seconds";
+pub const VERIFICATIONS_STARTED: &str = "callverify_verifications_started_total";
+pub const VERIFICATIONS_APPROVED: &str = "callverify_verifications_approved_total";
+pub const VERIFICATIONS_FAILED: &str = "callverify_verifications_failed_total";
+pub const VERIFICATIONS_FRAUD_REPORTED: &str = "callverify_verifications_fraud_reported_total";
+pub const SIGNATURE_FAILURES: &str = "callverify_webhook_signature_failures_total";
+pub const PROVIDER_REQUESTS: &str = "callverify_provider_requests_total";
+pub const PROVIDER_DURATION: &str = "callverify_provider_request_duration_seconds";
+pub const REDIS_ERRORS: &str = "callverify_redis_errors_total";
+
+/// Histogram buckets (seconds) for every `*_seconds` metric: fine below 5 ms, where webhook
+/// answers should be, and up to the 30 s long-poll.
+const LATENCY_BUCKETS: [f64; 16] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0,
+    30.0,
+];
+
+/// How often histograms are drained when nobody scrapes (bounds their memory).
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process-wide recorder, installed on the first call. Idempotent: many servers in one
+/// process (the tests) share it, so counters are per process, not per server.
+pub fn install() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)
+            .expect("bucket list is not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("another metrics recorder is installed; /metrics stays empty");
+        }
+        describe();
+        let upkeep = handle.clone();
+        // A plain thread, not a task: the first caller's runtime may be gone (tests) before
+        // the process ends.
+        let _ = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                }
+            });
+        handle
+    })
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_histogram};
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by matched route, method and status"
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        metrics::Unit::Seconds,
+        "HTTP request latency, by matched route, method and status"
+    );
+    describe_counter!(
+        VERIFICATIONS_STARTED,
+        "verifications created (a call was asked for), by purpose"
+    );
+    describe_counter!(
+        VERIFICATIONS_APPROVED,
+        "verifications approved with the pound key, by purpose"
+    );
+    describe_counter!(
+        VERIFICATIONS_FAILED,
+        "verifications ended without approval, by reason (expired and canceled included)"
+    );
+    describe_counter!(
+        VERIFICATIONS_FRAUD_REPORTED,
+        "verifications ended by a fraud report (0 then #), by purpose"
+    );
+    describe_counter!(
+        SIGNATURE_FAILURES,
+        "provider webhooks refused for a missing or wrong signature"
+    );
+    describe_counter!(
+        PROVIDER_REQUESTS,
+        "provider REST requests, by operation and outcome (ok, rejected, failed)"
+    );
+    describe_histogram!(
+        PROVIDER_DURATION,
+        metrics::Unit::Seconds,
+        "provider REST request latency, by operation and outcome"
+    );
+    describe_counter!(
+        REDIS_ERRORS,
+        "Redis commands that failed, by where (api, webhook) and kind (timeout, connection, other)"
+    );
+}
+
+/// `GET /metrics`: the Prometheus text format.
+pub async fn render() -> Response {
+    let mut response = install().render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// What an HTTP request is counted and timed by: matched route template (`unmatched` for the
+/// fallback, so unknown paths cannot create series), method, and later its status.
+pub struct HttpLabels {
+    route: String,
+    method: &'static str,
+}
+
+impl HttpLabels {
+    pub fn of(req: &Request) -> Self {
+        Self {
+            route: req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned()),
+            method: method_label(req.method()),
+        }
+    }
+
+    /// Counts the request and records its latency.
+    pub fn record(self, status: StatusCode, elapsed: Duration) {
+        // Built once, with static strings where possible: this runs on every request.
+        let labels = vec![
+            Label::new("route", self.route),
+            Label::from_static_parts("method", self.method),
+            Label::new("status", status_label(status)),
+        ];
+        metrics::histogram!(HTTP_DURATION, labels.clone()).record(elapsed);
+        metrics::counter!(HTTP_REQUESTS, labels).increment(1);
+    }
+}
+
+fn status_label(status: StatusCode) -> SharedString {
+    let common = match status.as_u16() {
+        200 => "200",
+        202 => "202",
+        204 => "204",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        409 => "409",
+        413 => "413",
+        415 => "415",
+        422 => "422",
+        429 => "429",
+        500 => "500",
+        503 => "503",
+        _ => return SharedString::from(status.as_str().to_owned()),
+    };
+    SharedString::const_str(common)
+}
+
+/// The method as a static string (`other` for extension methods).
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// A verification was created.
+pub fn verification_started(purpose: Purpose) {
+    metrics::counter!(VERIFICATIONS_STARTED, "purpose" => purpose.as_str()).increment(1);
+}
+
+/// A transition moved a verification into its terminal state (`t.ended`: exactly once per
+/// verification, whichever webhook or API call got there).
+pub fn verification_ended(t: &Transition) {
+    if !t.ended {
+        return;
+    }
+    let purpose = t.purpose.map_or("unknown", Purpose::as_str);
+    match t.status {
+        Some(Status::Approved) => {
+            metrics::counter!(VERIFICATIONS_APPROVED, "purpose" => purpose).increment(1)
+        }
+        Some(Status::FraudReported) => {
+            metrics::counter!(VERIFICATIONS_FRAUD_REPORTED, "purpose" => purpose).increment(1)
+        }
+        _ => metrics::counter!(VERIFICATIONS_FAILED, "reason" => reason_label(&t.reason))
+            .increment(1),
+    }
+}
+
+/// The failure reasons the transitions write; anything else is `other` (bounded label set).
+fn reason_label(reason: &str) -> &'static str {
+    const KNOWN: [&str; 8] = [
+        "busy",
+        "no_answer",
+        "provider_failed",
+        "provider_rejected",
+        "no_input",
+        "hung_up",
+        "expired",
+        "canceled",
+    ];
+    KNOWN.into_iter().find(|k| *k == reason).unwrap_or("other")
+}
+
+/// A provider webhook was refused: `reason` is `missing` or `mismatch`.
+pub fn signature_failure(reason: &'static str) {
+    metrics::counter!(SIGNATURE_FAILURES, "reason" => reason).increment(1);
+}
+
+/// One provider REST request: `outcome` is `ok`, `rejected` (4xx) or `failed` (5xx, timeout,
+/// no connection).
+pub fn provider_request(operation: &'static str, outcome: &'static str, elapsed: Duration) {
+    let labels = [("operation", operation), ("outcome", outcome)];
+    metrics::counter!(PROVIDER_REQUESTS, &labels).increment(1);
+    metrics::histogram!(PROVIDER_DURATION, &labels).record(elapsed);
+}
+
+/// A Redis command failed; `source` says where the failure surfaced (`api`, `webhook`).
+pub fn redis_error(source: &'static str, error: &redis::RedisError) {
+    let kind = if error.is_timeout() {
+        "timeout"
+    } else if error.is_connection_dropped() || error.is_connection_refusal() || error.is_io_error()
+    {
+        "connection"
+    } else {
+        "other"
+    };
+    metrics::counter!(REDIS_ERRORS, "source" => source, "kind" => kind).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installing_twice_gives_the_same_recorder() {
+        let a: *const PrometheusHandle = install();
+        let b: *const PrometheusHandle = install();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn unknown_reasons_do_not_become_labels() {
+        assert_eq!(reason_label("busy"), "busy");
+        assert_eq!(reason_label("+14255551234"), "other");
+    }
+}
