@@ -20,6 +20,8 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
     InvalidRequest(String),
     #[error("{0}")]
     InvalidPhoneNumber(String),
@@ -91,6 +93,11 @@ impl ApiError {
                 "Admin key required",
             ),
             NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            MethodNotAllowed(_) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
             InvalidRequest(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-request",

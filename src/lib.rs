@@ -49,6 +49,9 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(ops::metrics::render))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::MethodNotAllowed("this route does not take that HTTP method".into())
+        })
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state.clone());
     ops::layer(router, &state)

@@ -538,3 +538,24 @@ async fn state_lives_under_the_prefix_hash_tagged_per_user_with_ttls_where_due()
         .unwrap();
     assert!(bytes < 1024, "a verification takes {bytes} bytes");
 }
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_problem_json() {
+    let (_stub, server) = setup().await;
+    let r = server
+        .http
+        .patch(server.url("/v1/tenants/contoso/users/amy/methods"))
+        .bearer_auth(PORTAL_KEY)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = crate::support::read(r).await;
+    assert_eq!(status, 405);
+    assert_eq!(
+        body["type"],
+        "https://callverify.dev/problems/method-not-allowed"
+    );
+    let (status, body) = server.get_json(PORTAL_KEY, "/v1/nothing/here").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["type"], "https://callverify.dev/problems/not-found");
+}
