@@ -218,50 +218,36 @@ portal_keys_sha256 = ["{other}"]
         format!("{}{}", self.base, path)
     }
 
+    /// Sends `method` to `path` with `key` and an optional JSON body; returns status and body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        key: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.unwrap()).await
+    }
+
     pub async fn post_json(&self, key: &str, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(self.url(path))
-            .bearer_auth(key)
-            .json(&body)
-            .send()
+        self.send(reqwest::Method::POST, key, path, Some(body))
             .await
-            .unwrap();
-        read(r).await
-    }
-
-    pub async fn delete(&self, key: &str, path: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .delete(self.url(path))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap();
-        read(r).await
-    }
-
-    pub async fn get_json(&self, key: &str, path: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap();
-        read(r).await
     }
 
     pub async fn put_json(&self, key: &str, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .put(self.url(path))
-            .bearer_auth(key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        read(r).await
+        self.send(reqwest::Method::PUT, key, path, Some(body)).await
+    }
+
+    pub async fn get_json(&self, key: &str, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, key, path, None).await
+    }
+
+    pub async fn delete(&self, key: &str, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::DELETE, key, path, None).await
     }
 
     /// Adds a non-phone method for `contoso`/`user`.
