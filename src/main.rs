@@ -71,7 +71,10 @@ fn init_tracing(json: bool) {
     if json {
         builder.json().init();
     } else {
-        builder.init();
+        // Same output as the default field formatter, cheaper for plain strings (request spans).
+        builder
+            .fmt_fields(callverify::ops::log_fields::LeanFields)
+            .init();
     }
 }
 

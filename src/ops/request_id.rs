@@ -41,16 +41,14 @@ pub fn span(req: &Request, id: &RequestId) -> tracing::Span {
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str);
-    // Plain strings, recorded with `Display` (`%`): the log formatter renders span fields when
-    // the span opens, on every request, and a `&str` recorded as such goes through `Debug`,
-    // which escapes it character by character. Nothing here needs escaping: method and route
-    // are fixed strings, and an id is visible ASCII without spaces (see `accepted`), so it
-    // cannot forge another field or line.
+    // Plain `&str` fields: the log formatter renders span fields when the span opens, on every
+    // request, and the text format's `LeanFields` (ops::log_fields) writes a plain string that
+    // needs no escaping straight through.
     tracing::info_span!(
         "request",
-        method = %super::metrics::method_label(req.method()),
-        route = %route,
-        request_id = %id.as_str(),
+        method = super::metrics::method_label(req.method()),
+        route,
+        request_id = id.as_str(),
     )
 }
 
