@@ -79,21 +79,33 @@ impl FormParams {
     }
 }
 
-/// Appends the decoded `raw` to `buf`; returns where it went.
-fn decode_into(buf: &mut Vec<u8>, raw: &[u8]) -> Range<usize> {
+/// Appends the decoded `raw` to `buf`; returns where it went. Runs of plain bytes are copied
+/// whole: most values (`CA…`, `Digits`) have nothing to decode.
+fn decode_into(buf: &mut Vec<u8>, mut raw: &[u8]) -> Range<usize> {
     let start = buf.len();
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'+' => buf.push(b' '),
-            b'%' if i + 2 < raw.len() && hex(raw[i + 1]).is_some() && hex(raw[i + 2]).is_some() => {
-                buf.push(hex(raw[i + 1]).unwrap_or(0) << 4 | hex(raw[i + 2]).unwrap_or(0));
-                i += 2;
+    while let Some(i) = raw.iter().position(|b| *b == b'+' || *b == b'%') {
+        buf.extend_from_slice(&raw[..i]);
+        raw = &raw[i..];
+        match (
+            raw[0],
+            raw.get(1).copied().and_then(hex),
+            raw.get(2).copied().and_then(hex),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                buf.push(high << 4 | low);
+                raw = &raw[3..];
             }
-            b => buf.push(b),
+            (b'+', _, _) => {
+                buf.push(b' ');
+                raw = &raw[1..];
+            }
+            _ => {
+                buf.push(b'%');
+                raw = &raw[1..];
+            }
         }
-        i += 1;
     }
+    buf.extend_from_slice(raw);
     start..buf.len()
 }
 
