@@ -69,8 +69,16 @@ pub struct VerificationId(String);
 impl VerificationId {
     /// A fresh id for a verification of `tenant`/`user`.
     pub fn generate(tenant: &TenantId, user: &UserId) -> Self {
+        Self::generate_for_tag(&user_tag(tenant, user))
+    }
+
+    /// A fresh id under an already computed [`user_tag`] (saves hashing it again).
+    pub fn generate_for_tag(tag: &str) -> Self {
         let random: [u8; 16] = rand::rng().random();
-        Self(format!("{}{}", user_tag(tenant, user), hex::encode(random)))
+        let mut id = String::with_capacity(TAG_LEN + RANDOM_LEN);
+        id.push_str(tag);
+        id.push_str(&hex::encode(random));
+        Self(id)
     }
 
     pub fn parse(s: &str) -> Result<Self, InvalidId> {

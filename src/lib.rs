@@ -108,6 +108,7 @@ pub async fn build_state(
         notifier,
         twiml: Arc::new(twiml),
         keys: Arc::new(keys),
+        policies: Arc::default(),
     })
 }
 

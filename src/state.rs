@@ -21,6 +21,8 @@ pub struct AppState {
     pub events: Arc<Emitter>,
     pub twiml: Arc<Twiml>,
     pub keys: Arc<KeyRing>,
+    /// Tenant policies as the verification start reads them (fresh for about a second).
+    pub policies: Arc<crate::policy::cache::PolicyCache>,
     /// `server.public_url` without a trailing slash.
     pub public_url: Arc<str>,
     /// The in-process carrier simulator when `provider.kind = "simulator"` (kept alive here).

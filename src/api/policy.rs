@@ -49,6 +49,7 @@ pub(super) async fn replace(
     let json = serde_json::to_string(&policy)
         .map_err(|e| ApiError::Internal(format!("policy json: {e}")))?;
     state.store.set_policy(&caller.tenant, &json).await?;
+    state.policies.forget(&caller.tenant);
     tracing::info!(tenant = %caller.tenant, "policy replaced");
     Ok(axum::Json(policy))
 }

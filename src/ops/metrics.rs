@@ -3,7 +3,8 @@
 //! `GET /metrics`. Label values come from small fixed sets (matched route templates, status
 //! codes, reasons), never from ids or phone numbers, so the number of series stays bounded.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request};
@@ -125,31 +126,75 @@ pub async fn render() -> Response {
 /// What an HTTP request is counted and timed by: matched route template (`unmatched` for the
 /// fallback, so unknown paths cannot create series), method, and later its status.
 pub struct HttpLabels {
-    route: String,
+    /// The matched route (a shared string: no copy per request).
+    route: Option<MatchedPath>,
     method: &'static str,
 }
+
+/// The request counter and latency histogram of one route, method and status.
+type HttpSeries = (metrics::Counter, metrics::Histogram);
+
+/// Route → (method, status) → handles. Looking a series up in the recorder's registry builds a
+/// key and hashes its labels (~4.5 k instructions per request under callgrind); a handle found
+/// here is a clone of two `Arc`s. Bounded like the series themselves: route templates × methods
+/// × status codes.
+type HttpSeriesCache = RwLock<HashMap<String, HashMap<(&'static str, u16), HttpSeries>>>;
+
+static HTTP_SERIES: OnceLock<HttpSeriesCache> = OnceLock::new();
 
 impl HttpLabels {
     pub fn of(req: &Request) -> Self {
         Self {
-            route: req
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned()),
+            route: req.extensions().get::<MatchedPath>().cloned(),
             method: method_label(req.method()),
         }
     }
 
+    fn route(&self) -> &str {
+        self.route.as_ref().map_or("unmatched", MatchedPath::as_str)
+    }
+
     /// Counts the request and records its latency.
     pub fn record(self, status: StatusCode, elapsed: Duration) {
-        // Built once, with static strings where possible: this runs on every request.
+        let (counter, histogram) = self.series(status);
+        histogram.record(elapsed);
+        counter.increment(1);
+    }
+
+    fn series(&self, status: StatusCode) -> HttpSeries {
+        // Handles taken before the recorder is installed would be no-ops for ever: not cached.
+        if HANDLE.get().is_none() {
+            return self.register(status);
+        }
+        let cache = HTTP_SERIES.get_or_init(Default::default);
+        let key = (self.method, status.as_u16());
+        let cached = cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(self.route())
+            .and_then(|by_status| by_status.get(&key).cloned());
+        cached.unwrap_or_else(|| {
+            let series = self.register(status);
+            cache
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(self.route().to_owned())
+                .or_default()
+                .insert(key, series.clone());
+            series
+        })
+    }
+
+    fn register(&self, status: StatusCode) -> HttpSeries {
         let labels = vec![
-            Label::new("route", self.route),
+            Label::new("route", self.route().to_owned()),
             Label::from_static_parts("method", self.method),
             Label::new("status", status_label(status)),
         ];
-        metrics::histogram!(HTTP_DURATION, labels.clone()).record(elapsed);
-        metrics::counter!(HTTP_REQUESTS, labels).increment(1);
+        (
+            metrics::counter!(HTTP_REQUESTS, labels.clone()),
+            metrics::histogram!(HTTP_DURATION, labels),
+        )
     }
 }
 

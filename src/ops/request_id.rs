@@ -41,8 +41,9 @@ pub fn span(req: &Request, id: &RequestId) -> tracing::Span {
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str);
-    // Plain strings only: the log formatter renders span fields when the span opens, on
-    // every request.
+    // Plain `&str` fields: the log formatter renders span fields when the span opens, on every
+    // request, and the text format's `LeanFields` (ops::log_fields) writes a plain string that
+    // needs no escaping straight through.
     tracing::info_span!(
         "request",
         method = super::metrics::method_label(req.method()),

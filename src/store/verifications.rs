@@ -128,12 +128,43 @@ pub struct Transition {
     pub purpose: Option<Purpose>,
     /// How many times the prompt has been played.
     pub prompts: u32,
-    pub tenant: String,
-    pub user: String,
     /// The failure reason, if any.
     pub reason: String,
     /// This event moved the verification into its terminal `status` (so: announce it once).
     pub ended: bool,
+    /// Redis' clock when the event was applied (Unix seconds; 0 for `Missing`).
+    pub now: i64,
+    /// The verification's `updated_at` after the event: only for `Placed` and `Refused`, whose
+    /// caller answers with the verification's view (else 0).
+    pub updated_at: i64,
+}
+
+impl Transition {
+    /// Decodes the script's one-string reply (see `scripts/transition.lua`).
+    fn decode(reply: &str) -> Option<Self> {
+        let mut f = reply.splitn(9, ' ');
+        let mut next = || f.next();
+        let outcome = Outcome::parse(next()?)?;
+        let status = Status::parse(next()?);
+        let locale = next()?.to_owned();
+        let purpose = Purpose::parse(next()?);
+        let prompts = next()?.parse().ok()?;
+        let ended = next()? == "1";
+        let now = next()?.parse().ok()?;
+        let updated_at = next()?.parse().unwrap_or(0);
+        let reason = next()?.to_owned();
+        Some(Self {
+            outcome,
+            status,
+            locale,
+            purpose,
+            prompts,
+            reason,
+            ended,
+            now,
+            updated_at,
+        })
+    }
 }
 
 impl Store {
@@ -253,37 +284,14 @@ impl Store {
             }
             Event::Placed | Event::Voice => {}
         }
-        type Reply = (
-            String,
-            String,
-            String,
-            String,
-            u32,
-            String,
-            String,
-            String,
-            u8,
-        );
-        let (outcome, status, locale, purpose, prompts, tenant, user, reason, ended): Reply =
-            invocation.invoke_async(&mut self.conn()).await?;
-        let outcome = Outcome::parse(&outcome).ok_or_else(|| {
+        let reply: String = invocation.invoke_async(&mut self.conn()).await?;
+        let transition = Transition::decode(&reply).ok_or_else(|| {
             redis::RedisError::from((
                 redis::ErrorKind::Parse,
-                "unexpected transition outcome",
-                outcome,
+                "unexpected transition reply",
+                reply.clone(),
             ))
         })?;
-        let transition = Transition {
-            outcome,
-            status: Status::parse(&status),
-            locale,
-            purpose: Purpose::parse(&purpose),
-            prompts,
-            tenant,
-            user,
-            reason,
-            ended: ended == 1,
-        };
         // Counted here: `ended` is true exactly once per verification, whatever path ended it.
         crate::ops::metrics::verification_ended(&transition);
         Ok(transition)
@@ -313,4 +321,36 @@ fn from_fields(id: &VerificationId, mut f: HashMap<String, String>) -> Option<Ve
         updated_at: num(take("updated_at")),
         queued_ms: take("queued_ms").parse().ok().filter(|ms| *ms > 0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_one_string_reply_decodes() {
+        let t = Transition::decode("reprompt_invalid answered en-US registration 3 0 1700  ")
+            .expect("decodes");
+        assert_eq!(t.outcome, Outcome::RepromptInvalid);
+        assert_eq!(t.status, Some(Status::Answered));
+        assert_eq!((t.locale.as_str(), t.prompts, t.now), ("en-US", 3, 1700));
+        assert_eq!(t.purpose, Some(Purpose::Registration));
+        assert!(!t.ended && t.reason.is_empty() && t.updated_at == 0);
+
+        // The reason is last and may contain spaces.
+        let t = Transition::decode("ok failed nl-NL sign_in 0 1 1700 1700 provider rejected")
+            .expect("decodes");
+        assert!(t.ended);
+        assert_eq!(
+            (t.updated_at, t.reason.as_str()),
+            (1700, "provider rejected")
+        );
+
+        let t = Transition::decode("missing    0 0 0  ").expect("decodes");
+        assert_eq!(
+            (t.outcome, t.status, t.purpose),
+            (Outcome::Missing, None, None)
+        );
+        assert!(Transition::decode("bogus").is_none());
+    }
 }

@@ -11,9 +11,18 @@ use subtle::{Choice, ConstantTimeEq};
 /// The signature Twilio sends for a request to `url` with form `params`: keys sorted by byte
 /// order; for a repeated key its distinct values sorted; `key + value` appended to the URL.
 pub fn compute_signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    signature_of(auth_token, url, params)
+}
+
+/// [`compute_signature`] for owned or borrowed pairs (the webhook's are borrowed).
+fn signature_of<K: AsRef<str>, V: AsRef<str>>(
+    auth_token: &str,
+    url: &str,
+    params: &[(K, V)],
+) -> String {
     let mut pairs: Vec<(&str, &str)> = params
         .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .map(|(k, v)| (k.as_ref(), v.as_ref()))
         .collect();
     pairs.sort_unstable();
     pairs.dedup();
@@ -31,11 +40,11 @@ pub fn compute_signature(auth_token: &str, url: &str, params: &[(String, String)
 ///
 /// Twilio is inconsistent about the default port, so like the official helper libraries we
 /// accept the URL as received, with its port removed, or with the default port added.
-pub fn validate_form(
+pub fn validate_form<K: AsRef<str>, V: AsRef<str>>(
     auth_token: &str,
     signature: &str,
     url: &str,
-    params: &[(String, String)],
+    params: &[(K, V)],
 ) -> bool {
     if signature.is_empty() {
         return false;
@@ -60,7 +69,7 @@ pub fn validate_json(auth_token: &str, signature: &str, url: &str, body: &[u8]) 
         auth_token,
         signature,
         url,
-        &[],
+        &[] as &[(&str, &str)],
     )));
     (hash_ok & sig_ok).into()
 }
@@ -70,14 +79,14 @@ pub fn validate_json(auth_token: &str, signature: &str, url: &str, body: &[u8]) 
 /// on a first-candidate match only tells a caller that its valid signature was valid; a
 /// failing request always pays for every candidate, so the time taken does not reveal which
 /// variant came closest.
-fn any_candidate_matches(
+fn any_candidate_matches<K: AsRef<str>, V: AsRef<str>>(
     auth_token: &str,
     signature: &str,
     url: &str,
-    params: &[(String, String)],
+    params: &[(K, V)],
 ) -> bool {
     let matches = |candidate: &str| -> Choice {
-        compute_signature(auth_token, candidate, params)
+        signature_of(auth_token, candidate, params)
             .as_bytes()
             .ct_eq(signature.as_bytes())
     };

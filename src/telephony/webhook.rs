@@ -6,6 +6,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::form::FormParams;
 use super::signature;
 use crate::state::AppState;
 
@@ -15,26 +16,19 @@ pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
 /// query parameters of the URL.
 #[derive(Debug)]
 pub struct SignedWebhook {
-    pub params: Vec<(String, String)>,
-    pub query: Vec<(String, String)>,
+    pub params: FormParams,
+    pub query: FormParams,
 }
 
 impl SignedWebhook {
     /// The first value of a form parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
-        first(&self.params, name)
+        self.params.get(name)
     }
 
     pub fn query(&self, name: &str) -> Option<&str> {
-        first(&self.query, name)
+        self.query.get(name)
     }
-}
-
-fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
 }
 
 /// Why a webhook was refused (kept for the metric label; the provider only sees 403).
@@ -60,9 +54,9 @@ impl FromRequest<AppState> for SignedWebhook {
         let path_and_query = uri.path_and_query().map_or("", |p| p.as_str());
         let url = format!("{}{}", state.public_url, path_and_query);
         // The query straight from the request line: no second parse of the whole URL.
-        let query: Vec<(String, String)> = uri
+        let query = uri
             .query()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .map(|q| FormParams::parse(q.as_bytes()))
             .unwrap_or_default();
         let is_json = req
             .headers()
@@ -80,15 +74,15 @@ impl FromRequest<AppState> for SignedWebhook {
             let params =
                 serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body)
                     .map(|m| {
-                        m.into_iter()
-                            .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
-                            .collect()
+                        FormParams::from_pairs(
+                            m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s))),
+                        )
                     })
                     .unwrap_or_default();
             return Ok(Self { params, query });
         }
-        let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-        if !signature::validate_form(token, &sig, &url, &params) {
+        let params = FormParams::parse(&body);
+        if !signature::validate_form(token, &sig, &url, &params.to_vec()) {
             return Err(refuse("mismatch"));
         }
         Ok(Self { params, query })

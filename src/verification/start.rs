@@ -10,7 +10,7 @@ use crate::methods::{MethodsDocument, PhoneType};
 use crate::phone;
 use crate::provider::twilio::CallRequest;
 use crate::state::AppState;
-use crate::store::verifications::{Event, NewVerification};
+use crate::store::verifications::{Created, Event, NewVerification, Outcome, Transition};
 use crate::telephony::twiml::Twiml;
 use crate::verification::{Purpose, Verification};
 
@@ -34,6 +34,9 @@ pub struct StartRequest {
 struct Target {
     e164: String,
     phone_type: PhoneType,
+    /// The number as parsed from the request (registration), so the policy check does not
+    /// parse it a second time (the parse is the costliest step of a start).
+    parsed: Option<phone::PhoneNumber>,
 }
 
 pub async fn start(
@@ -42,9 +45,9 @@ pub async fn start(
     user: &UserId,
     client_ip: Option<std::net::IpAddr>,
     request: StartRequest,
-) -> Result<Verification, ApiError> {
+) -> Result<(Verification, i64), ApiError> {
     // Tenant policy (see crate::policy): locale default here, number checks below.
-    let policy = crate::policy::load(state, tenant).await?;
+    let policy = state.policies.get(state, tenant).await?;
     let locale = resolve_locale(request.locale.as_deref(), &policy.default_locale)?;
     let tag = user_tag(tenant, user);
     let target = match request.purpose {
@@ -63,7 +66,10 @@ pub async fn start(
             registered_target(&methods, request.purpose, request.method_id.as_deref())?
         }
     };
-    crate::policy::check_call_e164(&policy, target.phone_type, &target.e164)?;
+    match &target.parsed {
+        Some(number) => crate::policy::check_call(&policy, target.phone_type, number)?,
+        None => crate::policy::check_call_e164(&policy, target.phone_type, &target.e164)?,
+    }
     if request.purpose == Purpose::Registration && target.phone_type == PhoneType::AlternateMobile {
         let methods = state.store.methods(&tag).await?;
         if methods.phone(PhoneType::Mobile).is_none() {
@@ -73,7 +79,7 @@ pub async fn start(
         }
     }
 
-    let id = VerificationId::generate(tenant, user);
+    let id = VerificationId::generate_for_tag(&tag);
     let config = &state.config.verification;
     let created = state
         .store
@@ -94,7 +100,33 @@ pub async fn start(
 
     // --- abuse protection (issue 5, `crate::abuse`): fraud block and one live call per user
     // (checked atomically at creation), rate limits, then the provider account's pacing. ---
-    abuse::check_created(created)?;
+    let (created_at, expires_at) = match created {
+        Created::Stored(created_at, expires_at) => (created_at, expires_at),
+        refused => {
+            abuse::check_created(refused)?;
+            return Err(ApiError::Internal(
+                "verification neither stored nor refused".into(),
+            ));
+        }
+    };
+    // What the answer shows, known without reading the verification back from Redis.
+    let known = Verification {
+        id: id.as_str().to_owned(),
+        tenant: tenant.as_str().to_owned(),
+        user: user.as_str().to_owned(),
+        purpose: request.purpose,
+        status: crate::verification::Status::Calling,
+        reason: None,
+        provider_error: None,
+        phone_e164: target.e164.clone(),
+        phone_type: target.phone_type.as_str().to_owned(),
+        locale: locale.to_owned(),
+        method_id: Some(target.phone_type.method_id().to_owned()),
+        created_at,
+        expires_at,
+        updated_at: created_at,
+        queued_ms: None,
+    };
     let subject = abuse::limits::CallSubject {
         tenant,
         user,
@@ -109,11 +141,11 @@ pub async fn start(
         abuse::limits::refund(state, &id, &counted).await;
         let detail = "the provider account's call queue is full (provider.calls_per_second)";
         let reason = "provider_throttled";
-        state
+        let refused = state
             .store
             .transition(&id, "", Event::Refused { reason, detail })
             .await?;
-        return read_back(state, &id).await;
+        return settled(state, &id, refused, Some(detail), &known).await;
     };
     if !queued.is_zero() {
         state
@@ -133,17 +165,44 @@ pub async fn start(
         reserved_at + queued,
         counted,
     ));
-    dial.await
+    let (transition, provider_error) = dial
+        .await
         .map_err(|e| ApiError::Internal(format!("dial task: {e}")))??;
-    read_back(state, &id).await
+    let known = Verification {
+        queued_ms: Some(queued.as_millis() as u64).filter(|ms| *ms > 0),
+        ..known
+    };
+    settled(state, &id, transition, provider_error.as_deref(), &known).await
 }
 
-async fn read_back(state: &AppState, id: &VerificationId) -> Result<Verification, ApiError> {
-    state
-        .store
-        .verification(id)
-        .await?
-        .ok_or_else(|| ApiError::Internal("verification vanished right after creation".into()))
+/// The verification as the `placed` or `refused` transition left it, with Redis' clock at that
+/// moment: built from what the start already knows plus the transition's reply, which saves the
+/// read-back (`HGETALL`) and clock (`TIME`) round trips. Anything unusual (the verification ended
+/// or changed hands meanwhile) is read back instead.
+async fn settled(
+    state: &AppState,
+    id: &VerificationId,
+    t: Transition,
+    provider_error: Option<&str>,
+    known: &Verification,
+) -> Result<(Verification, i64), ApiError> {
+    if t.outcome == Outcome::Ok
+        && let Some(status) = t.status
+    {
+        let verification = Verification {
+            status,
+            reason: (!t.reason.is_empty()).then(|| t.reason.clone()),
+            provider_error: provider_error.map(str::to_owned),
+            updated_at: t.updated_at,
+            ..known.clone()
+        };
+        return Ok((verification, t.now));
+    }
+    let verification =
+        state.store.verification(id).await?.ok_or_else(|| {
+            ApiError::Internal("verification vanished right after creation".into())
+        })?;
+    Ok((verification, t.now))
 }
 
 /// Waits for the pacing slot, asks the provider to place the call, records the outcome.
@@ -154,7 +213,7 @@ async fn dial(
     purpose: Purpose,
     dial_at: tokio::time::Instant,
     counted: abuse::limits::Counted,
-) -> Result<(), ApiError> {
+) -> Result<(Transition, Option<String>), ApiError> {
     tokio::time::sleep_until(dial_at).await;
     let base = format!("{}/telephony/twilio/{}", state.public_url, id);
     let placed = state
@@ -167,18 +226,19 @@ async fn dial(
         .await;
     match placed {
         Ok(call_sid) => {
-            state
+            let placed = state
                 .store
                 .transition(&id, &call_sid, Event::Placed)
                 .await?;
             tracing::info!(verification = %id, purpose = purpose.as_str(), to = %phone::mask_e164(&e164), "call placed");
+            Ok((placed, None))
         }
         Err(error) => {
             tracing::warn!(verification = %id, %error, "provider did not place the call");
             // Nothing was dialled, so nothing counts against the rate limits.
             abuse::limits::refund(&state, &id, &counted).await;
             let detail = error.to_string();
-            state
+            let refused = state
                 .store
                 .transition(
                     &id,
@@ -189,9 +249,9 @@ async fn dial(
                     },
                 )
                 .await?;
+            Ok((refused, Some(detail)))
         }
     }
-    Ok(())
 }
 
 fn resolve_locale(requested: Option<&str>, default: &str) -> Result<&'static str, ApiError> {
@@ -236,6 +296,7 @@ fn registration_target(request: &StartRequest) -> Result<Target, ApiError> {
     Ok(Target {
         e164: parsed.number.e164().to_owned(),
         phone_type: request.phone_type.unwrap_or(PhoneType::Mobile),
+        parsed: Some(parsed.number),
     })
 }
 
@@ -284,5 +345,6 @@ fn registered_target(
     Ok(Target {
         e164: number.to_owned(),
         phone_type,
+        parsed: None,
     })
 }

@@ -13,34 +13,60 @@
 --   voice:   (none)
 --   gather:  digits ('' = silence), step ('prompt' | 'fraud'), max prompts
 --   status:  the provider's CallStatus
--- Returns {outcome, status, locale, purpose, prompts, tenant, user, reason, ended}
+-- Returns one space-separated string (one bulk reply decodes far cheaper than a 9-element array,
+-- and this runs on every keypress):
+--   'outcome status locale purpose prompts ended now updated_at reason'
 --   ended = 1 when this call moved the verification into a terminal state (emit its event once)
+--   now = Redis' clock (Unix seconds); updated_at only for placed | refused (the API answers
+--   with the verification's view), else empty; reason last (it may contain spaces), empty
+--   unless the verification failed.
 local vkey, mkey, akey = KEYS[1], KEYS[2], KEYS[3]
 local event, call_sid, channel, audit_cap = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 
+-- Only what every event needs; a re-prompt (the commonest webhook) reads nothing else.
 local v = redis.call('HMGET', vkey, 'status', 'call_sid', 'expires_at', 'prompts', 'locale',
-  'purpose', 'phone', 'phone_type', 'method_id', 'phone_masked', 'tenant', 'user', 'reason', 'fraud_block_secs')
+  'purpose', 'reason')
 local status = v[1]
-if not status then return {'missing', '', '', '', 0, '', '', '', 0} end
+if not status then return 'missing    0 0 0  ' end
 local ended = 0
 local prompts = tonumber(v[4]) or 0
 local now = tonumber(redis.call('TIME')[1])
 local terminal = {approved = true, failed = true, expired = true, canceled = true, fraud_reported = true}
 local rank = {calling = 0, ringing = 1, answered = 2}
 
+-- What ending a verification needs (audit, method registration, fraud block), read once.
+local details = nil
+local function detail()
+  if not details then
+    local d = redis.call('HMGET', vkey, 'phone', 'phone_type', 'method_id', 'phone_masked',
+      'fraud_block_secs')
+    details = {phone = d[1], phone_type = d[2], method_id = d[3], phone_masked = d[4],
+      fraud_block_secs = d[5]}
+  end
+  return details
+end
+
+local updated_at = nil
+
 local function reply(outcome)
-  return {outcome, status, v[5], v[6], prompts, v[11], v[12], v[13] or '', ended}
+  if event == 'placed' or event == 'refused' then
+    updated_at = updated_at or redis.call('HGET', vkey, 'updated_at')
+  end
+  return table.concat({outcome, status, v[5] or '', v[6] or '', prompts, ended, now,
+    updated_at or '', v[7] or ''}, ' ')
 end
 
 local function audit(action, outcome, reason)
   redis.call('XADD', akey, 'MAXLEN', '~', audit_cap, '*',
     'action', action, 'outcome', outcome, 'verification', string.sub(vkey, -48),
-    'purpose', v[6], 'method', v[9] or '', 'phone', v[10] or '', 'reason', reason or '')
+    'purpose', v[6], 'method', detail().method_id or '', 'phone', detail().phone_masked or '',
+    'reason', reason or '')
 end
 
 local function move(new_status)
   redis.call('HSET', vkey, 'status', new_status, 'updated_at', now)
   status = new_status
+  updated_at = now
   redis.call('PUBLISH', channel, new_status)
 end
 
@@ -50,7 +76,7 @@ local function finish(new_status, reason)
   if redis.call('GET', KEYS[4]) == string.sub(vkey, -48) then redis.call('DEL', KEYS[4]) end
   if reason then
     redis.call('HSET', vkey, 'reason', reason)
-    v[13] = reason
+    v[7] = reason
   end
   if new_status == 'approved' then
     audit('verification.approved', 'approved', nil)
@@ -96,7 +122,7 @@ elseif event == 'gather' then
   if rank[status] < 2 then move('answered') end
   if step == 'fraud' and digits == '#' then
     finish('fraud_reported', nil)
-    local block_secs = tonumber(v[14]) or 0
+    local block_secs = tonumber(detail().fraud_block_secs) or 0
     if block_secs > 0 then
       redis.call('SET', KEYS[5], string.sub(vkey, -48), 'EX', block_secs)
     end
@@ -104,16 +130,17 @@ elseif event == 'gather' then
   elseif step == 'prompt' and digits == '#' then
     finish('approved', nil)
     if v[6] == 'registration' then
-      local method_id = v[9]
+      local d = detail()
+      local method_id = d.method_id
       -- phone_masked lets a later deletion audit the number without unmasking it.
       redis.call('HSET', mkey, 'm:' .. method_id, cjson.encode({
-        id = method_id, kind = 'phone', phone_number = v[7], phone_type = v[8],
-        phone_masked = v[10], created_at = now}))
+        id = method_id, kind = 'phone', phone_number = d.phone, phone_type = d.phone_type,
+        phone_masked = d.phone_masked, created_at = now}))
       audit('method.registered', 'registered', nil)
       if not redis.call('HGET', mkey, 'default') then
-        redis.call('HSET', mkey, 'default', 'voice_' .. v[8])
+        redis.call('HSET', mkey, 'default', 'voice_' .. d.phone_type)
         redis.call('XADD', akey, 'MAXLEN', '~', audit_cap, '*', 'action', 'default_method.changed',
-          'outcome', 'changed', 'method', 'voice_' .. v[8], 'previous', '',
+          'outcome', 'changed', 'method', 'voice_' .. d.phone_type, 'previous', '',
           'reason', 'method_registered', 'verification', string.sub(vkey, -48))
       end
     end

@@ -2,6 +2,8 @@
 //! what kind of number may be called, and the default prompt locale. Stored per tenant in Redis
 //! (`store::policy`); a tenant that never set one gets the `[policy]` section of the config.
 
+pub mod cache;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
