@@ -157,6 +157,23 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any bytes at all, biased towards the characters that matter (`%`, `+`, `&`, `=`,
+        /// hex digits, UTF-8 lead bytes): our decoder and the form_urlencoded crate agree.
+        #[test]
+        fn agrees_with_form_urlencoded_on_any_input(
+            input in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(b"%+&=aF09\xc3\xa9\xe2\x82\xff".to_vec()),
+                    proptest::num::u8::ANY,
+                ],
+                0..64,
+            )
+        ) {
+            proptest::prop_assert_eq!(ours(&input), reference(&input));
+        }
+    }
+
     #[test]
     fn finds_the_first_value() {
         let p = FormParams::parse(b"a=1&b=2&a=3");
