@@ -57,13 +57,23 @@ async fn voice(
     Path(id): Path<String>,
     hook: SignedWebhook,
 ) -> Response {
-    let Ok(id) = VerificationId::parse(&id) else {
+    let call_sid = hook.param("CallSid").unwrap_or_default();
+    play(&state, &id, call_sid, Event::Voice).await
+}
+
+/// Applies a `voice` or `gather` event and answers with the TwiML the transition calls for.
+async fn play(state: &AppState, id: &str, call_sid: &str, event: Event<'_>) -> Response {
+    let Ok(id) = VerificationId::parse(id) else {
         return xml(state.twiml.goodbye("", Closing::Gone));
     };
-    let call_sid = hook.param("CallSid").unwrap_or_default();
-    match state.store.transition(&id, call_sid, Event::Voice).await {
-        Ok(t) => answer(&state, &id, &t),
-        Err(e) => apology(&state, &id, e),
+    match state.store.transition(&id, call_sid, event).await {
+        Ok(t) => {
+            if t.ended {
+                state.announce_end(&id);
+            }
+            answer(state, &id, &t)
+        }
+        Err(e) => apology(state, &id, e),
     }
 }
 
@@ -72,9 +82,6 @@ async fn gather(
     Path(id): Path<String>,
     hook: SignedWebhook,
 ) -> Response {
-    let Ok(id) = VerificationId::parse(&id) else {
-        return xml(state.twiml.goodbye("", Closing::Gone));
-    };
     let call_sid = hook.param("CallSid").unwrap_or_default();
     let mut step = hook
         .query("step")
@@ -90,15 +97,7 @@ async fn gather(
         step,
         max_prompts: state.config.verification.max_prompts,
     };
-    match state.store.transition(&id, call_sid, event).await {
-        Ok(t) => {
-            if t.ended {
-                state.announce_end(&id);
-            }
-            answer(&state, &id, &t)
-        }
-        Err(e) => apology(&state, &id, e),
-    }
+    play(&state, &id, call_sid, event).await
 }
 
 async fn status(
