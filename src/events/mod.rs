@@ -60,6 +60,11 @@ impl Emitter {
 
     /// Queues one event. A failure is logged, not returned: the change it reports is already
     /// stored and the audit stream holds it.
+    /// True when no tenant has an `events_url`: every emit would be a no-op.
+    pub fn is_off(&self) -> bool {
+        self.tenants.is_empty()
+    }
+
     pub async fn emit(
         &self,
         store: &Store,
