@@ -3,9 +3,10 @@
 
 use std::hint::black_box;
 
-use callverify::telephony::signature::{compute_signature, validate_form};
-use callverify::telephony::twiml::{Closing, Preface, Twiml};
+use callverify::provider::twilio::signature::{compute_signature, validate_form};
+use callverify::provider::twilio::twiml::Twiml;
 use callverify::verification::Purpose;
+use callverify::verification::prompts::{Closing, Preface};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";

@@ -19,8 +19,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::routing::post;
 use callverify::ids::VerificationId;
+use callverify::provider::twilio::signature::compute_signature;
 use callverify::store::Keys;
-use callverify::telephony::signature::compute_signature;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -60,6 +60,18 @@ pub enum ApiError {
     Unavailable(String),
     #[error("internal error")]
     Internal(String),
+    /// A Redis command failed: 503 when Redis is unreachable or slow, else 500.
+    #[error("store: {0}")]
+    Store(#[from] redis::RedisError),
+}
+
+/// Whether a Redis failure is the service being unavailable (rather than a bug).
+fn is_unavailable(e: &redis::RedisError) -> bool {
+    e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_io_error()
+        || e.kind() == redis::ErrorKind::AuthenticationFailed
 }
 
 /// The wire shape of a problem document (`application/problem+json`, RFC 9457).
@@ -165,6 +177,16 @@ impl ApiError {
                 "unavailable",
                 "Service unavailable",
             ),
+            Store(e) if is_unavailable(e) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+            Store(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
             Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -178,7 +200,10 @@ impl ApiError {
         let detail = match self {
             // The cause stays in the log; the client gets a generic sentence.
             ApiError::Unavailable(_) => "a backing service did not answer in time".to_owned(),
-            ApiError::Internal(_) => "an internal error occurred".to_owned(),
+            ApiError::Store(e) if is_unavailable(e) => {
+                "a backing service did not answer in time".to_owned()
+            }
+            ApiError::Internal(_) | ApiError::Store(_) => "an internal error occurred".to_owned(),
             other => other.to_string(),
         };
         let (verification_id, limit) = match self {
@@ -204,6 +229,14 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
             ApiError::Unavailable(cause) => tracing::warn!(%cause, "backing service unavailable"),
+            ApiError::Store(e) => {
+                crate::ops::metrics::redis_error("api", e);
+                if is_unavailable(e) {
+                    tracing::warn!(cause = %e, "redis unavailable");
+                } else {
+                    tracing::error!(cause = %e, "redis error");
+                }
+            }
             _ => {}
         }
         let problem = self.problem();
@@ -223,21 +256,6 @@ impl IntoResponse for ApiError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         response
-    }
-}
-
-impl From<redis::RedisError> for ApiError {
-    fn from(e: redis::RedisError) -> Self {
-        crate::ops::metrics::redis_error("api", &e);
-        if e.is_timeout()
-            || e.is_connection_dropped()
-            || e.is_connection_refusal()
-            || e.is_io_error()
-        {
-            ApiError::Unavailable(format!("redis: {e}"))
-        } else {
-            ApiError::Internal(format!("redis: {e}"))
-        }
     }
 }
 

@@ -1,9 +1,10 @@
 //! callverify: a self-hostable phone-call verification (IVR) server.
 //!
-//! Code tour: `config` (settings) → [`app`] (every route) → `api` (the portal-facing management
-//! API) → `verification` (starting a call) → `telephony` (provider webhooks, signatures, TwiML)
-//! → `store` (every Redis command) → `provider` (placing calls) → `simulator` (a carrier for the
-//! demo and the tests).
+//! Code tour (docs/ARCHITECTURE.md walks one "call me" through it): `config` (settings) →
+//! [`app`] (every route) → `api` (the portal-facing management API) → `verification` (the
+//! lifecycle: start, webhooks, transitions, end) → `provider` (the provider-neutral core and
+//! one folder per provider) → `telephony` (provider webhooks over HTTP) → `store` (every Redis
+//! command) → `events` (signed events to portals).
 
 pub mod abuse;
 pub mod api;
@@ -42,9 +43,10 @@ use state::AppState;
 /// Every route of the server, wrapped in the operations layers (request id, metrics, timeout).
 pub fn app(state: AppState) -> Router {
     let body_limit = state.config.server.body_limit_bytes;
+    let deadline = Duration::from_millis(state.config.server.request_timeout_ms);
     let router = Router::new()
-        .merge(api::router())
-        .merge(telephony::router())
+        .merge(api::router(deadline))
+        .merge(telephony::router(&state))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(ops::metrics::render))
@@ -53,8 +55,8 @@ pub fn app(state: AppState) -> Router {
             ApiError::MethodNotAllowed("this route does not take that HTTP method".into())
         })
         .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(state.clone());
-    ops::layer(router, &state)
+        .with_state(state);
+    ops::layer(router)
 }
 
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
@@ -79,37 +81,48 @@ pub async fn build_state(
     )
     .await?;
     let notifier = notify::Notifier::start(store.clone(), Duration::from_secs(2)).await;
-    // The simulator is reached through the production Twilio client: only `api_base` differs.
-    let (simulator, twilio) = match config.provider.kind {
+    let (simulator, providers) = start_provider(&config).await?;
+    let keys = api::auth::KeyRing::from_config(&config.tenants);
+    let flow = verification::CallFlow {
+        store: store.clone(),
+        providers,
+        events: Arc::new(events::Emitter::from_config(&config.tenants)),
+        policies: Arc::default(),
+        settings: Arc::new(verification::FlowSettings::from_config(&config)),
+    };
+    Ok(AppState {
+        simulator,
+        config: Arc::new(config),
+        store,
+        flow,
+        notifier,
+        keys: Arc::new(keys),
+    })
+}
+
+/// The provider account named `twilio` (the single-provider configuration). With
+/// `provider.kind = "simulator"` the built-in carrier starts first and the same Twilio adapter
+/// reaches it: only `api_base` differs.
+async fn start_provider(
+    config: &Config,
+) -> Result<
+    (Option<Arc<simulator::SimulatorHandle>>, provider::Providers),
+    Box<dyn std::error::Error + Send + Sync>,
+> {
+    let mut twilio_config = config.provider.twilio.clone();
+    let simulator = match config.provider.kind {
         config::ProviderKind::Simulator => {
             let options = simulator::SimulatorOptions::from_config(&config.provider);
             let handle = simulator::start(options).await?;
-            let mut twilio_config = config.provider.twilio.clone();
             twilio_config.api_base = handle.base_url();
             tracing::info!(api_base = %twilio_config.api_base, "carrier simulator started");
-            let client = provider::twilio::TwilioClient::new(&twilio_config)?;
-            (Some(Arc::new(handle)), client)
+            Some(Arc::new(handle))
         }
-        config::ProviderKind::Twilio => (
-            None,
-            provider::twilio::TwilioClient::new(&config.provider.twilio)?,
-        ),
+        config::ProviderKind::Twilio => None,
     };
-    let twiml = telephony::twiml::Twiml::new(&config.verification.default_locale)?;
-    let keys = api::auth::KeyRing::from_config(&config.tenants);
-    let events = events::Emitter::from_config(&config.tenants);
-    Ok(AppState {
-        simulator,
-        events: Arc::new(events),
-        public_url: Arc::from(config.server.public_url.trim_end_matches('/')),
-        config: Arc::new(config),
-        store,
-        twilio: Arc::new(twilio),
-        notifier,
-        twiml: Arc::new(twiml),
-        keys: Arc::new(keys),
-        policies: Arc::default(),
-    })
+    let locale = &config.verification.default_locale;
+    let twilio = provider::twilio::Twilio::new("twilio", &twilio_config, locale)?;
+    Ok((simulator, provider::Providers::single(Arc::new(twilio))))
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then stops accepting and lets

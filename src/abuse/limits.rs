@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use crate::config::{Limit, Limits};
 use crate::error::ApiError;
 use crate::ids::{TenantId, UserId, VerificationId};
-use crate::state::AppState;
+use crate::store::Store;
 use crate::store::limits::RateCheck;
 
 /// Who a call is for: what its limits count.
@@ -40,28 +40,14 @@ impl Counted {
     }
 }
 
-/// The limits in force for `tenant`.
-pub fn limits_for(state: &AppState, tenant: &TenantId) -> Limits {
-    let global = &state.config.abuse.limits;
-    match state
-        .config
-        .tenants
-        .iter()
-        .find(|t| t.id == tenant.as_str())
-    {
-        Some(t) => global.for_tenant(&t.limits),
-        None => global.clone(),
-    }
-}
-
 /// Counts the call `id` against every limit, or refuses it with 429 naming the limit hit (the
 /// verification is then discarded: nothing was dialled and the portal never saw its id).
 pub async fn admit(
-    state: &AppState,
+    store: &Store,
+    limits: &Limits,
     id: &VerificationId,
     subject: CallSubject<'_>,
 ) -> Result<Counted, ApiError> {
-    let limits = limits_for(state, subject.tenant);
     let mut checks = vec![
         (
             "number_spacing",
@@ -85,19 +71,18 @@ pub async fn admit(
     if counted.checks.is_empty() {
         return Ok(counted);
     }
-    let verdict = state
-        .store
+    let verdict = store
         .admit_call(&counted.tenant, id, &counted.checks())
         .await;
     let refused = match verdict {
         Ok(Ok(())) => return Ok(counted),
         Ok(Err(refused)) => refused,
         Err(e) => {
-            discard(state, id).await;
+            discard(store, id).await;
             return Err(e.into());
         }
     };
-    discard(state, id).await;
+    discard(store, id).await;
     let (name, _, limit) = &counted.checks[refused.index];
     metrics::counter!("callverify_calls_rate_limited_total", "limit" => *name).increment(1);
     tracing::info!(verification = %id, limit = *name, "call refused by a rate limit");
@@ -115,12 +100,11 @@ pub async fn admit(
 
 /// Un-counts a call that was never dialled. Failures are logged: the worst case is one call
 /// counted too many, which expires with its window.
-pub async fn refund(state: &AppState, id: &VerificationId, counted: &Counted) {
+pub async fn refund(store: &Store, id: &VerificationId, counted: &Counted) {
     if counted.checks.is_empty() {
         return;
     }
-    if let Err(e) = state
-        .store
+    if let Err(e) = store
         .refund_call(&counted.tenant, id, &counted.checks())
         .await
     {
@@ -128,8 +112,8 @@ pub async fn refund(state: &AppState, id: &VerificationId, counted: &Counted) {
     }
 }
 
-async fn discard(state: &AppState, id: &VerificationId) {
-    if let Err(e) = state.store.discard_verification(id).await {
+async fn discard(store: &Store, id: &VerificationId) {
+    if let Err(e) = store.discard_verification(id).await {
         tracing::warn!(verification = %id, error = %e, "refused verification not discarded");
     }
 }

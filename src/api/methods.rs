@@ -46,7 +46,12 @@ pub(super) async fn list(
     Path((_tenant, user)): Path<(String, String)>,
 ) -> Result<axum::Json<MethodsDocument>, ApiError> {
     let tag = user_tag(&caller.tenant, &user_id(&user)?);
-    let policy = policy::load(&state, &caller.tenant).await?;
+    let policy = policy::load(
+        &state.store,
+        &state.flow.settings.default_policy,
+        &caller.tenant,
+    )
+    .await?;
     Ok(axum::Json(document(&state, &tag, &policy).await?))
 }
 
@@ -70,7 +75,12 @@ pub(super) async fn add(
 ) -> Result<(StatusCode, axum::Json<Method>), ApiError> {
     let user = user_id(&user)?;
     let details = NewMethod::from_body(body)?;
-    let policy = policy::load(&state, &caller.tenant).await?;
+    let policy = policy::load(
+        &state.store,
+        &state.flow.settings.default_policy,
+        &caller.tenant,
+    )
+    .await?;
     if !policy.kind_enabled(details.kind()) {
         return Err(ApiError::MethodDisabled(format!(
             "the tenant policy disables {} methods",
@@ -85,7 +95,7 @@ pub(super) async fn add(
         .await?;
     match outcome {
         AddOutcome::Added { method, default } => {
-            let data = json!({ "method": event_view(&method) });
+            let data = json!({ "method": method.masked() });
             emit(
                 &state,
                 &caller.tenant,
@@ -130,7 +140,12 @@ pub(super) async fn delete(
     let user = user_id(&user)?;
     let not_found = || ApiError::NotFound("no such method for this user".into());
     let id = MethodId::parse(&id).map_err(|_| not_found())?;
-    let policy = policy::load(&state, &caller.tenant).await?;
+    let policy = policy::load(
+        &state.store,
+        &state.flow.settings.default_policy,
+        &caller.tenant,
+    )
+    .await?;
     let tag = user_tag(&caller.tenant, &user);
     match state
         .store
@@ -138,7 +153,7 @@ pub(super) async fn delete(
         .await?
     {
         DeleteOutcome::Deleted { method, default } => {
-            let data = json!({ "method": event_view(&method) });
+            let data = json!({ "method": method.masked() });
             emit(
                 &state,
                 &caller.tenant,
@@ -183,7 +198,12 @@ pub(super) async fn set_default(
 ) -> Result<axum::Json<MethodsDocument>, ApiError> {
     let user = user_id(&user)?;
     let option = parse_option(&request.default_method)?;
-    let policy = policy::load(&state, &caller.tenant).await?;
+    let policy = policy::load(
+        &state.store,
+        &state.flow.settings.default_policy,
+        &caller.tenant,
+    )
+    .await?;
     let disabled = || {
         ApiError::MethodDisabled(format!(
             "the tenant policy disables {} as a sign-in method",
@@ -228,15 +248,6 @@ fn parse_option(value: &str) -> Result<DefaultMethod, ApiError> {
     }))
 }
 
-/// A method as events show it: phone numbers masked.
-fn event_view(method: &Method) -> serde_json::Value {
-    let mut value = serde_json::to_value(method).unwrap_or_default();
-    if let MethodDetails::Phone { phone_number, .. } = &method.details {
-        value["phone_number"] = json!(crate::phone::mask_e164(phone_number));
-    }
-    value
-}
-
 async fn emit(
     state: &AppState,
     tenant: &TenantId,
@@ -245,6 +256,7 @@ async fn emit(
     data: serde_json::Value,
 ) {
     state
+        .flow
         .events
         .emit(&state.store, tenant.as_str(), user.as_str(), type_, data)
         .await;

@@ -12,10 +12,17 @@ mod phone_numbers;
 mod policy;
 mod verifications;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::Router;
+use axum::extract::Request;
 use axum::handler::Handler;
 use axum::http::Method;
+use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, MethodRouter, on};
+
+use crate::error::ApiError;
 
 use crate::state::AppState;
 
@@ -94,9 +101,31 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-pub fn router() -> Router<AppState> {
-    routes()
+/// The `/v1` routes and `/openapi.json`, each under `server.request_timeout_ms` — plus, for a
+/// long-poll, the wait it asks for (capped at [`MAX_WAIT_SECS`]), so a 30 s wait is never cut
+/// by a 10 s deadline.
+pub fn router(base_deadline: Duration) -> Router<AppState> {
+    let router = routes()
         .into_iter()
         .fold(Router::new(), |router, r| router.route(r.path, r.handler))
-        .route("/openapi.json", axum::routing::get(openapi::serve))
+        .route("/openapi.json", axum::routing::get(openapi::serve));
+    // Logged once, by the error's own response.
+    let on_timeout = Arc::new(|_: &str, deadline: Duration| {
+        ApiError::Unavailable(format!("request deadline of {deadline:?} exceeded")).into_response()
+    });
+    crate::ops::timeout::layer(router, base_deadline, long_poll_wait, on_timeout)
+}
+
+/// The wait a request asks for (`?wait=SECONDS`), capped at [`MAX_WAIT_SECS`].
+fn long_poll_wait(req: &Request) -> Duration {
+    let wait = req
+        .uri()
+        .query()
+        .and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "wait")
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+        })
+        .map_or(0, |w| w.min(MAX_WAIT_SECS));
+    Duration::from_secs(wait)
 }

@@ -40,7 +40,12 @@ pub(super) async fn lookup(
             "region must be an ISO 3166 alpha-2 code such as NL".into(),
         ));
     }
-    let policy = crate::policy::load(&state, &caller.tenant).await?;
+    let policy = crate::policy::load(
+        &state.store,
+        &state.flow.settings.default_policy,
+        &caller.tenant,
+    )
+    .await?;
     Ok(axum::Json(numbers::lookup(
         &policy,
         &number,

@@ -20,7 +20,14 @@ pub(super) async fn read(
     caller: Caller,
 ) -> Result<axum::Json<Policy>, ApiError> {
     caller.require_admin()?;
-    Ok(axum::Json(policy::load(&state, &caller.tenant).await?))
+    Ok(axum::Json(
+        policy::load(
+            &state.store,
+            &state.flow.settings.default_policy,
+            &caller.tenant,
+        )
+        .await?,
+    ))
 }
 
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/policy", operation_id = "replace_policy", tag = "policy",
@@ -49,7 +56,7 @@ pub(super) async fn replace(
     let json = serde_json::to_string(&policy)
         .map_err(|e| ApiError::Internal(format!("policy json: {e}")))?;
     state.store.set_policy(&caller.tenant, &json).await?;
-    state.policies.forget(&caller.tenant);
+    state.flow.policies.forget(&caller.tenant);
     tracing::info!(tenant = %caller.tenant, "policy replaced");
     Ok(axum::Json(policy))
 }

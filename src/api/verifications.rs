@@ -45,7 +45,7 @@ pub(super) async fn create(
     let user = UserId::parse(&user).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
     // `now` is Redis' clock as the call was placed: no separate `TIME` round trip.
     let (verification, now) =
-        start::start(&state, &caller.tenant, &user, client_ip, request).await?;
+        start::start(&state.flow, &caller.tenant, &user, client_ip, request).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(verification.view(now))))
 }
 

@@ -11,7 +11,6 @@ use serde::Serialize;
 
 use crate::config::TenantConfig;
 use crate::store::Store;
-use crate::verification::{Status, Verification};
 
 /// Event types (exact strings are a contract with portals).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -91,32 +90,6 @@ impl Emitter {
         let id = format!("msg_{}", hex::encode(random));
         if let Err(e) = store.enqueue_event(&id, tenant, &json).await {
             tracing::error!(error = %e, event = ?type_, "event not queued");
-        }
-    }
-
-    /// The events a verification's end produces: its outcome, and for an approved registration
-    /// the phone method it registered.
-    pub async fn verification_ended(&self, store: &Store, v: &Verification, now: i64) {
-        let type_ = match v.status {
-            Status::Approved => EventType::VerificationApproved,
-            Status::FraudReported => EventType::VerificationFraudReported,
-            _ => EventType::VerificationFailed,
-        };
-        let view = v.view(now);
-        let data = serde_json::json!({ "verification": view });
-        self.emit(store, &v.tenant, &v.user, type_, data).await;
-        if v.status == Status::Approved && v.purpose == crate::verification::Purpose::Registration {
-            let method = serde_json::json!({ "method": {
-                "id": v.method_id, "kind": "phone", "phone_type": v.phone_type,
-                "phone_number": crate::phone::mask_e164(&v.phone_e164) } });
-            self.emit(
-                store,
-                &v.tenant,
-                &v.user,
-                EventType::MethodRegistered,
-                method,
-            )
-            .await;
         }
     }
 }

@@ -169,6 +169,17 @@ pub struct Method {
     pub usable_for: Vec<Usage>,
 }
 
+impl Method {
+    /// The method as events show it: a phone number masked.
+    pub fn masked(&self) -> Method {
+        let mut method = self.clone();
+        if let MethodDetails::Phone { phone_number, .. } = &mut method.details {
+            *phone_number = crate::phone::mask_e164(phone_number);
+        }
+        method
+    }
+}
+
 /// A method's kind and its own fields (the `kind` tag and the fields sit beside `id`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -13,9 +13,6 @@ use axum::response::{IntoResponse, Response};
 use metrics::{Label, SharedString};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::store::verifications::Transition;
-use crate::verification::{Purpose, Status};
-
 pub const HTTP_REQUESTS: &str = "callverify_http_requests_total";
 pub const HTTP_DURATION: &str = "callverify_http_request_duration_seconds";
 pub const VERIFICATIONS_STARTED: &str = "callverify_verifications_started_total";
@@ -233,46 +230,24 @@ pub fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// A verification was created.
-pub fn verification_started(purpose: Purpose) {
-    metrics::counter!(VERIFICATIONS_STARTED, "purpose" => purpose.as_str()).increment(1);
+/// A verification was created (`purpose`: its purpose's name).
+pub fn verification_started(purpose: &'static str) {
+    metrics::counter!(VERIFICATIONS_STARTED, "purpose" => purpose).increment(1);
 }
 
-/// A transition moved a verification into its terminal state (`t.ended`: exactly once per
-/// verification, whichever webhook or API call got there).
-pub fn verification_ended(t: &Transition) {
-    if !t.ended {
-        return;
-    }
-    let purpose = t.purpose.map_or("unknown", Purpose::as_str);
-    match t.status {
-        Some(Status::Approved) => {
-            metrics::counter!(VERIFICATIONS_APPROVED, "purpose" => purpose).increment(1)
-        }
-        Some(Status::FraudReported) => {
+/// A verification ended (exactly once per verification): `status` is its terminal status;
+/// approvals and fraud reports are counted by `purpose`, everything else by `reason`.
+pub fn verification_ended(status: &'static str, purpose: &'static str, reason: &'static str) {
+    match status {
+        "approved" => metrics::counter!(VERIFICATIONS_APPROVED, "purpose" => purpose).increment(1),
+        "fraud_reported" => {
             metrics::counter!(VERIFICATIONS_FRAUD_REPORTED, "purpose" => purpose).increment(1)
         }
-        _ => metrics::counter!(VERIFICATIONS_FAILED, "reason" => reason_label(&t.reason))
-            .increment(1),
+        _ => metrics::counter!(VERIFICATIONS_FAILED, "reason" => reason).increment(1),
     }
 }
 
-/// The failure reasons the transitions write; anything else is `other` (bounded label set).
-fn reason_label(reason: &str) -> &'static str {
-    const KNOWN: [&str; 8] = [
-        "busy",
-        "no_answer",
-        "provider_failed",
-        "provider_rejected",
-        "no_input",
-        "hung_up",
-        "expired",
-        "canceled",
-    ];
-    KNOWN.into_iter().find(|k| *k == reason).unwrap_or("other")
-}
-
-/// A provider webhook was refused: `reason` is `missing` or `mismatch`.
+/// A provider webhook was refused before it changed anything (`reason`: why).
 pub fn signature_failure(reason: &'static str) {
     metrics::counter!(SIGNATURE_FAILURES, "reason" => reason).increment(1);
 }
@@ -307,11 +282,5 @@ mod tests {
         let a: *const PrometheusHandle = install();
         let b: *const PrometheusHandle = install();
         assert_eq!(a, b);
-    }
-
-    #[test]
-    fn unknown_reasons_do_not_become_labels() {
-        assert_eq!(reason_label("busy"), "busy");
-        assert_eq!(reason_label("+14255551234"), "other");
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::Policy;
 use crate::error::ApiError;
 use crate::ids::TenantId;
-use crate::state::AppState;
+use crate::store::Store;
 
 /// How long a policy read from Redis is used without reading it again.
 pub const FRESH_FOR: Duration = Duration::from_secs(1);
@@ -24,14 +24,19 @@ pub struct PolicyCache {
 
 impl PolicyCache {
     /// The tenant's policy, from the cache while fresh, else from Redis.
-    pub async fn get(&self, state: &AppState, tenant: &TenantId) -> Result<Arc<Policy>, ApiError> {
+    pub async fn get(
+        &self,
+        store: &Store,
+        default: &Policy,
+        tenant: &TenantId,
+    ) -> Result<Arc<Policy>, ApiError> {
         if let Some((read_at, policy)) = self.read().get(tenant.as_str())
             && read_at.elapsed() < FRESH_FOR
         {
             return Ok(policy.clone());
         }
         let read_at = Instant::now();
-        let policy = Arc::new(super::load(state, tenant).await?);
+        let policy = Arc::new(super::load(store, default, tenant).await?);
         self.write()
             .insert(tenant.as_str().to_owned(), (read_at, policy.clone()));
         Ok(policy)

@@ -11,8 +11,7 @@ use crate::error::ApiError;
 use crate::ids::TenantId;
 use crate::methods::{Backing, DefaultMethod, MethodKind, PhoneType};
 use crate::phone::{NumberType, PhoneNumber};
-use crate::state::AppState;
-use crate::telephony::twiml::Twiml;
+use crate::store::Store;
 
 /// The policy document (`GET`/`PUT /v1/tenants/{tenant}/policy`). Field names are a contract.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -92,8 +91,10 @@ impl PolicyInput {
         let default_locale = self
             .default_locale
             .unwrap_or_else(|| fallback_locale.to_owned());
-        if Twiml::match_locale(&default_locale) != Some(default_locale.as_str()) {
-            let supported: Vec<_> = Twiml::locales().collect();
+        if crate::verification::prompts::match_locale(&default_locale)
+            != Some(default_locale.as_str())
+        {
+            let supported: Vec<_> = crate::verification::prompts::locales().collect();
             return Err(format!(
                 "default_locale must be one of {}",
                 supported.join(", ")
@@ -162,11 +163,11 @@ impl Policy {
 }
 
 /// The tenant's policy: the stored one, else the configured default.
-pub async fn load(state: &AppState, tenant: &TenantId) -> Result<Policy, ApiError> {
-    match state.store.policy(tenant).await? {
+pub async fn load(store: &Store, default: &Policy, tenant: &TenantId) -> Result<Policy, ApiError> {
+    match store.policy(tenant).await? {
         Some(json) => serde_json::from_str(&json)
             .map_err(|e| ApiError::Internal(format!("stored policy unreadable: {e}"))),
-        None => Ok(state.config.default_policy()),
+        None => Ok(default.clone()),
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::twiml::Method;
-use crate::telephony::signature::compute_signature;
+use crate::provider::twilio::signature::compute_signature;
 
 /// Twilio waits 15 s for a webhook answer (FACTS §3.3). Real seconds, not scaled: a slow
 /// application should look slow in tests too.

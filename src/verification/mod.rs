@@ -1,12 +1,79 @@
-//! Verification calls: their states, outcomes and the flow that starts one.
+//! The verification lifecycle, in one place: its types ([`Verification`], [`Status`],
+//! [`FailureReason`]), the [`CallFlow`] handles it works with, and its steps in the order a call
+//! lives them — [`start`] (check, store, dial), [`webhooks`] (answered, keys, progress),
+//! [`transition`] (the state machine's vocabulary) and [`end`] (what follows an end).
 //!
 //! State machine: `calling → ringing → answered → approved | fraud_reported | failed(reason) |
-//! expired | canceled`. Terminal states never change; the guarded transitions live in the
-//! store's Lua script (`store/scripts/webhook.lua`).
+//! expired | canceled`. Terminal states never change; each transition is one atomic, guarded
+//! script in Redis (`src/store/scripts/transition.lua`). See docs/ARCHITECTURE.md.
 
+pub mod end;
+mod flow;
+pub mod prompts;
 pub mod start;
+pub mod transition;
+pub mod webhooks;
+
+pub use flow::{CallFlow, FlowSettings};
 
 use serde::{Deserialize, Serialize};
+
+/// Why a verification failed (exact strings are an API contract: the view's `reason`, the
+/// `verification.failed` event, metric labels; the transition script writes them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// The line was busy.
+    Busy,
+    /// Nobody answered within the ring timeout.
+    NoAnswer,
+    /// The callee hung up without approving.
+    HungUp,
+    /// The prompt was played `verification.max_prompts` times without `#`.
+    NoInput,
+    /// The provider could not place or complete the call (5xx, timeout, call `failed`).
+    ProviderFailed,
+    /// The provider refused to place the call (4xx).
+    ProviderRejected,
+    /// The provider account's call queue was full (`provider.calls_per_second`).
+    ProviderThrottled,
+    /// The call was canceled before it was answered.
+    Canceled,
+    /// Nothing ended the verification before its expiry.
+    Expired,
+}
+
+impl FailureReason {
+    pub const ALL: [FailureReason; 9] = [
+        FailureReason::Busy,
+        FailureReason::NoAnswer,
+        FailureReason::HungUp,
+        FailureReason::NoInput,
+        FailureReason::ProviderFailed,
+        FailureReason::ProviderRejected,
+        FailureReason::ProviderThrottled,
+        FailureReason::Canceled,
+        FailureReason::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::Busy => "busy",
+            FailureReason::NoAnswer => "no_answer",
+            FailureReason::HungUp => "hung_up",
+            FailureReason::NoInput => "no_input",
+            FailureReason::ProviderFailed => "provider_failed",
+            FailureReason::ProviderRejected => "provider_rejected",
+            FailureReason::ProviderThrottled => "provider_throttled",
+            FailureReason::Canceled => "canceled",
+            FailureReason::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
 
 /// Why a verification call is made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -94,14 +161,15 @@ pub struct Verification {
     pub user: String,
     pub purpose: Purpose,
     pub status: Status,
-    /// Why it failed (`busy`, `no_answer`, `provider_failed`, `provider_rejected`, `no_input`,
-    /// `hung_up`, `canceled`, `expired`, …); empty otherwise.
-    pub reason: Option<String>,
+    /// Why it failed; `None` otherwise.
+    pub reason: Option<FailureReason>,
     /// The provider's own error for `provider_rejected` / `provider_failed`.
     pub provider_error: Option<String>,
     pub phone_e164: String,
     pub phone_type: String,
     pub locale: String,
+    /// The provider account that placed (or was asked to place) the call.
+    pub provider: String,
     pub method_id: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
@@ -116,7 +184,7 @@ pub struct VerificationView {
     pub id: String,
     pub status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<FailureReason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_error: Option<String>,
     pub purpose: Purpose,
@@ -136,11 +204,11 @@ pub struct VerificationView {
 
 impl Verification {
     /// The status a reader should see at `now`: an open verification past its expiry is expired.
-    pub fn effective_status(&self, now: i64) -> (Status, Option<String>) {
+    pub fn effective_status(&self, now: i64) -> (Status, Option<FailureReason>) {
         if !self.status.is_terminal() && now >= self.expires_at {
-            (Status::Expired, Some("expired".to_owned()))
+            (Status::Expired, Some(FailureReason::Expired))
         } else {
-            (self.status, self.reason.clone())
+            (self.status, self.reason)
         }
     }
 
@@ -188,5 +256,22 @@ mod tests {
         }
         assert!(!Status::Answered.is_terminal());
         assert!(Status::FraudReported.is_terminal());
+    }
+
+    #[test]
+    fn failure_reasons_round_trip_and_cover_what_the_scripts_write() {
+        for r in FailureReason::ALL {
+            assert_eq!(FailureReason::parse(r.as_str()), Some(r));
+            assert_eq!(
+                serde_json::to_value(r).unwrap(),
+                serde_json::Value::String(r.as_str().into())
+            );
+        }
+        // The transition script writes two reasons of its own (the rest come from Rust).
+        let script = include_str!("../store/scripts/transition.lua");
+        for written in ["no_input", "expired"] {
+            assert!(script.contains(&format!("'{written}'")));
+            assert!(FailureReason::parse(written).is_some(), "{written}");
+        }
     }
 }

@@ -3,16 +3,15 @@
 
 use serde::Deserialize;
 
+use super::transition::{Event, Outcome, Transition};
+use super::{CallFlow, FailureReason, Purpose, Verification, prompts};
 use crate::abuse;
 use crate::error::ApiError;
 use crate::ids::{TenantId, UserId, VerificationId, user_tag};
 use crate::methods::{MethodsDocument, PhoneType};
 use crate::phone;
-use crate::provider::twilio::CallRequest;
-use crate::state::AppState;
-use crate::store::verifications::{Created, Event, NewVerification, Outcome, Transition};
-use crate::telephony::twiml::Twiml;
-use crate::verification::{Purpose, Verification};
+use crate::provider::{CallRequest, Provider};
+use crate::store::verifications::{Created, NewVerification};
 
 /// `POST …/verifications` body (field names are an API contract).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -40,14 +39,15 @@ struct Target {
 }
 
 pub async fn start(
-    state: &AppState,
+    flow: &CallFlow,
     tenant: &TenantId,
     user: &UserId,
     client_ip: Option<std::net::IpAddr>,
     request: StartRequest,
 ) -> Result<(Verification, i64), ApiError> {
     // Tenant policy (see crate::policy): locale default here, number checks below.
-    let policy = state.policies.get(state, tenant).await?;
+    let settings = &flow.settings;
+    let policy = settings.policy(flow, tenant).await?;
     let locale = resolve_locale(request.locale.as_deref(), &policy.default_locale)?;
     let tag = user_tag(tenant, user);
     let target = match request.purpose {
@@ -61,8 +61,8 @@ pub async fn start(
                     "sign-in and password-reset calls go to a registered phone: send method_id (optional), not phone_number".into(),
                 ));
             }
-            let methods = (state.store.methods(&tag).await?)
-                .with_effective_default(&policy.enabled_options());
+            let methods =
+                (flow.store.methods(&tag).await?).with_effective_default(&policy.enabled_options());
             registered_target(&methods, request.purpose, request.method_id.as_deref())?
         }
     };
@@ -71,7 +71,7 @@ pub async fn start(
         None => crate::policy::check_call_e164(&policy, target.phone_type, &target.e164)?,
     }
     if request.purpose == Purpose::Registration && target.phone_type == PhoneType::AlternateMobile {
-        let methods = state.store.methods(&tag).await?;
+        let methods = flow.store.methods(&tag).await?;
         if methods.phone(PhoneType::Mobile).is_none() {
             return Err(ApiError::Conflict(
                 "register a mobile phone before an alternate mobile phone".into(),
@@ -79,9 +79,14 @@ pub async fn start(
         }
     }
 
+    let provider = flow
+        .providers
+        .for_new_call()
+        .ok_or_else(|| ApiError::Internal("no provider account configured".into()))?
+        .clone();
     let id = VerificationId::generate_for_tag(&tag);
-    let config = &state.config.verification;
-    let created = state
+    let config = &settings.verification;
+    let created = flow
         .store
         .create_verification(&NewVerification {
             id: &id,
@@ -92,16 +97,20 @@ pub async fn start(
             phone_type: target.phone_type.as_str(),
             method_id: target.phone_type.method_id(),
             locale,
+            provider: provider.name(),
             ttl_secs: config.ttl_secs,
             retain_secs: config.retain_secs,
-            fraud_block_secs: state.config.abuse.fraud_block_secs,
+            fraud_block_secs: settings.fraud_block_secs,
         })
         .await?;
 
     // --- abuse protection (issue 5, `crate::abuse`): fraud block and one live call per user
     // (checked atomically at creation), rate limits, then the provider account's pacing. ---
     let (created_at, expires_at) = match created {
-        Created::Stored(created_at, expires_at) => (created_at, expires_at),
+        Created::Stored(created_at, expires_at) => {
+            crate::ops::metrics::verification_started(request.purpose.as_str());
+            (created_at, expires_at)
+        }
         refused => {
             abuse::check_created(refused)?;
             return Err(ApiError::Internal(
@@ -121,6 +130,7 @@ pub async fn start(
         phone_e164: target.e164.clone(),
         phone_type: target.phone_type.as_str().to_owned(),
         locale: locale.to_owned(),
+        provider: provider.name().to_owned(),
         method_id: Some(target.phone_type.method_id().to_owned()),
         created_at,
         expires_at,
@@ -133,23 +143,29 @@ pub async fn start(
         e164: &target.e164,
         client_ip,
     };
-    let counted = abuse::limits::admit(state, &id, subject).await?;
-    let reserved = abuse::pacing::reserve_slot(state).await?;
+    let limits = settings.limits_for(tenant);
+    let counted = abuse::limits::admit(&flow.store, limits, &id, subject).await?;
+    let reserved = abuse::pacing::reserve_slot(
+        &flow.store,
+        settings.calls_per_second,
+        settings.max_queue_ms,
+    )
+    .await?;
     // The slot is a point in time: measured from now, not after the bookkeeping below.
     let reserved_at = tokio::time::Instant::now();
     let Some(queued) = reserved else {
-        abuse::limits::refund(state, &id, &counted).await;
+        abuse::limits::refund(&flow.store, &id, &counted).await;
         let detail = "the provider account's call queue is full (provider.calls_per_second)";
-        let reason = "provider_throttled";
-        let refused = state
+        let reason = FailureReason::ProviderThrottled;
+        let refused = flow
             .store
             .transition(&id, "", Event::Refused { reason, detail })
             .await?;
-        return settled(state, &id, refused, Some(detail), &known).await;
+        flow.ended(&id, &refused, false);
+        return settled(flow, &id, refused, Some(detail), &known).await;
     };
     if !queued.is_zero() {
-        state
-            .store
+        flow.store
             .set_queued(&id, queued.as_millis() as u64)
             .await?;
     }
@@ -158,7 +174,8 @@ pub async fn start(
     // Dialled from a task of its own so a portal hanging up during the queue wait does not
     // leave a verification that holds the user's live slot without a call.
     let dial = tokio::spawn(dial(
-        state.clone(),
+        flow.clone(),
+        provider,
         id.clone(),
         target.e164,
         request.purpose,
@@ -172,7 +189,7 @@ pub async fn start(
         queued_ms: Some(queued.as_millis() as u64).filter(|ms| *ms > 0),
         ..known
     };
-    settled(state, &id, transition, provider_error.as_deref(), &known).await
+    settled(flow, &id, transition, provider_error.as_deref(), &known).await
 }
 
 /// The verification as the `placed` or `refused` transition left it, with Redis' clock at that
@@ -180,7 +197,7 @@ pub async fn start(
 /// read-back (`HGETALL`) and clock (`TIME`) round trips. Anything unusual (the verification ended
 /// or changed hands meanwhile) is read back instead.
 async fn settled(
-    state: &AppState,
+    flow: &CallFlow,
     id: &VerificationId,
     t: Transition,
     provider_error: Option<&str>,
@@ -191,7 +208,7 @@ async fn settled(
     {
         let verification = Verification {
             status,
-            reason: (!t.reason.is_empty()).then(|| t.reason.clone()),
+            reason: t.reason,
             provider_error: provider_error.map(str::to_owned),
             updated_at: t.updated_at,
             ..known.clone()
@@ -199,7 +216,7 @@ async fn settled(
         return Ok((verification, t.now));
     }
     let verification =
-        state.store.verification(id).await?.ok_or_else(|| {
+        flow.store.verification(id).await?.ok_or_else(|| {
             ApiError::Internal("verification vanished right after creation".into())
         })?;
     Ok((verification, t.now))
@@ -207,7 +224,8 @@ async fn settled(
 
 /// Waits for the pacing slot, asks the provider to place the call, records the outcome.
 async fn dial(
-    state: AppState,
+    flow: CallFlow,
+    provider: std::sync::Arc<dyn Provider>,
     id: VerificationId,
     e164: String,
     purpose: Purpose,
@@ -215,30 +233,27 @@ async fn dial(
     counted: abuse::limits::Counted,
 ) -> Result<(Transition, Option<String>), ApiError> {
     tokio::time::sleep_until(dial_at).await;
-    let base = format!("{}/telephony/twilio/{}", state.public_url, id);
-    let placed = state
-        .twilio
-        .create_call(&CallRequest {
+    let base = flow.settings.webhook_base(provider.name(), id.as_str());
+    let placed = provider
+        .place_call(CallRequest {
             to_e164: &e164,
-            twiml_url: &format!("{base}/voice"),
-            status_callback_url: &format!("{base}/status"),
+            answer_url: &format!("{base}voice"),
+            status_url: &format!("{base}status"),
         })
         .await;
     match placed {
-        Ok(call_sid) => {
-            let placed = state
-                .store
-                .transition(&id, &call_sid, Event::Placed)
-                .await?;
-            tracing::info!(verification = %id, purpose = purpose.as_str(), to = %phone::mask_e164(&e164), "call placed");
+        Ok(call_id) => {
+            let placed = flow.store.transition(&id, &call_id, Event::Placed).await?;
+            tracing::info!(verification = %id, purpose = purpose.as_str(), provider = provider.name(), to = %phone::mask_e164(&e164), "call placed");
+            flow.ended(&id, &placed, false);
             Ok((placed, None))
         }
         Err(error) => {
-            tracing::warn!(verification = %id, %error, "provider did not place the call");
+            tracing::warn!(verification = %id, provider = provider.name(), %error, "provider did not place the call");
             // Nothing was dialled, so nothing counts against the rate limits.
-            abuse::limits::refund(&state, &id, &counted).await;
+            abuse::limits::refund(&flow.store, &id, &counted).await;
             let detail = error.to_string();
-            let refused = state
+            let refused = flow
                 .store
                 .transition(
                     &id,
@@ -249,6 +264,7 @@ async fn dial(
                     },
                 )
                 .await?;
+            flow.ended(&id, &refused, false);
             Ok((refused, Some(detail)))
         }
     }
@@ -256,7 +272,7 @@ async fn dial(
 
 fn resolve_locale(requested: Option<&str>, default: &str) -> Result<&'static str, ApiError> {
     match requested {
-        None => Twiml::match_locale(default)
+        None => prompts::match_locale(default)
             .ok_or_else(|| ApiError::Internal("configured default locale unsupported".into())),
         Some(l)
             if l.len() > 35
@@ -269,8 +285,8 @@ fn resolve_locale(requested: Option<&str>, default: &str) -> Result<&'static str
             ))
         }
         // A locale we do not speak falls back to the default rather than failing the sign-in.
-        Some(l) => Ok(Twiml::match_locale(l)
-            .or_else(|| Twiml::match_locale(default))
+        Some(l) => Ok(prompts::match_locale(l)
+            .or_else(|| prompts::match_locale(default))
             .unwrap_or("en-US")),
     }
 }

@@ -53,7 +53,7 @@ async fn metrics_count_requests_verifications_signatures_and_provider_calls() {
     let stub = StubTwilio::start().await;
     let server = TestServer::start(&stub.base, "").await;
     let gather_route = [
-        ("route", "/telephony/twilio/{id}/gather"),
+        ("route", "/telephony/{provider}/{id}/gather"),
         ("method", "POST"),
         ("status", "200"),
     ];

@@ -10,10 +10,10 @@ use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use callverify::provider::twilio::signature::compute_signature;
 use callverify::simulator::{
     self, Entry, SimulatorHandle, SimulatorOptions, Transcript, WebhookKind,
 };
-use callverify::telephony::signature::compute_signature;
 use serde_json::Value;
 
 pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";

@@ -9,10 +9,12 @@
 -- ARGV[3] pub/sub channel announcing this verification's changes (long-poll wake-ups)
 -- ARGV[4] audit stream cap (entries)
 -- ARGV[5…] per event:
---   refused: reason, provider error text
+--   refused: reason (a `FailureReason`, src/verification/mod.rs), provider error text
 --   voice:   (none)
 --   gather:  digits ('' = silence), step ('prompt' | 'fraud'), max prompts
---   status:  the provider's CallStatus
+--   status:  progress ('ringing' | 'answered' | 'end' | other: ignored), and for 'end' the
+--            terminal status and failure reason (mapped from the provider's status in Rust:
+--            `CallProgress::ending` in src/provider/mod.rs)
 -- Returns one space-separated string (one bulk reply decodes far cheaper than a 9-element array,
 -- and this runs on every keypress):
 --   'outcome status locale purpose prompts ended now updated_at reason'
@@ -120,7 +122,7 @@ elseif event == 'voice' then
 elseif event == 'gather' then
   local digits, step, max_prompts = ARGV[5], ARGV[6], tonumber(ARGV[7])
   if rank[status] < 2 then move('answered') end
-  if step == 'fraud' and digits == '#' then
+  if step == 'fraud' and digits == '#' and redis.call('HGET', vkey, 'fraud_asked') == '1' then
     finish('fraud_reported', nil)
     local block_secs = tonumber(detail().fraud_block_secs) or 0
     if block_secs > 0 then
@@ -146,6 +148,8 @@ elseif event == 'gather' then
     end
     return reply('approved')
   elseif step == 'prompt' and digits == '0' then
+    -- Remembered: only a gather that asked "press # to confirm" can report fraud.
+    redis.call('HSET', vkey, 'fraud_asked', '1')
     return reply('confirm_fraud')
   end
   -- A wrong key or silence: prompt again, or give up politely.
@@ -158,21 +162,13 @@ elseif event == 'gather' then
   return reply('reprompt_invalid')
 
 elseif event == 'status' then
-  local cs = ARGV[5]
-  if cs == 'ringing' then
+  local progress, end_status, end_reason = ARGV[5], ARGV[6], ARGV[7]
+  if progress == 'ringing' then
     if status == 'calling' then move('ringing') end
-  elseif cs == 'in-progress' or cs == 'answered' then
+  elseif progress == 'answered' then
     if rank[status] < 2 then move('answered') end
-  elseif cs == 'completed' then
-    finish('failed', 'hung_up')
-  elseif cs == 'busy' then
-    finish('failed', 'busy')
-  elseif cs == 'no-answer' then
-    finish('failed', 'no_answer')
-  elseif cs == 'failed' then
-    finish('failed', 'provider_failed')
-  elseif cs == 'canceled' then
-    finish('canceled', 'canceled')
+  elseif end_status ~= '' then
+    finish(end_status, end_reason)
   end
   return reply('ok')
 end

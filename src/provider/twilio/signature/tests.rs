@@ -3,7 +3,7 @@
 use super::*;
 use serde_json::Value;
 
-const VECTORS: &str = include_str!("../../../tests/fixtures/provider_vectors.json");
+const VECTORS: &str = include_str!("../../../../tests/fixtures/provider_vectors.json");
 const BASE_URL: &str = "https://mycompany.com/myapp.php?foo=1&bar=2";
 
 fn twilio() -> Value {

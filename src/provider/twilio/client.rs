@@ -1,19 +1,12 @@
-//! Twilio's Calls API (`POST /2010-04-01/Accounts/{sid}/Calls.json`), Basic auth, form fields.
+//! Twilio's Calls API (`/2010-04-01/Accounts/{sid}/Calls.json` and `Calls/{CallSid}.json`),
+//! Basic auth, form fields (docs/PROVIDERS.md, Twilio Calls API).
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::ProviderError;
 use crate::config::TwilioConfig;
-
-/// A call to place: where to ring, and where the provider fetches TwiML and posts progress.
-#[derive(Debug, Clone)]
-pub struct CallRequest<'a> {
-    pub to_e164: &'a str,
-    pub twiml_url: &'a str,
-    pub status_callback_url: &'a str,
-}
+use crate::provider::{CallRequest, ProviderError};
 
 #[derive(Clone)]
 pub struct TwilioClient {
@@ -28,6 +21,8 @@ pub struct TwilioClient {
 #[derive(Deserialize)]
 struct CallResource {
     sid: String,
+    #[serde(default)]
+    status: String,
 }
 
 #[derive(Deserialize)]
@@ -57,26 +52,43 @@ impl TwilioClient {
     }
 
     /// Places the call; returns the provider's call id (`CallSid`). Timed and counted.
-    pub async fn create_call(&self, call: &CallRequest<'_>) -> Result<String, ProviderError> {
-        let started = std::time::Instant::now();
-        let result = self.send_create_call(call).await;
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(ProviderError::Rejected { .. }) => "rejected",
-            Err(ProviderError::Failed(_)) => "failed",
-        };
-        crate::ops::metrics::provider_request("create_call", outcome, started.elapsed());
-        result
+    pub async fn create_call(&self, call: CallRequest<'_>) -> Result<String, ProviderError> {
+        timed("create_call", self.send_create_call(call)).await
     }
 
-    async fn send_create_call(&self, call: &CallRequest<'_>) -> Result<String, ProviderError> {
+    /// Ends the call (`Status=completed`: hangs up a call in progress, cancels a ringing one).
+    pub async fn end_call(&self, call_sid: &str) -> Result<(), ProviderError> {
+        let request = self
+            .http
+            .post(self.call_url(call_sid))
+            .form(&[("Status", "completed")]);
+        timed("end_call", self.send(request)).await.map(|_| ())
+    }
+
+    /// The call's `status` as Twilio records it.
+    pub async fn call_status(&self, call_sid: &str) -> Result<String, ProviderError> {
+        let request = self.http.get(self.call_url(call_sid));
+        timed("call_status", self.send(request))
+            .await
+            .map(|call| call.status)
+    }
+
+    fn call_url(&self, call_sid: &str) -> String {
+        // `Calls.json` → `Calls/{sid}.json`; the sid is the provider's own (letters and digits),
+        // percent-encoded all the same.
+        let base = self.calls_url.trim_end_matches(".json");
+        let sid: String = url::form_urlencoded::byte_serialize(call_sid.as_bytes()).collect();
+        format!("{base}/{sid}.json")
+    }
+
+    async fn send_create_call(&self, call: CallRequest<'_>) -> Result<String, ProviderError> {
         let timeout = self.ring_timeout_secs.to_string();
         let form: [(&str, &str); 11] = [
             ("To", call.to_e164),
             ("From", &self.from),
-            ("Url", call.twiml_url),
+            ("Url", call.answer_url),
             ("Method", "POST"),
-            ("StatusCallback", call.status_callback_url),
+            ("StatusCallback", call.status_url),
             ("StatusCallbackEvent", "initiated"),
             ("StatusCallbackEvent", "ringing"),
             ("StatusCallbackEvent", "answered"),
@@ -84,11 +96,14 @@ impl TwilioClient {
             ("StatusCallbackMethod", "POST"),
             ("Timeout", &timeout),
         ];
-        let response = self
-            .http
-            .post(&self.calls_url)
+        let request = self.http.post(&self.calls_url).form(&form);
+        self.send(request).await.map(|call| call.sid)
+    }
+
+    /// Sends an authenticated request and reads a call resource (or the error) from the answer.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<CallResource, ProviderError> {
+        let response = request
             .basic_auth(&self.account_sid, Some(&self.auth_token))
-            .form(&form)
             .send()
             .await
             .map_err(|e| ProviderError::Failed(describe(e)))?;
@@ -98,10 +113,9 @@ impl TwilioClient {
             .await
             .map_err(|e| ProviderError::Failed(describe(e)))?;
         if status.is_success() {
-            let call: CallResource = serde_json::from_slice(&body).map_err(|_| {
+            return serde_json::from_slice(&body).map_err(|_| {
                 ProviderError::Failed(format!("HTTP {status}: unreadable call resource"))
-            })?;
-            return Ok(call.sid);
+            });
         }
         let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
         let code = error
@@ -123,6 +137,20 @@ impl TwilioClient {
             )))
         }
     }
+}
+
+/// Times and counts one provider request (`outcome`: ok, rejected, failed).
+async fn timed<T>(
+    operation: &'static str,
+    request: impl Future<Output = Result<T, ProviderError>>,
+) -> Result<T, ProviderError> {
+    let started = std::time::Instant::now();
+    let result = request.await;
+    let outcome = result
+        .as_ref()
+        .map_or_else(ProviderError::outcome, |_| "ok");
+    crate::ops::metrics::provider_request(operation, outcome, started.elapsed());
+    result
 }
 
 /// Error text without the URL (it carries the account id; keep logs and API answers lean).

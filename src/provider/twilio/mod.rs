@@ -1,0 +1,140 @@
+//! Twilio (and the built-in carrier simulator, which speaks its protocol): the Calls API
+//! client, `X-Twilio-Signature` validation, webhook parameters and TwiML. Wire facts:
+//! docs/PROVIDERS.md (Twilio).
+
+pub mod client;
+pub mod form;
+pub mod signature;
+pub mod twiml;
+
+use axum::http::header;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+
+use super::{
+    CallProgress, CallRequest, Markup, Provider, ProviderError, Refusal, Webhook, WebhookRequest,
+};
+use crate::config::{Secret, TwilioConfig};
+use crate::verification::prompts::Answer;
+use client::TwilioClient;
+use form::FormParams;
+use twiml::Twiml;
+
+pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
+
+/// One Twilio account.
+pub struct Twilio {
+    name: String,
+    client: TwilioClient,
+    /// Signs the webhooks (and is the REST password).
+    auth_token: Secret,
+    twiml: Twiml,
+}
+
+impl Twilio {
+    pub fn new(name: &str, config: &TwilioConfig, default_locale: &str) -> Result<Self, String> {
+        Ok(Self {
+            name: name.to_owned(),
+            client: TwilioClient::new(config).map_err(|e| e.to_string())?,
+            auth_token: config.auth_token.clone(),
+            twiml: Twiml::new(default_locale)?,
+        })
+    }
+}
+
+/// Twilio's `CallStatus` in neutral terms.
+pub fn progress(call_status: &str) -> CallProgress {
+    match call_status {
+        "queued" | "initiated" => CallProgress::Queued,
+        "ringing" => CallProgress::Ringing,
+        "in-progress" | "answered" => CallProgress::Answered,
+        "completed" => CallProgress::Completed,
+        "busy" => CallProgress::Busy,
+        "no-answer" => CallProgress::NoAnswer,
+        "failed" => CallProgress::Failed,
+        "canceled" => CallProgress::Canceled,
+        _ => CallProgress::Unknown,
+    }
+}
+
+impl Provider for Twilio {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn place_call<'a>(
+        &'a self,
+        call: CallRequest<'a>,
+    ) -> BoxFuture<'a, Result<String, ProviderError>> {
+        self.client.create_call(call).boxed()
+    }
+
+    fn end_call<'a>(&'a self, call_id: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
+        self.client.end_call(call_id).boxed()
+    }
+
+    fn call_progress<'a>(
+        &'a self,
+        call_id: &'a str,
+    ) -> BoxFuture<'a, Result<CallProgress, ProviderError>> {
+        async move { Ok(progress(&self.client.call_status(call_id).await?)) }.boxed()
+    }
+
+    /// Form-encoded bodies only: every webhook we ask Twilio for is one (a JSON body would be
+    /// signed differently, and nothing we configure sends one).
+    fn receive(&self, request: &WebhookRequest<'_>) -> Result<Webhook, Refusal> {
+        let signature = request
+            .headers
+            .get(SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(Refusal::MissingSignature)?;
+        let is_form = request
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|ct| {
+                ct.split(';').next().is_some_and(|t| {
+                    t.trim()
+                        .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+                })
+            });
+        if !is_form {
+            return Err(Refusal::UnsupportedMediaType);
+        }
+        let params = FormParams::parse(request.body);
+        let token = self.auth_token.expose();
+        if !signature::validate_form(token, signature, request.url, &params.to_vec()) {
+            return Err(Refusal::BadSignature);
+        }
+        let call_id = params.get("CallSid").unwrap_or_default();
+        if call_id.is_empty() {
+            return Err(Refusal::MissingCallId);
+        }
+        Ok(Webhook {
+            call_id: call_id.to_owned(),
+            digits: params.get("Digits").unwrap_or_default().to_owned(),
+            progress: progress(params.get("CallStatus").unwrap_or_default()),
+        })
+    }
+
+    fn render(&self, answer: &Answer<'_>) -> Markup {
+        Markup {
+            body: self.twiml.render_answer(answer),
+            content_type: "text/xml",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_statuses_map_onto_neutral_progress() {
+        assert_eq!(progress("in-progress"), CallProgress::Answered);
+        assert_eq!(progress("no-answer"), CallProgress::NoAnswer);
+        assert_eq!(progress("completed"), CallProgress::Completed);
+        assert_eq!(progress("initiated"), CallProgress::Queued);
+        assert_eq!(progress("bogus"), CallProgress::Unknown);
+    }
+}

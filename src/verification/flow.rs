@@ -1,0 +1,88 @@
+//! The handles the verification lifecycle works with — and nothing else of the server: the
+//! store, the provider accounts, the event emitter, the policy cache and the settings it reads.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::{Config, Limits, VerificationConfig};
+use crate::events::Emitter;
+use crate::ids::TenantId;
+use crate::policy::Policy;
+use crate::policy::cache::PolicyCache;
+use crate::provider::Providers;
+use crate::store::Store;
+
+/// Cheap to clone (handles only): the HTTP layer keeps one in its state.
+#[derive(Clone)]
+pub struct CallFlow {
+    pub store: Store,
+    pub providers: Providers,
+    pub events: Arc<Emitter>,
+    pub policies: Arc<PolicyCache>,
+    pub settings: Arc<FlowSettings>,
+}
+
+/// The configuration the lifecycle reads, taken from [`Config`] once at start-up.
+#[derive(Debug)]
+pub struct FlowSettings {
+    /// `server.public_url` without a trailing slash: webhook URLs start with it.
+    pub public_url: String,
+    pub verification: VerificationConfig,
+    /// How long a fraud report blocks the user (`abuse.fraud_block_secs`).
+    pub fraud_block_secs: u64,
+    /// The provider account's calls per second (0 = no pacing) and longest queue wait.
+    pub calls_per_second: f64,
+    pub max_queue_ms: u64,
+    /// A tenant's policy until it stores its own.
+    pub default_policy: Policy,
+    limits: Limits,
+    tenant_limits: HashMap<String, Limits>,
+}
+
+impl FlowSettings {
+    pub fn from_config(config: &Config) -> Self {
+        let limits = config.abuse.limits.clone();
+        let tenant_limits = config
+            .tenants
+            .iter()
+            .map(|t| (t.id.clone(), limits.for_tenant(&t.limits)))
+            .collect();
+        Self {
+            public_url: config.server.public_url.trim_end_matches('/').to_owned(),
+            verification: config.verification.clone(),
+            fraud_block_secs: config.abuse.fraud_block_secs,
+            calls_per_second: config.provider.calls_per_second,
+            max_queue_ms: config.provider.max_queue_ms,
+            default_policy: config.default_policy(),
+            limits,
+            tenant_limits,
+        }
+    }
+
+    /// The rate limits in force for `tenant`: `[abuse.limits]` with the tenant's overrides.
+    pub fn limits_for(&self, tenant: &TenantId) -> &Limits {
+        self.tenant_limits
+            .get(tenant.as_str())
+            .unwrap_or(&self.limits)
+    }
+
+    /// Where a provider account's webhooks for verification `id` go:
+    /// `{public_url}/telephony/{provider}/{id}/` (followed by `voice`, `gather` or `status`).
+    pub fn webhook_base(&self, provider: &str, id: &str) -> String {
+        let parts = [&*self.public_url, "/telephony/", provider, "/", id, "/"];
+        let mut url = String::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + 20);
+        parts.iter().for_each(|p| url.push_str(p));
+        url
+    }
+
+    /// The policy of `tenant` as the verification start reads it (cached about a second).
+    pub async fn policy(
+        &self,
+        flow: &CallFlow,
+        tenant: &TenantId,
+    ) -> Result<Arc<Policy>, crate::error::ApiError> {
+        flow.policies
+            .get(&flow.store, &self.default_policy, tenant)
+            .await
+    }
+}
