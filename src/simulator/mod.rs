@@ -10,8 +10,8 @@
 //! speech input; verbs such as `<Dial>` or `<Record>` are skipped (an `Unsupported` entry).
 //!
 //! Code tour: `calls_api` (REST) → `call` (one call's life) → `interpreter` (TwiML documents)
-//! → `gather` (prompts and keys) → `webhook` (signed requests); `twiml` parses, `registry`
-//! keeps calls, `transcript` records.
+//! → `gather` (prompts and keys) → `webhook` (requests signed by `signing`); `twiml` parses,
+//! `registry` keeps calls, `transcript` records.
 
 mod call;
 pub mod callee;
@@ -19,6 +19,7 @@ mod calls_api;
 mod gather;
 mod interpreter;
 mod registry;
+mod signing;
 pub mod transcript;
 pub mod twiml;
 mod webhook;
