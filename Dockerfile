@@ -3,6 +3,8 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# The workspace's other member: the carrier simulator the server runs in simulator mode.
+COPY crates ./crates
 COPY twiml ./twiml
 COPY config ./config
 RUN cargo build --release --locked --bin callverify

@@ -2,8 +2,8 @@
 //!
 //! Code tour: `config` (settings) → [`app`] (every route) → `api` (the portal-facing management
 //! API) → `verification` (starting a call) → `telephony` (provider webhooks, signatures, TwiML)
-//! → `store` (every Redis command) → `provider` (placing calls) → `simulator` (a carrier for the
-//! demo and the tests).
+//! → `store` (every Redis command) → `provider` (placing calls). The carrier simulator for the
+//! demo and the tests is its own crate, `callverify_simulator` (crates/simulator).
 
 pub mod abuse;
 pub mod api;
@@ -19,7 +19,6 @@ pub mod ops;
 pub mod phone;
 pub mod policy;
 pub mod provider;
-pub mod simulator;
 pub mod state;
 pub mod store;
 pub mod telephony;
@@ -82,8 +81,7 @@ pub async fn build_state(
     // The simulator is reached through the production Twilio client: only `api_base` differs.
     let (simulator, twilio) = match config.provider.kind {
         config::ProviderKind::Simulator => {
-            let options = simulator::SimulatorOptions::from_config(&config.provider);
-            let handle = simulator::start(options).await?;
+            let handle = callverify_simulator::start(simulator_options(&config.provider)).await?;
             let mut twilio_config = config.provider.twilio.clone();
             twilio_config.api_base = handle.base_url();
             tracing::info!(api_base = %twilio_config.api_base, "carrier simulator started");
@@ -110,6 +108,17 @@ pub async fn build_state(
         keys: Arc::new(keys),
         policies: Arc::default(),
     })
+}
+
+/// The in-process simulator of `provider.kind = "simulator"`: it listens where
+/// `provider.simulator` says and accepts the `provider.twilio` credentials our client uses.
+fn simulator_options(provider: &config::ProviderConfig) -> callverify_simulator::SimulatorOptions {
+    callverify_simulator::SimulatorOptions {
+        listen: provider.simulator.listen,
+        account_sid: provider.twilio.account_sid.clone(),
+        auth_token: provider.twilio.auth_token.expose().to_owned(),
+        time_scale: provider.simulator.time_scale,
+    }
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then stops accepting and lets

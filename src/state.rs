@@ -26,7 +26,7 @@ pub struct AppState {
     /// `server.public_url` without a trailing slash.
     pub public_url: Arc<str>,
     /// The in-process carrier simulator when `provider.kind = "simulator"` (kept alive here).
-    pub simulator: Option<Arc<crate::simulator::SimulatorHandle>>,
+    pub simulator: Option<Arc<callverify_simulator::SimulatorHandle>>,
 }
 
 impl AppState {

@@ -47,7 +47,7 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    const VECTORS: &str = include_str!("../../tests/fixtures/provider_vectors.json");
+    const VECTORS: &str = include_str!("../../../tests/fixtures/provider_vectors.json");
 
     fn twilio() -> Value {
         let all: Value = serde_json::from_str(VECTORS).expect("the vectors are JSON");
