@@ -3,6 +3,10 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# Cargo.toml declares the hot_path bench: without its file cargo refuses the manifest.
+COPY benches ./benches
+# The workspace's other member: the carrier simulator the server runs in simulator mode.
+COPY crates ./crates
 COPY twiml ./twiml
 COPY config ./config
 RUN cargo build --release --locked --bin callverify

@@ -6,12 +6,12 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+use callverify_simulator::{Behaviour, SimulatorHandle};
 use rand::RngExt;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, ProviderKind, TenantConfig};
-use crate::simulator::{Behaviour, SimulatorHandle};
 
 /// The number as a user types it in the reference product (the extension is dropped).
 pub const DEMO_NUMBER: &str = "+1 4255551234X12345";

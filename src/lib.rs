@@ -4,7 +4,8 @@
 //! [`app`] (every route) → `api` (the portal-facing management API) → `verification` (the
 //! lifecycle: start, webhooks, transitions, end) → `provider` (the provider-neutral core and
 //! one folder per provider) → `telephony` (provider webhooks over HTTP) → `store` (every Redis
-//! command) → `events` (signed events to portals).
+//! command) → `events` (signed events to portals). The carrier simulator for the demo
+//! and the tests is its own crate, `callverify_simulator` (crates/simulator).
 
 pub mod abuse;
 pub mod api;
@@ -20,7 +21,6 @@ pub mod ops;
 pub mod phone;
 pub mod policy;
 pub mod provider;
-pub mod simulator;
 pub mod state;
 pub mod store;
 pub mod telephony;
@@ -106,14 +106,16 @@ pub async fn build_state(
 async fn start_provider(
     config: &Config,
 ) -> Result<
-    (Option<Arc<simulator::SimulatorHandle>>, provider::Providers),
+    (
+        Option<Arc<callverify_simulator::SimulatorHandle>>,
+        provider::Providers,
+    ),
     Box<dyn std::error::Error + Send + Sync>,
 > {
     let mut twilio_config = config.provider.twilio.clone();
     let simulator = match config.provider.kind {
         config::ProviderKind::Simulator => {
-            let options = simulator::SimulatorOptions::from_config(&config.provider);
-            let handle = simulator::start(options).await?;
+            let handle = callverify_simulator::start(simulator_options(&config.provider)).await?;
             twilio_config.api_base = handle.base_url();
             tracing::info!(api_base = %twilio_config.api_base, "carrier simulator started");
             Some(Arc::new(handle))
@@ -123,6 +125,17 @@ async fn start_provider(
     let locale = &config.verification.default_locale;
     let twilio = provider::twilio::Twilio::new("twilio", &twilio_config, locale)?;
     Ok((simulator, provider::Providers::single(Arc::new(twilio))))
+}
+
+/// The in-process simulator of `provider.kind = "simulator"`: it listens where
+/// `provider.simulator` says and accepts the `provider.twilio` credentials our client uses.
+fn simulator_options(provider: &config::ProviderConfig) -> callverify_simulator::SimulatorOptions {
+    callverify_simulator::SimulatorOptions {
+        listen: provider.simulator.listen,
+        account_sid: provider.twilio.account_sid.clone(),
+        auth_token: provider.twilio.auth_token.expose().to_owned(),
+        time_scale: provider.simulator.time_scale,
+    }
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then stops accepting and lets

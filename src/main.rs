@@ -123,13 +123,13 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             init_tracing(false);
             let listener = TcpListener::bind(listen).await?;
             tracing::info!(listen = %listener.local_addr()?, "carrier simulator serving");
-            let options = callverify::simulator::SimulatorOptions {
+            let options = callverify_simulator::SimulatorOptions {
                 listen,
                 account_sid,
                 auth_token,
                 time_scale,
             };
-            callverify::simulator::serve(listener, options).await?;
+            callverify_simulator::serve(listener, options).await?;
             Ok(())
         }
         Command::CheckConfig { config } => {

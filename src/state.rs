@@ -20,5 +20,5 @@ pub struct AppState {
     pub notifier: Notifier,
     pub keys: Arc<KeyRing>,
     /// The in-process carrier simulator when `provider.kind = "simulator"` (kept alive here).
-    pub simulator: Option<Arc<crate::simulator::SimulatorHandle>>,
+    pub simulator: Option<Arc<callverify_simulator::SimulatorHandle>>,
 }

@@ -1,5 +1,9 @@
 //! The carrier simulator end to end: real HTTP on loopback between a Twilio-style client, the
 //! simulator, and a tiny IVR application that checks every webhook signature.
+//!
+//! It lives in the server crate rather than in crates/simulator because the IVR checks the
+//! simulator's signatures with the server's own code: two independent implementations of
+//! Twilio's algorithm must agree.
 
 #[path = "support/ivr_app.rs"]
 mod ivr_app;
@@ -7,7 +11,7 @@ mod ivr_app;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use callverify::simulator::{
+use callverify_simulator::{
     APPLICATION_ERROR_SPEECH, Behaviour, CallStatus, Entry, HangupCause, WebhookKind,
 };
 use ivr_app::{ACCOUNT, FROM, Harness, TOKEN, digits, gather_paths};

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use callverify::simulator::{Behaviour, CallStatus, Transcript, WebhookKind};
+use callverify_simulator::{Behaviour, CallStatus, Transcript, WebhookKind};
 use serde_json::{Value, json};
 
 use crate::support::{PORTAL_KEY, TestServer};
@@ -149,7 +149,7 @@ async fn every_webhook_is_answered_and_signed_calls_pass_the_check() {
         .entries
         .iter()
         .filter_map(|e| match e {
-            callverify::simulator::Entry::Webhook { status_code, .. } => Some(*status_code),
+            callverify_simulator::Entry::Webhook { status_code, .. } => Some(*status_code),
             _ => None,
         })
         .collect();

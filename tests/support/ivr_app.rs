@@ -11,9 +11,7 @@ use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use callverify::provider::twilio::signature::compute_signature;
-use callverify::simulator::{
-    self, Entry, SimulatorHandle, SimulatorOptions, Transcript, WebhookKind,
-};
+use callverify_simulator::{Entry, SimulatorHandle, SimulatorOptions, Transcript, WebhookKind};
 use serde_json::Value;
 
 pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
@@ -109,7 +107,7 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start() -> Self {
-        let sim = simulator::start(SimulatorOptions {
+        let sim = callverify_simulator::start(SimulatorOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
             account_sid: ACCOUNT.into(),
             auth_token: TOKEN.into(),

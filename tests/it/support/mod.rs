@@ -34,7 +34,7 @@ pub fn unique_prefix() -> String {
 pub struct TestServer {
     pub base: String,
     /// The in-process carrier simulator (`Options::simulated`).
-    pub simulator: Option<std::sync::Arc<callverify::simulator::SimulatorHandle>>,
+    pub simulator: Option<std::sync::Arc<callverify_simulator::SimulatorHandle>>,
     pub prefix: String,
     pub http: reqwest::Client,
     /// Dropping it (with the server) shuts the server down, as does [`TestServer::shut_down`].

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::signing::twilio_signature;
 use super::twiml::Method;
-use crate::provider::twilio::signature::compute_signature;
 
 /// Twilio waits 15 s for a webhook answer (FACTS §3.3). Real seconds, not scaled: a slow
 /// application should look slow in tests too.
@@ -52,7 +52,7 @@ impl Request<'_> {
             Method::Get => &[],
             Method::Post => self.params,
         };
-        let signature = compute_signature(auth_token, target.as_str(), signed_params);
+        let signature = twilio_signature(auth_token, target.as_str(), signed_params);
         let request = match self.method {
             Method::Get => client.get(target),
             Method::Post => client.post(target).form(self.params),

@@ -1,4 +1,5 @@
-//! The built-in carrier simulator: a Twilio-compatible Calls API that plays calls against our webhooks.
+//! The carrier simulator: a Twilio-compatible Calls API that plays calls against an
+//! application's webhooks (callverify's, for its demo and its tests).
 //!
 //! It answers `POST /2010-04-01/Accounts/{AccountSid}/Calls.json` (and fetch / cancel / hang-up
 //! on `…/Calls/{CallSid}.json`) like Twilio, then plays each call: status callbacks, the signed
@@ -6,12 +7,15 @@
 //! for the behaviour table by destination number). Every delay is simulated time multiplied by
 //! [`SimulatorOptions::time_scale`]. Each call leaves a [`Transcript`].
 //!
+//! It shares no code with callverify: it signs webhooks and parses TwiML on its own, so a
+//! mistake in the server cannot be mirrored here and go unnoticed.
+//!
 //! Not simulated: inline `Twiml`, `FallbackUrl`, `SendDigits`, answering-machine detection,
 //! speech input; verbs such as `<Dial>` or `<Record>` are skipped (an `Unsupported` entry).
 //!
 //! Code tour: `calls_api` (REST) → `call` (one call's life) → `interpreter` (TwiML documents)
-//! → `gather` (prompts and keys) → `webhook` (signed requests); `twiml` parses, `registry`
-//! keeps calls, `transcript` records.
+//! → `gather` (prompts and keys) → `webhook` (requests signed by `signing`); `twiml` parses,
+//! `registry` keeps calls, `transcript` records.
 
 mod call;
 pub mod callee;
@@ -19,6 +23,7 @@ mod calls_api;
 mod gather;
 mod interpreter;
 mod registry;
+mod signing;
 pub mod transcript;
 pub mod twiml;
 mod webhook;
@@ -38,6 +43,7 @@ pub use callee::{Behaviour, GatherResponse, Pickup};
 pub use interpreter::APPLICATION_ERROR_SPEECH;
 pub use transcript::{CallStatus, Entry, HangupCause, Transcript, WebhookKind};
 
+/// Where the simulator listens, the one account it accepts, and how fast simulated time runs.
 #[derive(Clone)]
 pub struct SimulatorOptions {
     /// Where to listen; port 0 = any free port.
@@ -48,19 +54,6 @@ pub struct SimulatorOptions {
     pub auth_token: String,
     /// Multiplies every simulated delay; 1.0 = real time, 0.01 for tests.
     pub time_scale: f64,
-}
-
-impl SimulatorOptions {
-    /// The in-process simulator of `provider.kind = "simulator"`: it listens where
-    /// `provider.simulator` says and accepts the `provider.twilio` credentials our server uses.
-    pub fn from_config(provider: &crate::config::ProviderConfig) -> Self {
-        Self {
-            listen: provider.simulator.listen,
-            account_sid: provider.twilio.account_sid.clone(),
-            auth_token: provider.twilio.auth_token.expose().to_owned(),
-            time_scale: provider.simulator.time_scale,
-        }
-    }
 }
 
 impl fmt::Debug for SimulatorOptions {
