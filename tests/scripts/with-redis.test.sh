@@ -11,6 +11,7 @@
 #   tests/scripts/with-redis.test.sh        (run by .ci/run; exit 0 when every case passes)
 set -euo pipefail
 
+command -v python3 >/dev/null || { echo "with-redis.test: needs python3 (free ports, a stand-in Redis)" >&2; exit 1; }
 root=$(cd "$(dirname "$0")/../.." && pwd)
 helper="$root/scripts/with-redis.sh"
 bash_bin=$(command -v bash)
