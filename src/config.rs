@@ -1,7 +1,7 @@
 //! Layered configuration: `config/default.toml` (compiled in), an optional file, then
 //! `CALLVERIFY__SECTION__KEY` environment variables. Validated once at start-up.
 //!
-//! The key names are an operator contract (see README "Configuration"): keep them.
+//! The key names are an operator contract (see docs/OPERATIONS.md and config/default.toml): keep them.
 
 use std::fmt;
 use std::net::SocketAddr;

@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 
 /// mimalloc rather than glibc malloc: a keypress webhook makes about a hundred small
 /// allocations (hyper, axum, the Redis client, tracing), and under load about a tenth of the
-/// server's instructions were in glibc `malloc`/`free` (callgrind, see README "Benchmarks").
+/// server's instructions were in glibc `malloc`/`free` (callgrind, see docs/PERFORMANCE.md).
 /// Built with `no_thp`: mimalloc's transparent-huge-page hint on its arenas raised idle RSS from
 /// ~18 to ~35 MiB (target < 30 MiB); without it, ~22 MiB.
 #[global_allocator]

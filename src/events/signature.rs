@@ -1,5 +1,5 @@
 //! Standard Webhooks signing (`webhook-signature: v1,<base64>`) for events we send to
-//! portal back-ends. See FACTS §6. Verifying is the receiver's job, so there is no verifier
+//! portal back-ends. See docs/PROVIDERS.md#standard-webhooks. Verifying is the receiver's job, so there is no verifier
 //! here; tests check us against the reference libraries' vectors instead.
 
 use std::fmt;

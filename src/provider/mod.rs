@@ -5,7 +5,7 @@
 //! are in docs/PROVIDERS.md.
 //!
 //! Adding a provider: a new folder with a type implementing [`Provider`], and one line in
-//! [`Providers::from_config`].
+//! `start_provider` in `src/lib.rs`, where the accounts are built.
 
 pub mod twilio;
 

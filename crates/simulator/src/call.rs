@@ -157,7 +157,7 @@ async fn play(
 }
 
 impl ActiveCall {
-    /// The parameters of every webhook for this call (FACTS §3.1).
+    /// The parameters of every webhook for this call (docs/PROVIDERS.md#twilio-webhook-parameters).
     pub fn params(&self, status: CallStatus) -> Vec<(String, String)> {
         let pairs = [
             ("CallSid", self.sid.as_str()),

@@ -148,7 +148,7 @@ impl Callee {
     }
 }
 
-/// The keys one gather takes from what the callee presses (FACTS §4.2).
+/// The keys one gather takes from what the callee presses (docs/PROVIDERS.md#twilio-gather).
 #[derive(Debug, PartialEq, Eq)]
 pub struct KeyInput {
     /// Sent as `Digits`: without the `finishOnKey`.

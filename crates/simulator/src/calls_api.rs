@@ -1,4 +1,4 @@
-//! The Twilio Calls REST API the simulator answers (FACTS §2): create, fetch and update
+//! The Twilio Calls REST API the simulator answers (docs/PROVIDERS.md#twilio-calls-api): create, fetch and update
 //! (cancel / hang up) a call, with Basic auth and Twilio's error JSON.
 
 use std::sync::Arc;
@@ -36,7 +36,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// A Twilio error, answered with the legacy 2010 API error body (FACTS §2.5).
+/// A Twilio error, answered with the legacy 2010 API error body (docs/PROVIDERS.md#twilio-calls-api-errors).
 struct ApiError {
     status: StatusCode,
     code: u32,
@@ -160,7 +160,7 @@ fn parse_create(form: &[(String, String)]) -> Result<CallRequest, ApiError> {
         .filter(|e| !e.is_empty())
         .map(|e| e.to_ascii_lowercase())
         .collect();
-    // Twilio rings 60 s by default and at most 600 s (FACTS §2.2).
+    // Twilio rings 60 s by default and at most 600 s (docs/PROVIDERS.md#twilio-calls-api).
     let timeout_secs = field("Timeout")
         .and_then(|t| t.parse::<u32>().ok())
         .unwrap_or(60)
@@ -253,7 +253,7 @@ async fn update(
     Ok(Json(resource(&shared, &sid, &slot)))
 }
 
-/// The Call resource JSON (FACTS §2.3), with the fields a client may read.
+/// The Call resource JSON (docs/PROVIDERS.md#twilio-calls-resource), with the fields a client may read.
 fn resource(shared: &Shared, sid: &str, slot: &CallSlot) -> Value {
     let rfc2822 = |t: OffsetDateTime| t.format(&Rfc2822).ok();
     let transcript = slot.transcript();

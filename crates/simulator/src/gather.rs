@@ -1,6 +1,6 @@
 //! `<Gather>` as the callee experiences it: the prompt plays, keys barge in, `finishOnKey`,
 //! `numDigits` and `timeout` decide when input ends, and `actionOnEmptyResult` whether the
-//! action is requested without input (FACTS §4.2).
+//! action is requested without input (docs/PROVIDERS.md#twilio-gather).
 
 use url::Url;
 

@@ -114,7 +114,7 @@ async fn execute(
                 call.slot.record(Entry::Rejected {
                     reason: reason.clone(),
                 });
-                // Twilio ends a rejected call as busy or no-answer (FACTS §4.2).
+                // Twilio ends a rejected call as busy or no-answer (docs/PROVIDERS.md#twilio-gather).
                 let status = if reason == "busy" {
                     CallStatus::Busy
                 } else {

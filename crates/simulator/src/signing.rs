@@ -2,7 +2,7 @@
 //!
 //! Written apart from the server's validator on purpose: if both sides shared one function, a
 //! mistake in it would sign and accept the same wrong bytes and every simulated call would still
-//! pass. The algorithm (FACTS §1.1–1.2): the full URL as requested, then for a POST each form
+//! pass. The algorithm (docs/PROVIDERS.md#twilio-signature): the full URL as requested, then for a POST each form
 //! parameter as `name + value`, names in byte order and, for a repeated name, its distinct values
 //! in byte order; HMAC-SHA1 keyed with the auth token; standard Base64 with padding.
 
@@ -40,9 +40,9 @@ fn signed_string(url: &str, post_params: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     //! The official vectors of Twilio's helper libraries, from
-    //! `tests/fixtures/provider_vectors.json` (sources in FACTS §1.6). Those cases are written
+    //! `tests/fixtures/provider_vectors.json` (sources in docs/PROVIDERS.md#twilio-signature-vectors). Those cases are written
     //! for a validator (the URL as received); a signer needs the URL Twilio actually signed,
-    //! which FACTS §1.6 lists per case.
+    //! which docs/PROVIDERS.md#twilio-signature-vectors lists per case.
 
     use super::*;
     use serde_json::Value;
@@ -80,7 +80,7 @@ mod tests {
 
     #[test]
     fn the_base_string_is_the_url_then_sorted_names_and_values() {
-        // The debugging aid of FACTS §1.6, "Signed string for the base case".
+        // The debugging aid of docs/PROVIDERS.md#twilio-signature-vectors, "Signed string for the base case".
         let params = default_params(&twilio());
         assert_eq!(
             signed_string("https://mycompany.com/myapp.php?foo=1&bar=2", &params),
@@ -93,7 +93,7 @@ mod tests {
         let v = twilio();
         let token = text(&v, "auth_token");
         let params = default_params(&v);
-        // (case name, the URL Twilio signed for it per FACTS §1.6)
+        // (case name, the URL Twilio signed for it per docs/PROVIDERS.md#twilio-signature-vectors)
         let signed_urls = [
             ("base", "https://mycompany.com/myapp.php?foo=1&bar=2"),
             (
@@ -173,7 +173,7 @@ mod tests {
 
     #[test]
     fn a_name_sorts_before_a_longer_name_it_prefixes() {
-        // twilio-go `client/request_validator_test.go` (FACTS §1.6): `Reason` before
+        // twilio-go `client/request_validator_test.go` (docs/PROVIDERS.md#twilio-signature-vectors): `Reason` before
         // `ReasonConferenceEnded`; the reverse order gives the signature it must reject.
         let params: Vec<(String, String)> = [
             ("Digits", "1234"),

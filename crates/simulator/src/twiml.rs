@@ -1,4 +1,4 @@
-//! TwiML voice documents parsed into the verbs the simulator can play (FACTS §4).
+//! TwiML voice documents parsed into the verbs the simulator can play (docs/PROVIDERS.md#twilio-twiml).
 //!
 //! Parsing is strict where Twilio is strict (root `<Response>`, well-formed XML, nothing before
 //! the XML declaration → error 12100) and lenient elsewhere: a verb the simulator does not play
@@ -62,7 +62,7 @@ pub enum Verb {
     Unsupported(String),
 }
 
-/// `<Gather>` with Twilio's defaults applied (FACTS §4.2 table).
+/// `<Gather>` with Twilio's defaults applied (docs/PROVIDERS.md#twilio-gather table).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Gather {
     /// `None` = the current document's URL.
@@ -89,7 +89,7 @@ pub struct ParseError(pub String);
 const MAX_REPEAT: u32 = 10;
 
 pub fn parse(document: &str) -> Result<Vec<Verb>, ParseError> {
-    // Twilio rejects whitespace before the declaration (FACTS §3.3, error 12100).
+    // Twilio rejects whitespace before the declaration (docs/PROVIDERS.md#twilio-webhook-timeouts, error 12100).
     if document.trim_start().starts_with("<?xml") && !document.starts_with("<?xml") {
         return Err(ParseError("content before the XML declaration".into()));
     }

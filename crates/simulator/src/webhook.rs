@@ -7,7 +7,7 @@ use url::Url;
 use super::signing::twilio_signature;
 use super::twiml::Method;
 
-/// Twilio waits 15 s for a webhook answer (FACTS §3.3). Real seconds, not scaled: a slow
+/// Twilio waits 15 s for a webhook answer (docs/PROVIDERS.md#twilio-webhook-timeouts). Real seconds, not scaled: a slow
 /// application should look slow in tests too.
 pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -31,10 +31,10 @@ pub struct Failure {
 
 impl Request<'_> {
     /// The URL actually requested: for `GET` the parameters go to the query string and the
-    /// signature covers only the URL (FACTS §1.1 step 2).
+    /// signature covers only the URL (docs/PROVIDERS.md#twilio-signature step 2).
     pub fn target(&self) -> Url {
         let mut url = self.url.clone();
-        // A fragment carries Twilio connection overrides and is never sent (FACTS §3.4).
+        // A fragment carries Twilio connection overrides and is never sent (docs/PROVIDERS.md#twilio-connection-overrides).
         url.set_fragment(None);
         if self.method == Method::Get {
             url.query_pairs_mut().extend_pairs(self.params);

@@ -1,5 +1,5 @@
 //! Twilio request validation (`X-Twilio-Signature`): HMAC-SHA1 over the URL and the sorted
-//! form parameters, Base64-encoded. See FACTS §1 and the official vectors in
+//! form parameters, Base64-encoded. See docs/PROVIDERS.md#twilio-signature and the official vectors in
 //! `tests/fixtures/provider_vectors.json`.
 
 use base64::Engine;

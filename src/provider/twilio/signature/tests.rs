@@ -1,4 +1,4 @@
-//! Twilio signature checks against the official helper-library vectors (FACTS §1.6).
+//! Twilio signature checks against the official helper-library vectors (docs/PROVIDERS.md#twilio-signature-vectors).
 
 use super::*;
 use serde_json::Value;
