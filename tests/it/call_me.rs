@@ -4,30 +4,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::stub_twilio::{Mode, StubCall, gather_action, twilio_signature};
+use crate::support::stub_twilio::{
+    Mode, StubCall, answered_registration, gather_action, setup, twilio_signature,
+};
 use crate::support::{AUTH_TOKEN, OTHER_KEY, PORTAL_KEY, StubTwilio, TestServer};
-
-async fn setup() -> (StubTwilio, TestServer) {
-    let stub = StubTwilio::start().await;
-    let server = TestServer::start(&stub.base, "").await;
-    (stub, server)
-}
-
-/// Registers `number` for `user`, answers, and returns the call and the prompt's TwiML.
-async fn answered_registration(
-    stub: &StubTwilio,
-    server: &TestServer,
-    user: &str,
-    number: &str,
-) -> (String, StubCall, String) {
-    let (status, body) = server.register(user, number).await;
-    assert_eq!(status, 202, "{body}");
-    let call = stub.last_call();
-    assert_eq!(stub.status(&call, "ringing", "1").await, 204);
-    let (status, twiml) = stub.answer(&call).await;
-    assert_eq!(status, 200);
-    (body["id"].as_str().unwrap().to_owned(), call, twiml)
-}
 
 #[tokio::test]
 async fn pressing_pound_approves_and_registers_the_phone_as_default() {

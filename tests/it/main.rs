@@ -12,3 +12,4 @@ mod ops;
 mod policy;
 mod simulated;
 mod support;
+mod webhooks;

@@ -235,3 +235,26 @@ pub fn gather_action(twiml: &str) -> String {
         .unwrap()
         .into_owned()
 }
+
+/// A stub provider and a callverify using it.
+pub async fn setup() -> (StubTwilio, super::TestServer) {
+    let stub = StubTwilio::start().await;
+    let server = super::TestServer::start(&stub.base, "").await;
+    (stub, server)
+}
+
+/// Registers `number` for `user`, answers, and returns the call and the prompt's TwiML.
+pub async fn answered_registration(
+    stub: &StubTwilio,
+    server: &super::TestServer,
+    user: &str,
+    number: &str,
+) -> (String, StubCall, String) {
+    let (status, body) = server.register(user, number).await;
+    assert_eq!(status, 202, "{body}");
+    let call = stub.last_call();
+    assert_eq!(stub.status(&call, "ringing", "1").await, 204);
+    let (status, twiml) = stub.answer(&call).await;
+    assert_eq!(status, 200);
+    (body["id"].as_str().unwrap().to_owned(), call, twiml)
+}
