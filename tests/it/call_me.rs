@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::stub_twilio::{
-    Mode, StubCall, answered_registration, gather_action, setup, twilio_signature,
+    Mode, answered_registration, gather_action, setup, twilio_signature,
 };
 use crate::support::{AUTH_TOKEN, OTHER_KEY, PORTAL_KEY, StubTwilio, TestServer};
 
