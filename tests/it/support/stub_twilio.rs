@@ -30,8 +30,6 @@ pub struct CallsRequest {
     pub form: Vec<(String, String)>,
     pub authorization: String,
     pub sid: String,
-    /// When the request arrived.
-    pub at: std::time::Instant,
 }
 
 impl CallsRequest {
@@ -93,7 +91,6 @@ async fn create_call(
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default(),
         sid: sid.clone(),
-        at: std::time::Instant::now(),
     });
     match inner.mode.unwrap_or(Mode::Created) {
         Mode::Created => (
