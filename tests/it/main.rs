@@ -6,6 +6,7 @@ mod call_me;
 mod demo;
 mod deploy;
 mod events;
+mod hostile;
 mod invariants;
 mod methods;
 mod ops;
