@@ -134,7 +134,12 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     };
     let grace = Duration::from_millis(state.config.server.shutdown_grace_ms);
-    let served = ops::shutdown::serve_with_grace(listener, app(state), signal, grace).await;
+    let limits = ops::connections::Limits {
+        header_read_timeout: Duration::from_millis(state.config.server.header_read_timeout_ms),
+        idle_timeout: Duration::from_millis(state.config.server.idle_timeout_ms),
+        max_connections: state.config.server.max_connections,
+    };
+    let served = ops::shutdown::serve_with_grace(listener, app(state), limits, signal, grace).await;
     if let Some(worker) = worker {
         let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
     }

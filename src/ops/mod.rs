@@ -2,6 +2,7 @@
 //! inbound timeouts, and graceful shutdown. Each concern lives in its own file; [`layer`] puts
 //! them around every route as one middleware.
 
+pub mod connections;
 pub mod log_fields;
 pub mod metrics;
 pub mod request_id;

@@ -3,6 +3,7 @@
 
 mod abuse;
 mod call_me;
+mod connections;
 mod demo;
 mod deploy;
 mod events;
