@@ -229,6 +229,14 @@ impl IntoResponse for ApiError {
 impl From<redis::RedisError> for ApiError {
     fn from(e: redis::RedisError) -> Self {
         crate::ops::metrics::redis_error("api", &e);
+        // A refused password is a deployment fault, not a bug: the service is unavailable.
+        if e.kind() == redis::ErrorKind::AuthenticationFailed
+            || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
+        {
+            return ApiError::Unavailable(format!(
+                "redis refused our credentials ({e}): check the user and password in redis.url"
+            ));
+        }
         if e.is_timeout()
             || e.is_connection_dropped()
             || e.is_connection_refusal()

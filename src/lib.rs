@@ -30,8 +30,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
@@ -46,7 +44,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::router())
         .merge(telephony::router())
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(ops::readiness::readyz))
         .route("/metrics", get(ops::metrics::render))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
@@ -57,14 +55,8 @@ pub fn app(state: AppState) -> Router {
     ops::layer(router, &state)
 }
 
-async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
-    match tokio::time::timeout(Duration::from_secs(1), state.store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready"),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "redis unavailable"),
-    }
-}
-
-/// Connects to Redis and builds the shared state.
+/// Builds the shared state. Redis is connected lazily: a Redis that does not answer yet does not
+/// stop the start (see `ops::readiness`).
 pub async fn build_state(
     config: Config,
 ) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {

@@ -12,5 +12,6 @@ mod invariants;
 mod methods;
 mod ops;
 mod policy;
+mod process;
 mod simulated;
 mod support;
