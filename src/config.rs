@@ -41,6 +41,12 @@ pub struct ServerConfig {
     pub log_format: String,
     /// After SIGTERM/SIGINT, how long in-flight requests may take to finish.
     pub shutdown_grace_ms: u64,
+    /// Deadline for a request head, from its first byte (or from the accept).
+    pub header_read_timeout_ms: u64,
+    /// An idle keep-alive connection is closed after this long.
+    pub idle_timeout_ms: u64,
+    /// Ceiling on open connections (lowered to fit the open-file limit).
+    pub max_connections: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -283,6 +289,16 @@ impl Config {
             .map_err(|e| ConfigError::Invalid(format!("server.public_url: {e}")))?;
         if !matches!(public.scheme(), "http" | "https") || public.query().is_some() {
             return bad("server.public_url must be an http(s) URL without a query".into());
+        }
+        let server = &self.server;
+        if server.header_read_timeout_ms == 0
+            || server.idle_timeout_ms == 0
+            || server.max_connections == 0
+        {
+            return bad(
+                "server.header_read_timeout_ms, idle_timeout_ms and max_connections must be > 0"
+                    .into(),
+            );
         }
         if self.redis.prefix.is_empty() || self.redis.prefix.contains(['{', '}', ' ']) {
             return bad("redis.prefix must be non-empty, without braces or spaces".into());

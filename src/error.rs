@@ -72,6 +72,8 @@ fn is_unavailable(e: &redis::RedisError) -> bool {
         || e.is_connection_refusal()
         || e.is_io_error()
         || e.kind() == redis::ErrorKind::AuthenticationFailed
+        // A refused password is a deployment fault, not a bug: the service is unavailable.
+        || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
 }
 
 /// The wire shape of a problem document (`application/problem+json`, RFC 9457).
@@ -231,7 +233,11 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(cause) => tracing::warn!(%cause, "backing service unavailable"),
             ApiError::Store(e) => {
                 crate::ops::metrics::redis_error("api", e);
-                if is_unavailable(e) {
+                if e.kind() == redis::ErrorKind::AuthenticationFailed
+                    || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
+                {
+                    tracing::error!(cause = %e, "redis refused our credentials: check the user and password in redis.url");
+                } else if is_unavailable(e) {
                     tracing::warn!(cause = %e, "redis unavailable");
                 } else {
                     tracing::error!(cause = %e, "redis error");

@@ -31,8 +31,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
@@ -48,7 +46,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::router(deadline))
         .merge(telephony::router(&state))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(ops::readiness::readyz))
         .route("/metrics", get(ops::metrics::render))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
@@ -59,14 +57,8 @@ pub fn app(state: AppState) -> Router {
     ops::layer(router)
 }
 
-async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
-    match tokio::time::timeout(Duration::from_secs(1), state.store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready"),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "redis unavailable"),
-    }
-}
-
-/// Connects to Redis and builds the shared state.
+/// Builds the shared state. Redis is connected lazily: a Redis that does not answer yet does not
+/// stop the start (see `ops::readiness`).
 pub async fn build_state(
     config: Config,
 ) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
@@ -160,7 +152,12 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     };
     let grace = Duration::from_millis(state.config.server.shutdown_grace_ms);
-    let served = ops::shutdown::serve_with_grace(listener, app(state), signal, grace).await;
+    let limits = ops::connections::Limits {
+        header_read_timeout: Duration::from_millis(state.config.server.header_read_timeout_ms),
+        idle_timeout: Duration::from_millis(state.config.server.idle_timeout_ms),
+        max_connections: state.config.server.max_connections,
+    };
+    let served = ops::shutdown::serve_with_grace(listener, app(state), limits, signal, grace).await;
     if let Some(worker) = worker {
         let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
     }

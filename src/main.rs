@@ -69,7 +69,10 @@ enum Command {
 fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Logs to stderr; stdout is for command output (`check-config`, `hash-key`, the demo).
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -94,8 +97,7 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     match cli.command {
         Command::HashKey { key } => {
-            println!("{}", callverify::api::auth::hash_key(&key));
-            Ok(())
+            print_out(&format!("{}\n", callverify::api::auth::hash_key(&key)))
         }
         Command::Demo {
             scenario,
@@ -134,18 +136,39 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
         Command::CheckConfig { config } => {
             let config = callverify::config::Config::load(config.as_deref())?;
-            println!("{config:#?}");
-            Ok(())
+            print_out(&format!("{config:#?}\n"))
         }
         Command::Serve { config } => {
             let config = callverify::config::Config::load(config.as_deref())?;
             init_tracing(config.server.log_format == "json");
             let listener = TcpListener::bind(config.server.listen).await?;
-            tracing::info!(listen = %listener.local_addr()?, "callverify serving");
+            let listen = listener.local_addr()?;
+            let redis_url = config.redis.url.expose().to_owned();
             let state = callverify::build_state(config).await?;
+            // "callverify serving" once Redis answers; requests are served meanwhile.
+            let ready = callverify::ops::readiness::announce_when_ready(
+                state.store.clone(),
+                redis_url,
+                listen,
+            );
+            tokio::spawn(ready);
             callverify::serve(listener, state, shutdown_signal()).await?;
             Ok(())
         }
+    }
+}
+
+/// Writes command output to stdout. A reader that went away (`callverify check-config | head
+/// -1`) is not an error: `println!` would panic on the broken pipe.
+fn print_out(text: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }
 

@@ -240,32 +240,70 @@ pub fn mask_e164(e164: &str) -> String {
     out
 }
 
-/// Masks every phone-number-like run (7 or more digits, optionally after `+`) inside free text,
-/// such as a provider's error message, before it reaches a log line or an API answer.
+/// Masks every phone-number-like run inside free text, such as a provider's error message,
+/// before it reaches a log line, Redis or an API answer. A run is digits in groups joined by
+/// short stretches of the separators people write numbers with (space, `.`, `-`, `/`,
+/// parentheses), optionally after `+` or `(`: `+1 (425) 555-0198`, `425.555.0198`, `+31 6
+/// 12345678`. A run of 7 or more digits is masked whole except its last two digits. Dates and
+/// similar runs are masked too: in error text, over-masking is the safe side.
 pub fn redact_numbers(text: &str) -> String {
+    const MIN_DIGITS: usize = 7;
+    let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        let digit_count = run.bytes().filter(u8::is_ascii_digit).count();
-        if digit_count >= 7 {
-            let keep = &run[run.len() - 2..];
-            out.extend(std::iter::repeat_n('*', run.len() - 2));
-            out.push_str(keep);
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
-    for c in text.chars() {
-        if c.is_ascii_digit() || (c == '+' && run.is_empty()) {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
+    let mut i = 0;
+    while i < chars.len() {
+        match number_run(&chars, i) {
+            Some((end, digit_count)) if digit_count >= MIN_DIGITS => {
+                out.extend(std::iter::repeat_n('*', end - i - 2));
+                out.extend(&chars[end - 2..end]);
+                i = end;
+            }
+            Some((end, _)) => {
+                out.extend(&chars[i..end]);
+                i = end;
+            }
+            None => {
+                out.push(chars[i]);
+                i += 1;
+            }
         }
     }
-    flush(&mut run, &mut out);
     out
+}
+
+/// The run of digit groups starting at `start` (see [`redact_numbers`]): its end (exclusive, on
+/// a digit) and digit count, or `None` when no digit follows an optional leading `+` / `(`.
+fn number_run(chars: &[char], start: usize) -> Option<(usize, usize)> {
+    const MAX_SEPARATORS: usize = 3;
+    let is_separator = |c: char| matches!(c, ' ' | '\u{a0}' | '.' | '-' | '/' | '(' | ')');
+    let mut i = start;
+    if chars[i] == '+' {
+        i += 1;
+    }
+    if chars.get(i) == Some(&'(') {
+        i += 1;
+    }
+    if !chars.get(i).is_some_and(char::is_ascii_digit) {
+        return None;
+    }
+    let (mut end, mut digit_count) = (i, 0);
+    loop {
+        while chars.get(i).is_some_and(char::is_ascii_digit) {
+            i += 1;
+            digit_count += 1;
+        }
+        end = end.max(i);
+        let gap = chars[i..]
+            .iter()
+            .take(MAX_SEPARATORS + 1)
+            .take_while(|c| is_separator(**c))
+            .count();
+        if gap == 0 || gap > MAX_SEPARATORS || !chars.get(i + gap).is_some_and(char::is_ascii_digit)
+        {
+            return Some((end, digit_count));
+        }
+        i += gap;
+    }
 }
 
 fn parse_region(region: &str) -> Result<Id, PhoneError> {

@@ -1,7 +1,9 @@
 //! Bearer API keys. Keys are configured as SHA-256 hashes and bound to one tenant; a request's
 //! key must belong to the tenant in its path (401 without a valid key, 403 with another tenant's).
 
+use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -75,6 +77,20 @@ pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
+/// The key of the one `Authorization: Bearer <key>` header. The scheme is case-insensitive
+/// (RFC 9110 §11.1); two or more `Authorization` headers are refused rather than one picked, so
+/// a proxy that appends its own can never decide which key counts.
+fn bearer_key(headers: &HeaderMap) -> Option<&str> {
+    let mut values = headers.get_all(axum::http::header::AUTHORIZATION).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let (scheme, key) = value.to_str().ok()?.split_once(' ')?;
+    let key = key.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
+}
+
 /// An authenticated caller of a `/v1/tenants/{tenant}/…` route.
 #[derive(Clone, Debug)]
 pub struct Caller {
@@ -97,18 +113,16 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let key = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .ok_or(ApiError::Unauthenticated)?;
+        let key = bearer_key(&parts.headers).ok_or(ApiError::Unauthenticated)?;
         let (tenant, scope) = state.keys.identify(key).ok_or(ApiError::Unauthenticated)?;
         let params = RawPathParams::from_request_parts(parts, state)
             .await
-            .map_err(|_| ApiError::Internal("route without path parameters".into()))?;
+            .map_err(|e| match e {
+                RawPathParamsRejection::InvalidUtf8InPathParam(_) => {
+                    ApiError::InvalidRequest("path parameters must be UTF-8 once decoded".into())
+                }
+                _ => ApiError::Internal("route without path parameters".into()),
+            })?;
         let path_tenant = params
             .iter()
             .find(|(name, _)| *name == "tenant")
@@ -150,6 +164,25 @@ mod tests {
         );
         assert!(ring.identify("portal-key ").is_none());
         assert!(ring.identify("").is_none());
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_the_header_unique() {
+        let headers = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(axum::http::header::AUTHORIZATION, v.parse().unwrap());
+            }
+            h
+        };
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            assert_eq!(bearer_key(&headers(&[&format!("{scheme} k1")])), Some("k1"));
+        }
+        assert_eq!(bearer_key(&headers(&["Bearer k1", "Bearer k1"])), None);
+        assert_eq!(bearer_key(&headers(&["Basic k1"])), None);
+        assert_eq!(bearer_key(&headers(&["Bearer   "])), None);
+        assert_eq!(bearer_key(&headers(&["Bearerk1"])), None);
+        assert_eq!(bearer_key(&headers(&[])), None);
     }
 
     #[test]

@@ -119,15 +119,38 @@ impl NewMethod {
     }
 }
 
-/// A trimmed, non-empty display text without control characters.
+/// A trimmed display text without control characters or bidi controls, with at least one
+/// visible character. Portals show these names to the user and to help-desk staff: a U+202E
+/// can make "evil\u{202E}yek" read as another key's name, and a zero-width-only name looks
+/// like no name at all.
 fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
     let value = value.trim();
-    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+    let visible = value
+        .chars()
+        .any(|c| !c.is_whitespace() && !is_invisible(c));
+    let refused = value.chars().any(|c| c.is_control() || is_bidi_control(c));
+    if !visible || refused || value.chars().count() > max {
         return Err(ApiError::InvalidRequest(format!(
-            "{field} must be 1-{max} characters without control characters"
+            "{field} must be 1-{max} characters with a visible one, without control or \
+             bidirectional-formatting characters"
         )));
     }
     Ok(value.to_owned())
+}
+
+/// Explicit directional embeddings, overrides and isolates, and the LRM/RLM marks.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}')
+}
+
+/// Characters that render as nothing: zero-width spaces and joiners, word joiner and invisible
+/// operators, soft hyphen, BOM, fillers, variation selectors, tags.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{E0000}'..='\u{E0FFF}')
 }
 
 fn credential(value: &str) -> Result<String, ApiError> {
@@ -278,6 +301,30 @@ mod tests {
         for (body, expected) in cases {
             let got = NewMethod::from_body(body.clone()).map_err(slug);
             assert_eq!(got.err(), Some(expected), "{body}");
+        }
+    }
+
+    #[test]
+    fn display_names_refuse_bidi_controls_and_invisible_only_text() {
+        let name = |n: &str| {
+            NewMethod::from_body(json!({"kind": "authenticator_app", "display_name": n}))
+                .map_err(slug)
+        };
+        for refused in [
+            "evil\u{202E}yek",
+            "\u{202A}a",
+            "a\u{2066}b\u{2069}",
+            "a\u{200E}",
+            "\u{200F}a",
+            "\u{200B}\u{200C}\u{200D}",
+            "\u{2060}\u{FEFF} \u{00AD}",
+            "a\u{0}b",
+            "a\u{9f}b",
+        ] {
+            assert_eq!(name(refused).err(), Some("invalid-request"), "{refused:?}");
+        }
+        for accepted in ["Pixel 8", "Jan's 📱", "👩\u{200D}💻 laptop", "Ünïcödé"] {
+            assert!(name(accepted).is_ok(), "{accepted:?}");
         }
     }
 }

@@ -3,8 +3,10 @@
 //! request ids, spans and HTTP metrics around every route as one middleware. Nothing here knows
 //! the product: metrics take plain labels, and each router brings its own timeout answer.
 
+pub mod connections;
 pub mod log_fields;
 pub mod metrics;
+pub mod readiness;
 pub mod request_id;
 pub mod shutdown;
 pub mod timeout;

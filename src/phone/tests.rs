@@ -284,3 +284,47 @@ fn numbers_inside_free_text_are_redacted() {
         "error 21211 at 12:30"
     );
 }
+
+#[test]
+fn numbers_written_with_separators_are_redacted() {
+    let cases = [
+        (
+            "Call +1 (425) 555-0198 failed",
+            "Call ***************98 failed",
+        ),
+        ("to 425.555.0198.", "to **********98."),
+        ("to 425-555-0198", "to **********98"),
+        ("to +31 6 12345678!", "to ************78!"),
+        ("(425) 555 0198", "************98"),
+        (
+            "+44 20 7946 0000 and +1-425-555-0199",
+            "**************00 and *************99",
+        ),
+        ("nbsp 425\u{a0}555\u{a0}0198", "nbsp **********98"),
+        ("+1 - 425 - 555 - 0198", "*******************98"),
+    ];
+    for (text, masked) in cases {
+        assert_eq!(redact_numbers(text), masked, "{text:?}");
+    }
+    for kept in [
+        "error 21211 at 12:30",
+        "HTTP 400: 21211",
+        "retry in 5 s (attempt 2/3)",
+        "a + b - (c)",
+        "",
+        "+",
+        "(",
+        "123 456",
+        "+1 (425)",
+        "1 2 3 4 5 6",
+    ] {
+        assert_eq!(redact_numbers(kept), kept, "{kept:?}");
+    }
+    // No digit of a masked number survives except the last two.
+    let text = "The 'To' number +1 (425) 555-0198 is not a valid phone number.";
+    let digits: String = redact_numbers(text)
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    assert_eq!(digits, "98");
+}

@@ -43,13 +43,16 @@ struct Scripts {
 }
 
 impl Store {
+    /// A store for `url`. Nothing is connected yet (only a malformed URL fails here): the first
+    /// command connects, and a Redis that is down reconnects on a later one, so the server can
+    /// start before Redis answers.
     pub async fn connect(url: &str, prefix: &str, timeout: Duration) -> redis::RedisResult<Self> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(timeout))
             .set_connection_timeout(Some(timeout))
             .set_number_of_retries(2);
-        let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
         Ok(Self {
             client: std::sync::Arc::new(client),
             conn,

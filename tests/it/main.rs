@@ -3,13 +3,16 @@
 
 mod abuse;
 mod call_me;
+mod connections;
 mod demo;
 mod deploy;
 mod events;
+mod hostile;
 mod invariants;
 mod methods;
 mod ops;
 mod policy;
+mod process;
 mod simulated;
 mod support;
 mod webhooks;

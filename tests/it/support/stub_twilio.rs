@@ -22,6 +22,10 @@ pub enum Mode {
     Created,
     Rejected400,
     Failed500,
+    /// 400 with this error message (e.g. one quoting a number).
+    RejectedSaying(&'static str),
+    /// 500 with this error message.
+    FailedSaying(&'static str),
 }
 
 /// One recorded Calls API request.
@@ -102,6 +106,14 @@ async fn create_call(
             axum::Json(
                 json!({"code": 21211, "message": "The 'To' number is not a valid phone number.", "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}),
             ),
+        ),
+        Mode::RejectedSaying(message) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"code": 21211, "message": message, "status": 400})),
+        ),
+        Mode::FailedSaying(message) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"code": 20500, "message": message, "status": 500})),
         ),
         Mode::Failed500 => (
             StatusCode::INTERNAL_SERVER_ERROR,
