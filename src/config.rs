@@ -37,8 +37,7 @@ pub struct ServerConfig {
     pub public_url: String,
     pub request_timeout_ms: u64,
     pub body_limit_bytes: usize,
-    /// `text` or `json`.
-    pub log_format: String,
+    pub log_format: LogFormat,
     /// After SIGTERM/SIGINT, how long in-flight requests may take to finish.
     pub shutdown_grace_ms: u64,
     /// Deadline for a request head, from its first byte (or from the accept).
@@ -123,23 +122,56 @@ pub struct VerificationConfig {
     pub default_locale: String,
 }
 
+/// `server.log_format`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Configuration is parsed into typed values once, at load: an invalid tenant id, key hash,
+/// URL or secret fails there with the key's name, and nothing parses these strings again.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantConfig {
-    pub id: String,
-    /// Lowercase hex SHA-256 of each bearer API key a portal back-end may use.
+    pub id: crate::ids::TenantId,
+    /// SHA-256 of each bearer API key a portal back-end may use (64 hex characters).
     #[serde(default)]
-    pub portal_keys_sha256: Vec<String>,
-    /// Lowercase hex SHA-256 of each admin key (policy, unblock).
+    pub portal_keys_sha256: Vec<KeyHash>,
+    /// SHA-256 of each admin key (policy, unblock).
     #[serde(default)]
-    pub admin_keys_sha256: Vec<String>,
+    pub admin_keys_sha256: Vec<KeyHash>,
     #[serde(default)]
-    pub events_url: Option<String>,
+    pub events_url: Option<url::Url>,
     #[serde(default)]
-    pub events_secret: Option<Secret>,
+    pub events_secret: Option<crate::events::signature::WebhookSecret>,
     /// Per-tenant replacements of `[abuse.limits]` entries.
     #[serde(default)]
     pub limits: LimitOverrides,
+}
+
+/// The SHA-256 of an API key, from its 64 hex characters (either case). Not a secret: a
+/// hash of a high-entropy key.
+#[derive(Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct KeyHash(pub [u8; 32]);
+
+impl TryFrom<String> for KeyHash {
+    type Error = String;
+
+    fn try_from(hex_hash: String) -> Result<Self, String> {
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(hex_hash.to_ascii_lowercase(), &mut hash)
+            .map_err(|_| "key hashes must be 64 hex characters".to_owned())?;
+        Ok(Self(hash))
+    }
+}
+
+impl fmt::Debug for KeyHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyHash({})", hex::encode(self.0))
+    }
 }
 
 /// `[abuse]`: rate limits, fraud blocks, where the client IP comes from.
@@ -352,41 +384,15 @@ impl Config {
         }
         let mut seen = std::collections::HashSet::new();
         for tenant in &self.tenants {
-            if crate::ids::TenantId::parse(&tenant.id).is_err() {
-                return bad(format!("tenants: invalid id {:?}", tenant.id));
-            }
             if !seen.insert(tenant.id.as_str()) {
-                return bad(format!("tenants: duplicate id {:?}", tenant.id));
-            }
-            for key in tenant
-                .portal_keys_sha256
-                .iter()
-                .chain(&tenant.admin_keys_sha256)
-            {
-                if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return bad(format!(
-                        "tenants.{}: key hashes must be 64 hex characters",
-                        tenant.id
-                    ));
-                }
+                return bad(format!("tenants: duplicate id {:?}", tenant.id.as_str()));
             }
             match (&tenant.events_url, &tenant.events_secret) {
                 (None, None) => {}
-                (Some(url), Some(secret)) => {
-                    let parsed = url::Url::parse(url).map_err(|e| {
-                        ConfigError::Invalid(format!("tenants.{}.events_url: {e}", tenant.id))
-                    })?;
-                    if !matches!(parsed.scheme(), "http" | "https") {
+                (Some(url), Some(_)) => {
+                    if !matches!(url.scheme(), "http" | "https") {
                         return bad(format!("tenants.{}.events_url must be http(s)", tenant.id));
                     }
-                    crate::events::signature::WebhookSecret::parse(secret.expose()).map_err(
-                        |e| {
-                            ConfigError::Invalid(format!(
-                                "tenants.{}.events_secret: {e}",
-                                tenant.id
-                            ))
-                        },
-                    )?;
                 }
                 _ => {
                     return bad(format!(
@@ -432,6 +438,16 @@ mod tests {
         assert!(Config::from_toml_overlay("[policy]\ndefault_locale = \"fr-FR\"").is_err());
         let bad = "[[tenants]]\nid = \"contoso\"\nportal_keys_sha256 = [\"abc\"]";
         assert!(Config::from_toml_overlay(bad).is_err());
+        // Parsed once, at load: a bad tenant id or events URL fails there.
+        assert!(Config::from_toml_overlay("[[tenants]]\nid = \"con toso\"").is_err());
+        let url = "[[tenants]]\nid = \"c\"\nevents_url = \"not a url\"\nevents_secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"";
+        assert!(Config::from_toml_overlay(url).is_err());
+        let good = format!(
+            "[[tenants]]\nid = \"contoso\"\nportal_keys_sha256 = [\"{}\"]",
+            "AB".repeat(32)
+        );
+        let config = Config::from_toml_overlay(&good).unwrap();
+        assert_eq!(config.tenants[0].portal_keys_sha256[0].0, [0xab; 32]);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::Duration;
 use callverify_simulator::{Behaviour, SimulatorHandle};
 use rand::RngExt;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, ProviderKind, TenantConfig};
@@ -89,8 +90,10 @@ pub async fn run(options: DemoOptions) -> DemoResult<bool> {
         hex::encode(rand::rng().random::<[u8; 4]>())
     );
     config.tenants = vec![TenantConfig {
-        id: "demo".into(),
-        portal_keys_sha256: vec![crate::api::auth::hash_key(&key)],
+        id: crate::ids::TenantId::parse("demo")?,
+        portal_keys_sha256: vec![crate::config::KeyHash(
+            Sha256::digest(key.as_bytes()).into(),
+        )],
         admin_keys_sha256: vec![],
         events_url: None,
         events_secret: None,

@@ -21,8 +21,17 @@ fn valid_name(s: &str) -> bool {
 
 macro_rules! name_id {
     ($name:ident, $what:literal) => {
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        /// Deserializes (configuration) through [`Self::parse`]: an invalid id fails at load.
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+        #[serde(try_from = "String")]
         pub struct $name(String);
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidId;
+            fn try_from(s: String) -> Result<Self, InvalidId> {
+                Self::parse(&s)
+            }
+        }
 
         impl $name {
             pub fn parse(s: &str) -> Result<Self, InvalidId> {

@@ -140,7 +140,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
         Command::Serve { config } => {
             let config = callverify::config::Config::load(config.as_deref())?;
-            init_tracing(config.server.log_format == "json");
+            init_tracing(config.server.log_format == callverify::config::LogFormat::Json);
             let listener = TcpListener::bind(config.server.listen).await?;
             let listen = listener.local_addr()?;
             let redis_url = config.redis.url.expose().to_owned();

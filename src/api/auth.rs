@@ -37,23 +37,17 @@ impl KeyRing {
     pub fn from_config(tenants: &[TenantConfig]) -> Self {
         let mut entries = Vec::new();
         for t in tenants {
-            let Ok(tenant) = TenantId::parse(&t.id) else {
-                continue;
-            };
             let scoped = t
                 .portal_keys_sha256
                 .iter()
                 .map(|h| (h, Scope::Portal))
                 .chain(t.admin_keys_sha256.iter().map(|h| (h, Scope::Admin)));
-            for (hex_hash, scope) in scoped {
-                let mut hash = [0u8; 32];
-                if hex::decode_to_slice(hex_hash.to_ascii_lowercase(), &mut hash).is_ok() {
-                    entries.push(Entry {
-                        tenant: tenant.clone(),
-                        scope,
-                        hash,
-                    });
-                }
+            for (hash, scope) in scoped {
+                entries.push(Entry {
+                    tenant: t.id.clone(),
+                    scope,
+                    hash: hash.0,
+                });
             }
         }
         Self { entries }
@@ -146,10 +140,13 @@ mod tests {
 
     #[test]
     fn keys_are_identified_by_their_hash() {
+        use crate::config::KeyHash;
         let ring = KeyRing::from_config(&[TenantConfig {
-            id: "contoso".into(),
-            portal_keys_sha256: vec![hash_key("portal-key")],
-            admin_keys_sha256: vec![hash_key("admin-key").to_uppercase()],
+            id: TenantId::parse("contoso").unwrap(),
+            portal_keys_sha256: vec![KeyHash::try_from(hash_key("portal-key")).unwrap()],
+            admin_keys_sha256: vec![
+                KeyHash::try_from(hash_key("admin-key").to_uppercase()).unwrap(),
+            ],
             events_url: None,
             events_secret: None,
             limits: Default::default(),

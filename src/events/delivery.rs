@@ -53,9 +53,9 @@ pub fn spawn(
     let endpoints = tenants
         .iter()
         .filter_map(|t| {
-            let url = t.events_url.clone()?;
-            let secret = WebhookSecret::parse(t.events_secret.as_ref()?.expose()).ok()?;
-            Some((t.id.clone(), Endpoint { url, secret }))
+            let url = t.events_url.as_ref()?.to_string();
+            let secret = t.events_secret.clone()?;
+            Some((t.id.as_str().to_owned(), Endpoint { url, secret }))
         })
         .collect();
     let random: [u8; 6] = rand::rng().random();

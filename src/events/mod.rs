@@ -52,7 +52,7 @@ impl Emitter {
             tenants: tenants
                 .iter()
                 .filter(|t| t.events_url.is_some())
-                .map(|t| t.id.clone())
+                .map(|t| t.id.as_str().to_owned())
                 .collect(),
         }
     }

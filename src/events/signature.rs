@@ -13,8 +13,10 @@ use sha2::Sha256;
 /// The prefix the spec puts in front of a serialised symmetric secret.
 const SECRET_PREFIX: &str = "whsec_";
 
-/// A portal's symmetric signing key (`whsec_<base64>`). `Debug` never shows the key.
-#[derive(Clone)]
+/// A portal's symmetric signing key (`whsec_<base64>`). `Debug` never shows the key;
+/// configuration deserializes it through [`WebhookSecret::parse`].
+#[derive(Clone, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub struct WebhookSecret {
     key: Vec<u8>,
 }
@@ -44,6 +46,14 @@ impl WebhookSecret {
             return Err(WebhookSecretError::Empty);
         }
         Ok(Self { key })
+    }
+}
+
+impl TryFrom<String> for WebhookSecret {
+    type Error = WebhookSecretError;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
     }
 }
 

@@ -45,7 +45,7 @@ impl FlowSettings {
         let tenant_limits = config
             .tenants
             .iter()
-            .map(|t| (t.id.clone(), limits.for_tenant(&t.limits)))
+            .map(|t| (t.id.as_str().to_owned(), limits.for_tenant(&t.limits)))
             .collect();
         Self {
             public_url: config.server.public_url.trim_end_matches('/').to_owned(),

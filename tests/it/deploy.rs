@@ -63,7 +63,7 @@ fn compose_runs_redis_and_callverify_with_a_valid_configuration() {
     );
     assert_eq!(config.server.listen.to_string(), "0.0.0.0:8080");
     assert_eq!(config.redis.url.expose(), "redis://redis:6379");
-    assert_eq!(config.tenants[0].id, "demo");
+    assert_eq!(config.tenants[0].id.as_str(), "demo");
 }
 
 #[test]
