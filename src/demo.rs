@@ -10,6 +10,8 @@ use callverify_simulator::{Behaviour, SimulatorHandle};
 use rand::RngExt;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+use crate::verification::{FailureReason, Status};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, ProviderKind, TenantConfig};
@@ -53,15 +55,16 @@ impl Scenario {
     }
 
     /// The final status (and reason) the scenario must end in.
-    fn expected(self) -> (&'static str, Option<&'static str>) {
+    fn expected(self) -> (Status, Option<FailureReason>) {
+        use FailureReason::*;
         match self {
-            Scenario::Approve | Scenario::WrongKey => ("approved", None),
-            Scenario::Voicemail => ("failed", Some("no_input")),
-            Scenario::Busy => ("failed", Some("busy")),
-            Scenario::NoAnswer => ("failed", Some("no_answer")),
-            Scenario::Fraud => ("fraud_reported", None),
-            Scenario::HangUp => ("failed", Some("hung_up")),
-            Scenario::Fail => ("failed", Some("provider_failed")),
+            Scenario::Approve | Scenario::WrongKey => (Status::Approved, None),
+            Scenario::Voicemail => (Status::Failed, Some(NoInput)),
+            Scenario::Busy => (Status::Failed, Some(Busy)),
+            Scenario::NoAnswer => (Status::Failed, Some(NoAnswer)),
+            Scenario::Fraud => (Status::FraudReported, None),
+            Scenario::HangUp => (Status::Failed, Some(HungUp)),
+            Scenario::Fail => (Status::Failed, Some(ProviderFailed)),
         }
     }
 }
@@ -147,7 +150,9 @@ pub async fn run(options: DemoOptions) -> DemoResult<bool> {
         Some(r) => say(format!("verification {status} ({r})")),
         None => say(format!("verification {status}")),
     }
-    Ok((status.as_str(), reason.as_deref()) == expected)
+    let (expected_status, expected_reason) = expected;
+    Ok(status == expected_status.as_str()
+        && reason.as_deref() == expected_reason.map(|r| r.as_str()))
 }
 
 struct Portal {

@@ -10,6 +10,40 @@ use crate::ids::{TenantId, UserId, VerificationId};
 use crate::store::Store;
 use crate::store::limits::RateCheck;
 
+/// The rate limits, by the name a 429's `limit` field, the metric label, the Redis key and the
+/// `[abuse.limits]` table use (exact strings are a contract).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateLimit {
+    NumberSpacing,
+    Number,
+    User,
+    Tenant,
+    Ip,
+}
+
+impl RateLimit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RateLimit::NumberSpacing => "number_spacing",
+            RateLimit::Number => "number",
+            RateLimit::User => "user",
+            RateLimit::Tenant => "tenant",
+            RateLimit::Ip => "ip",
+        }
+    }
+
+    /// What the caller is told.
+    fn describe(self) -> &'static str {
+        match self {
+            RateLimit::NumberSpacing => "too soon after the last call to this number",
+            RateLimit::Number => "too many calls to this number",
+            RateLimit::User => "too many verification calls for this user",
+            RateLimit::Tenant => "too many verification calls for this tenant",
+            RateLimit::Ip => "too many verification calls from this client address",
+        }
+    }
+}
+
 /// Who a call is for: what its limits count.
 #[derive(Clone, Copy, Debug)]
 pub struct CallSubject<'a> {
@@ -23,7 +57,7 @@ pub struct CallSubject<'a> {
 #[derive(Clone, Debug)]
 pub struct Counted {
     tenant: String,
-    checks: Vec<(&'static str, String, Limit)>,
+    checks: Vec<(RateLimit, String, Limit)>,
 }
 
 impl Counted {
@@ -31,7 +65,7 @@ impl Counted {
         self.checks
             .iter()
             .map(|(name, subject, limit)| RateCheck {
-                name,
+                name: name.as_str(),
                 subject,
                 max: limit.max,
                 window_ms: limit.window_secs * 1000,
@@ -50,16 +84,20 @@ pub async fn admit(
 ) -> Result<Counted, ApiError> {
     let mut checks = vec![
         (
-            "number_spacing",
+            RateLimit::NumberSpacing,
             subject.e164.to_owned(),
             limits.number_spacing,
         ),
-        ("number", subject.e164.to_owned(), limits.number),
-        ("user", subject.user.as_str().to_owned(), limits.user),
-        ("tenant", "-".to_owned(), limits.tenant),
+        (RateLimit::Number, subject.e164.to_owned(), limits.number),
+        (
+            RateLimit::User,
+            subject.user.as_str().to_owned(),
+            limits.user,
+        ),
+        (RateLimit::Tenant, "-".to_owned(), limits.tenant),
     ];
     if let Some(ip) = subject.client_ip {
-        checks.push(("ip", ip.to_string(), limits.ip));
+        checks.push((RateLimit::Ip, ip.to_string(), limits.ip));
     }
     // `max = 0` switches a limit off (the script skips it too): with every limit off there is
     // nothing to count and no round trip to make.
@@ -84,16 +122,17 @@ pub async fn admit(
     };
     discard(store, id).await;
     let (name, _, limit) = &counted.checks[refused.index];
-    metrics::counter!("callverify_calls_rate_limited_total", "limit" => *name).increment(1);
-    tracing::info!(verification = %id, limit = *name, "call refused by a rate limit");
+    let name = name.as_str();
+    metrics::counter!("callverify_calls_rate_limited_total", "limit" => name).increment(1);
+    tracing::info!(verification = %id, limit = name, "call refused by a rate limit");
     Err(ApiError::RateLimited {
         detail: format!(
             "{}: at most {} call(s) per {} s",
-            describe(name),
+            counted.checks[refused.index].0.describe(),
             limit.max,
             limit.window_secs
         ),
-        limit: (*name).to_owned(),
+        limit: name.to_owned(),
         retry_after_secs: refused.retry_after_ms.div_ceil(1000).max(1),
     })
 }
@@ -115,15 +154,5 @@ pub async fn refund(store: &Store, id: &VerificationId, counted: &Counted) {
 async fn discard(store: &Store, id: &VerificationId) {
     if let Err(e) = store.discard_verification(id).await {
         tracing::warn!(verification = %id, error = %e, "refused verification not discarded");
-    }
-}
-
-fn describe(name: &str) -> &'static str {
-    match name {
-        "number_spacing" => "too soon after the last call to this number",
-        "number" => "too many calls to this number",
-        "user" => "too many verification calls for this user",
-        "tenant" => "too many verification calls for this tenant",
-        _ => "too many verification calls from this client address",
     }
 }
