@@ -70,13 +70,13 @@ pub fn ceiling(wanted: usize) -> usize {
 }
 
 fn fit(wanted: usize, descriptor_limit: Option<u64>) -> usize {
-    let Some(limit) = descriptor_limit else {
-        return wanted;
-    };
     // Each connection is one descriptor; the rest of the process needs its own.
-    let room = limit.saturating_sub(RESERVED_DESCRIPTORS).max(1);
+    let room = descriptor_limit.map_or(u64::MAX, |limit| {
+        limit.saturating_sub(RESERVED_DESCRIPTORS).max(1)
+    });
     let fitted = wanted.min(usize::try_from(room).unwrap_or(usize::MAX));
-    fitted.clamp(1, Semaphore::MAX_PERMITS)
+    // `drain` takes every permit back at once: at most u32::MAX of them.
+    fitted.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize))
 }
 
 /// The open connections, bounded by a semaphore: one permit each.
@@ -412,6 +412,7 @@ mod tests {
         assert_eq!(fit(10_000, Some(1024)), 1024 - 256);
         assert_eq!(fit(10_000, Some(100)), 1);
         assert_eq!(fit(0, Some(1024)), 1);
+        assert_eq!(fit(usize::MAX, None), u32::MAX as usize);
     }
 
     #[test]
