@@ -416,6 +416,10 @@ mod tests {
         assert_eq!(config.redis.prefix, "callverify");
         assert_eq!(config.provider.kind, ProviderKind::Twilio);
         assert_eq!(config.provider.twilio.ring_timeout_secs, 30);
+        assert_eq!(config.server.header_read_timeout_ms, 10_000);
+        assert_eq!(config.server.idle_timeout_ms, 60_000);
+        assert_eq!(config.server.max_connections, 10_000);
+        assert!(Config::from_toml_overlay("[server]\nmax_connections = 0").is_err());
         let policy = config.default_policy();
         assert!(policy.methods.phone.enabled && policy.methods.phone.office_phone_allowed);
         assert_eq!(policy.allowed_countries, None);

@@ -306,6 +306,22 @@ fn number_run(chars: &[char], start: usize) -> Option<(usize, usize)> {
     }
 }
 
+/// Every region code [`parse`] accepts as a hint (ISO 3166-1 alpha-2, uppercase; lowercase is
+/// accepted too), sorted: the regions libphonenumber has metadata for.
+pub fn known_regions() -> &'static [&'static str] {
+    static REGIONS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    REGIONS.get_or_init(|| {
+        let mut regions: Vec<&'static str> = phonenumber::metadata::DATABASE
+            .iter()
+            .map(|meta| meta.id())
+            .filter(|id| parse_region(id).is_ok())
+            .collect();
+        regions.sort_unstable();
+        regions.dedup();
+        regions
+    })
+}
+
 fn parse_region(region: &str) -> Result<Id, PhoneError> {
     let region = region.trim();
     if region.len() != 2 || !region.bytes().all(|b| b.is_ascii_alphabetic()) {

@@ -178,6 +178,7 @@ pub(super) async fn delete(
 pub(super) struct DefaultMethodRequest {
     /// One of security_key, authenticator_push, authenticator_code, voice_mobile, sms,
     /// voice_alternate_mobile, voice_office.
+    #[schema(value_type = DefaultMethod)]
     default_method: String,
 }
 

@@ -8,6 +8,7 @@ mod blocks;
 pub mod json;
 mod methods;
 pub mod openapi;
+mod openapi_contract;
 mod phone_numbers;
 mod policy;
 mod verifications;

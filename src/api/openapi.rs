@@ -53,9 +53,9 @@ impl Modify for BearerKeys {
 pub fn document() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
     JSON.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_json()
-            .expect("the OpenAPI document serialises")
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
+        super::openapi_contract::complete(&mut doc);
+        serde_json::to_string(&doc).expect("the document serialises")
     })
 }
 

@@ -34,7 +34,7 @@ pub(super) async fn lookup(
 ) -> Result<axum::Json<Lookup>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
     if let Some(region) = &query.region
-        && (region.len() != 2 || !region.bytes().all(|b| b.is_ascii_alphabetic()))
+        && !crate::phone::known_regions().contains(&region.to_ascii_uppercase().as_str())
     {
         return Err(ApiError::InvalidRequest(
             "region must be an ISO 3166 alpha-2 code such as NL".into(),

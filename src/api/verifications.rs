@@ -33,7 +33,9 @@ pub const MAX_WAIT_SECS: u64 = 30;
         (status = 413, body = Problem, content_type = "application/problem+json", description = "`payload-too-large`"),
         (status = 415, body = Problem, content_type = "application/problem+json", description = "`unsupported-media-type`"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "`invalid-request`, `invalid-phone-number`, `number-type-blocked`, `country-not-allowed`, `method-disabled`, `no-phone-method`"),
-        (status = 503, body = Problem, content_type = "application/problem+json", description = "Redis unavailable"),
+        (status = 423, body = Problem, content_type = "application/problem+json", description = "`user-blocked`: the user reported fraud and is blocked from verification calls"),
+        (status = 429, body = Problem, content_type = "application/problem+json", description = "`rate-limited`: `limit` names the limit; `Retry-After` says when to try again"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "`unavailable`: Redis did not answer in time"),
     ))]
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -51,15 +53,17 @@ pub(super) async fn create(
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ReadQuery {
     /// Long-poll: answer on the first status change or after this many seconds (0-30).
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 30)]
     wait: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/verifications/{id}", operation_id = "get_verification", tag = "verifications",
     params(("tenant" = String, Path), ("id" = String, Path, description = "48 lowercase hex"), ReadQuery),
     responses(
-        (status = 200, body = VerificationView),
+        (status = 200, body = VerificationView, description = "The verification as it is now, or after its first status change within `wait` seconds"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No or unknown key"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Another tenant's key"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "Unknown verification, or another tenant's"),

@@ -66,6 +66,7 @@ pub enum NewMethod {
     },
     SecurityQuestions {
         /// 1–20 (the answers themselves never reach callverify).
+        #[schema(minimum = 1, maximum = 20)]
         answered_count: u8,
     },
 }

@@ -70,13 +70,13 @@ pub fn ceiling(wanted: usize) -> usize {
 }
 
 fn fit(wanted: usize, descriptor_limit: Option<u64>) -> usize {
-    let Some(limit) = descriptor_limit else {
-        return wanted;
-    };
     // Each connection is one descriptor; the rest of the process needs its own.
-    let room = limit.saturating_sub(RESERVED_DESCRIPTORS).max(1);
+    let room = descriptor_limit.map_or(u64::MAX, |limit| {
+        limit.saturating_sub(RESERVED_DESCRIPTORS).max(1)
+    });
     let fitted = wanted.min(usize::try_from(room).unwrap_or(usize::MAX));
-    fitted.clamp(1, Semaphore::MAX_PERMITS)
+    // `drain` takes every permit back at once: at most u32::MAX of them.
+    fitted.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize))
 }
 
 /// The open connections, bounded by a semaphore: one permit each.
@@ -243,7 +243,7 @@ impl Activity {
     }
 }
 
-/// Marks a request ended when its response is complete or abandoned.
+/// Marks a request ended when its response head is ready or the request is abandoned.
 struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
@@ -282,6 +282,9 @@ async fn serve_connection(
             request.extensions_mut().insert(ConnectInfo(peer));
             let (router, shutting_down) = (router.clone(), shutting_down.clone());
             async move {
+                // Held until the response head is ready: hyper then writes the body on its own,
+                // and a connection still writing is busy for hyper's graceful shutdown too.
+                let _in_flight = guard;
                 let mut response = router.oneshot(request.map(Body::new)).await?;
                 // Shutting down: hyper closes the connection after a response that says so,
                 // whenever the request started (no race with the watcher below).
@@ -291,8 +294,7 @@ async fn serve_connection(
                         axum::http::HeaderValue::from_static("close"),
                     );
                 }
-                // The guard lives until the body is sent: a body still streaming is not idle.
-                Ok::<_, Infallible>(response.map(|body| guarded(body, guard)))
+                Ok::<_, Infallible>(response)
             }
         })
     };
@@ -346,15 +348,6 @@ async fn serve_connection(
             () = &mut tick => {}
         }
     }
-}
-
-/// Keeps `guard` alive until the response body is fully sent (or dropped).
-fn guarded(body: Body, guard: InFlight) -> Body {
-    use http_body_util::BodyExt;
-    Body::new(body.map_frame(move |frame| {
-        let _ = &guard;
-        frame
-    }))
 }
 
 /// The socket, telling [`Activity`] when bytes arrive.
@@ -419,6 +412,7 @@ mod tests {
         assert_eq!(fit(10_000, Some(1024)), 1024 - 256);
         assert_eq!(fit(10_000, Some(100)), 1);
         assert_eq!(fit(0, Some(1024)), 1);
+        assert_eq!(fit(usize::MAX, None), u32::MAX as usize);
     }
 
     #[test]

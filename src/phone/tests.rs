@@ -328,3 +328,19 @@ fn numbers_written_with_separators_are_redacted() {
         .collect();
     assert_eq!(digits, "98");
 }
+
+#[test]
+fn known_regions_are_the_hints_parse_accepts() {
+    let regions = known_regions();
+    assert!(regions.len() > 200, "{}", regions.len());
+    for region in ["US", "NL", "GB", "DE"] {
+        assert!(regions.contains(&region), "{region}");
+    }
+    assert!(!regions.contains(&"ZZ") && !regions.contains(&"001"));
+    assert!(
+        regions
+            .iter()
+            .all(|r| r.len() == 2 && r.bytes().all(|b| b.is_ascii_uppercase()))
+    );
+    assert!(parse("425 555 0198", Some("us")).is_ok());
+}
