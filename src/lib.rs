@@ -21,6 +21,7 @@ pub mod ops;
 pub mod phone;
 pub mod policy;
 pub mod provider;
+pub mod readiness;
 pub mod state;
 pub mod store;
 pub mod telephony;
@@ -46,7 +47,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::router(deadline))
         .merge(telephony::router(&state))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ops::readiness::readyz))
+        .route("/readyz", get(readiness::readyz))
         .route("/metrics", get(ops::metrics::render))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
@@ -58,7 +59,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Builds the shared state. Redis is connected lazily: a Redis that does not answer yet does not
-/// stop the start (see `ops::readiness`).
+/// stop the start (see `readiness`).
 pub async fn build_state(
     config: Config,
 ) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {

@@ -146,11 +146,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let redis_url = config.redis.url.expose().to_owned();
             let state = callverify::build_state(config).await?;
             // "callverify serving" once Redis answers; requests are served meanwhile.
-            let ready = callverify::ops::readiness::announce_when_ready(
-                state.store.clone(),
-                redis_url,
-                listen,
-            );
+            let ready =
+                callverify::readiness::announce_when_ready(state.store.clone(), redis_url, listen);
             tokio::spawn(ready);
             callverify::serve(listener, state, shutdown_signal()).await?;
             Ok(())

@@ -1,9 +1,8 @@
 //! Abuse and fraud protection around a verification call: who may be called how often (rate
-//! limits), how fast the provider account dials (pacing), the client IP those limits see, and
-//! which numbers are callable at all. The fraud block itself is set inside the store's
+//! limits), how fast the provider account dials (pacing) and which numbers are callable at all
+//! (the client IP the limits see comes from the HTTP layer, `src/api/client_ip.rs`). The fraud block itself is set inside the store's
 //! transition script (atomic with the fraud report) and checked when a verification is created.
 
-pub mod client_ip;
 pub mod limits;
 pub mod numbers;
 pub mod pacing;

@@ -5,6 +5,7 @@
 mod audit;
 pub mod auth;
 mod blocks;
+pub mod client_ip;
 pub mod json;
 mod methods;
 pub mod openapi;

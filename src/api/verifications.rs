@@ -9,8 +9,8 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::auth::Caller;
+use super::client_ip::ClientIp;
 use super::json::Json;
-use crate::abuse::client_ip::ClientIp;
 use crate::error::{ApiError, Problem};
 use crate::ids::{UserId, VerificationId};
 use crate::notify;

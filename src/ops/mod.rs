@@ -6,7 +6,6 @@
 pub mod connections;
 pub mod log_fields;
 pub mod metrics;
-pub mod readiness;
 pub mod request_id;
 pub mod shutdown;
 pub mod timeout;
