@@ -37,6 +37,12 @@ struct NewStoredMethod<'a> {
     details: &'a MethodDetails,
 }
 
+/// The JSON a new method is stored from (the scripts' `put_method` adds `created_at`).
+fn new_method_json(id: &str, details: &MethodDetails) -> redis::RedisResult<String> {
+    serde_json::to_string(&NewStoredMethod { id, details })
+        .map_err(|e| unexpected("method json", e.to_string()))
+}
+
 /// What became of the default sign-in method in a change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DefaultChange {
@@ -119,11 +125,7 @@ impl Store {
         enabled: &[DefaultMethod],
     ) -> redis::RedisResult<AddOutcome> {
         let kind = details.kind();
-        let json = serde_json::to_string(&NewStoredMethod {
-            id: id.as_str(),
-            details,
-        })
-        .map_err(|e| unexpected("method json", e.to_string()))?;
+        let json = new_method_json(id.as_str(), details)?;
         let unique = match details {
             MethodDetails::SecurityKey { .. } => "credential_id",
             _ => "",

@@ -61,7 +61,10 @@ impl Store {
                 create_verification: redis::Script::new(include_str!(
                     "scripts/create_verification.lua"
                 )),
-                transition: redis::Script::new(include_str!("scripts/transition.lua")),
+                transition: redis::Script::new(concat!(
+                    include_str!("scripts/methods_lib.lua"),
+                    include_str!("scripts/transition.lua")
+                )),
                 add_method: redis::Script::new(concat!(
                     include_str!("scripts/methods_lib.lua"),
                     include_str!("scripts/add_method.lua")

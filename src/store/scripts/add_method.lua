@@ -24,11 +24,7 @@ if count >= tonumber(ARGV[4]) then return {'limit'} end
 if methods[id] then return {'duplicate'} end
 
 local now = tonumber(redis.call('TIME')[1])
-method.id = id
-method.kind = kind
-method.created_at = now
-redis.call('HSET', mkey, 'm:' .. id, cjson.encode(method))
-methods[id] = method
+methods[id] = put_method(mkey, id, kind, method, now)
 audit(akey, cap, {'action', 'method.registered', 'outcome', 'registered', 'method', id,
   'kind', kind})
 

@@ -1,4 +1,4 @@
--- Shared by add_method.lua, delete_method.lua and set_default.lua (prepended to each; the
+-- Shared by add_method.lua, delete_method.lua, set_default.lua and transition.lua (prepended to each; the
 -- script's own header says what its KEYS and ARGV are).
 --
 -- Default sign-in options arrive from Rust as "option|kind|<method kind>" or
@@ -62,6 +62,19 @@ local function repair_default(mkey, default, options, methods)
     redis.call('HDEL', mkey, 'default')
   end
   return best, best ~= default
+end
+
+-- Stores one method: `method` holds the fields of Rust's `MethodDetails` variant (the API's
+-- methods arrive as JSON serialised by that serde type, src/store/methods.rs); the library adds
+-- its id, kind and time. Every method — a phone registered by an approved call
+-- (transition.lua) or another kind added through the API (add_method.lua) — is written here and
+-- nowhere else.
+local function put_method(mkey, id, kind, method, now)
+  method.id = id
+  method.kind = kind
+  method.created_at = now
+  redis.call('HSET', mkey, 'm:' .. id, cjson.encode(method))
+  return method
 end
 
 -- One entry in the user's capped audit stream; `fields` is a flat list of name, value.

@@ -1,3 +1,4 @@
+-- (methods_lib.lua is prepended: the one writer of stored methods.)
 -- One guarded state transition of a verification: the whole of a webhook's Redis work in one
 -- round trip. Terminal states never change, so duplicated, late or reordered webhooks are no-ops.
 --
@@ -58,7 +59,7 @@ local function reply(outcome)
     updated_at or '', v[7] or ''}, ' ')
 end
 
-local function audit(action, outcome, reason)
+local function audit_end(action, outcome, reason)
   redis.call('XADD', akey, 'MAXLEN', '~', audit_cap, '*',
     'action', action, 'outcome', outcome, 'verification', string.sub(vkey, -48),
     'purpose', v[6], 'method', detail().method_id or '', 'phone', detail().phone_masked or '',
@@ -81,11 +82,11 @@ local function finish(new_status, reason)
     v[7] = reason
   end
   if new_status == 'approved' then
-    audit('verification.approved', 'approved', nil)
+    audit_end('verification.approved', 'approved', nil)
   elseif new_status == 'fraud_reported' then
-    audit('verification.fraud_reported', 'fraud_reported', nil)
+    audit_end('verification.fraud_reported', 'fraud_reported', nil)
   else
-    audit('verification.failed', new_status, reason)
+    audit_end('verification.failed', new_status, reason)
   end
 end
 
@@ -133,12 +134,11 @@ elseif event == 'gather' then
     finish('approved', nil)
     if v[6] == 'registration' then
       local d = detail()
-      local method_id = d.method_id
-      -- phone_masked lets a later deletion audit the number without unmasking it.
-      redis.call('HSET', mkey, 'm:' .. method_id, cjson.encode({
-        id = method_id, kind = 'phone', phone_number = d.phone, phone_type = d.phone_type,
-        phone_masked = d.phone_masked, created_at = now}))
-      audit('method.registered', 'registered', nil)
+      -- The fields of Rust's `MethodDetails::Phone`; phone_masked lets a later deletion audit
+      -- the number without unmasking it.
+      put_method(mkey, d.method_id, 'phone', {phone_number = d.phone,
+        phone_type = d.phone_type, phone_masked = d.phone_masked}, now)
+      audit_end('method.registered', 'registered', nil)
       if not redis.call('HGET', mkey, 'default') then
         redis.call('HSET', mkey, 'default', 'voice_' .. d.phone_type)
         redis.call('XADD', akey, 'MAXLEN', '~', audit_cap, '*', 'action', 'default_method.changed',
