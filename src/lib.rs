@@ -83,14 +83,14 @@ pub async fn build_state(
         policies: Arc::default(),
         settings: Arc::new(verification::FlowSettings::from_config(&config)),
     };
-    Ok(AppState {
+    Ok(AppState::new(state::Handles {
         simulator,
         config: Arc::new(config),
         store,
         flow,
         notifier,
         keys: Arc::new(keys),
-    })
+    }))
 }
 
 /// The provider account named `twilio` (the single-provider configuration). With

@@ -1,6 +1,7 @@
-//! The application state every HTTP handler shares: cheap, cloneable handles. Only the HTTP
-//! layer (`api/`, `telephony/`, `lib.rs`) sees it; domain code takes the handles it uses.
+//! The application state every HTTP handler shares. Only the HTTP layer (`api/`, `telephony/`,
+//! `lib.rs`) sees it; domain code takes the handles it uses.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::api::auth::KeyRing;
@@ -9,10 +10,13 @@ use crate::notify::Notifier;
 use crate::store::Store;
 use crate::verification::CallFlow;
 
+/// One `Arc`: axum clones the state for every request (and every layer that takes it), so a
+/// clone must cost one reference count, not one per handle inside.
 #[derive(Clone)]
-/// Every field is a handle (`Arc` or a type built on one): axum clones the state for every
-/// request, so a field that owns strings or collections would cost allocations on the hot path.
-pub struct AppState {
+pub struct AppState(Arc<Handles>);
+
+/// What handlers reach through [`AppState`] (by `Deref`: `state.store`, `state.flow`, …).
+pub struct Handles {
     pub config: Arc<Config>,
     pub store: Store,
     /// The verification lifecycle and the handles it works with.
@@ -21,4 +25,18 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     /// The in-process carrier simulator when `provider.kind = "simulator"` (kept alive here).
     pub simulator: Option<Arc<callverify_simulator::SimulatorHandle>>,
+}
+
+impl AppState {
+    pub fn new(handles: Handles) -> Self {
+        Self(Arc::new(handles))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Handles;
+
+    fn deref(&self) -> &Handles {
+        &self.0
+    }
 }

@@ -4,13 +4,18 @@
 //! the provider's markup). A request over its deadline is dropped where it stands — safe,
 //! because every state change is one atomic Redis script.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::middleware::{self, Next};
+use axum::extract::Request;
+use axum::http::Uri;
 use axum::response::Response;
+use tower::{Layer, Service};
 
 /// How a request over its deadline is answered: given its path and the deadline it missed.
 pub type OnTimeout = Arc<dyn Fn(&str, Duration) -> Response + Send + Sync>;
@@ -24,28 +29,88 @@ struct Deadlines {
 }
 
 /// Wraps every route of `router` in a deadline of `base` plus `extra(request)`.
+///
+/// A plain tower layer rather than `axum::middleware::from_fn`: it calls the route directly
+/// instead of cloning it and boxing a future on every request (the keypress webhook's included).
 pub fn layer<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     base: Duration,
     extra: fn(&Request) -> Duration,
     on_timeout: OnTimeout,
 ) -> Router<S> {
-    let deadlines = Deadlines {
+    router.layer(DeadlineLayer(Deadlines {
         base,
         extra,
         on_timeout,
-    };
-    router.layer(middleware::from_fn_with_state(deadlines, run))
+    }))
 }
 
-/// Runs the rest of the stack for `req`: answered in time, or answered by `on_timeout`.
-async fn run(State(d): State<Deadlines>, req: Request, next: Next) -> Response {
-    let deadline = d.base + (d.extra)(&req);
-    // A `Uri` clone shares its bytes: no copy of the path on the hot path.
-    let uri = req.uri().clone();
-    match tokio::time::timeout(deadline, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => (d.on_timeout)(uri.path(), deadline),
+#[derive(Clone)]
+struct DeadlineLayer(Deadlines);
+
+impl<S> Layer<S> for DeadlineLayer {
+    type Service = Deadline<S>;
+
+    fn layer(&self, inner: S) -> Deadline<S> {
+        Deadline {
+            inner,
+            deadlines: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Deadline<S> {
+    inner: S,
+    deadlines: Deadlines,
+}
+
+impl<S> Service<Request> for Deadline<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = DeadlineFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let d = &self.deadlines;
+        let deadline = d.base + (d.extra)(&req);
+        // A `Uri` clone shares its bytes: no copy of the path on the hot path.
+        let uri = req.uri().clone();
+        DeadlineFuture {
+            inner: tokio::time::timeout(deadline, self.inner.call(req)),
+            uri,
+            deadline,
+            on_timeout: d.on_timeout.clone(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The route's answer in time, or the router's answer to a request over its deadline.
+    struct DeadlineFuture<F> {
+        #[pin]
+        inner: tokio::time::Timeout<F>,
+        uri: Uri,
+        deadline: Duration,
+        on_timeout: OnTimeout,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for DeadlineFuture<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        Poll::Ready(match ready!(this.inner.poll(cx)) {
+            Ok(answered) => answered,
+            Err(_elapsed) => Ok((this.on_timeout)(this.uri.path(), *this.deadline)),
+        })
     }
 }
 

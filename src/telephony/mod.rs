@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -81,13 +81,18 @@ impl FromRequest<AppState> for Received {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
-        let (mut parts, body) = req.into_parts();
-        let Path((name, id)) = Path::<(String, String)>::from_request_parts(&mut parts, state)
-            .await
-            .map_err(|_| ApiError::NotFound("no such webhook".into()).into_response())?;
-        let Some(provider) = state.flow.providers.get(&name).cloned() else {
+        let (parts, body) = req.into_parts();
+        // The route is `/telephony/{provider}/{id}/…`: the two segments are read straight from
+        // the path (account names and ids are plain ASCII; anything percent-encoded is no
+        // account of ours), without the `Path` extractor's deserializer and copies.
+        let mut segments = parts.uri.path().split('/').skip(2);
+        let (Some(name), Some(id)) = (segments.next(), segments.next()) else {
+            return Err(ApiError::NotFound("no such webhook".into()).into_response());
+        };
+        let Some(provider) = state.flow.providers.get(name).cloned() else {
             return Err(ApiError::NotFound("no such provider account".into()).into_response());
         };
+        let id = id.to_owned();
         let path_and_query = parts.uri.path_and_query().map_or("", |p| p.as_str());
         let url = format!("{}{}", state.flow.settings.public_url, path_and_query);
         let step = parts.uri.query().and_then(|q| {
