@@ -44,12 +44,18 @@ impl Handsets {
 
     /// The call for `verification` rings `phone`.
     pub fn remember(&self, verification: &str, phone: VirtualPhone) {
-        let mut map = self.by_verification.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self
+            .by_verification
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         map.insert(verification.to_owned(), phone);
     }
 
     fn phone(&self, verification: &str) -> Option<VirtualPhone> {
-        let map = self.by_verification.lock().unwrap_or_else(|e| e.into_inner());
+        let map = self
+            .by_verification
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         map.get(verification).cloned()
     }
 }

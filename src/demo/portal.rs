@@ -99,7 +99,10 @@ pub fn router(portal: Arc<Portal>) -> Router {
     Router::new()
         .route("/", get(page))
         .route("/demo.css", get(|| asset("text/css; charset=utf-8", CSS)))
-        .route("/demo.js", get(|| asset("text/javascript; charset=utf-8", JS)))
+        .route(
+            "/demo.js",
+            get(|| asset("text/javascript; charset=utf-8", JS)),
+        )
         .route("/api/methods", get(methods).post(add_method))
         .route("/api/methods/{id}", delete(delete_method))
         .route("/api/default-method", put(change_default))
@@ -133,7 +136,9 @@ async fn page(State(portal): State<Arc<Portal>>, Query(query): Query<PageQuery>)
         .add_template("index.html", PAGE)
         .and_then(|()| env.get_template("index.html"))
         .and_then(|template| {
-            template.render(minijinja::context! { lang, t => minijinja::value::Serde(strings), strings_json })
+            template.render(
+                minijinja::context! { lang, t => minijinja::value::Serde(strings), strings_json },
+            )
         });
     match rendered {
         Ok(html) => Html(html).into_response(),
@@ -145,7 +150,9 @@ async fn page(State(portal): State<Arc<Portal>>, Query(query): Query<PageQuery>)
 /// registered method backs (plus e-mail and security questions when present, so the page can
 /// show callverify's refusal: they are for password reset only).
 async fn methods(State(portal): State<Arc<Portal>>) -> Response {
-    let (status, body) = portal.call(portal.http.get(portal.user_url("/methods"))).await;
+    let (status, body) = portal
+        .call(portal.http.get(portal.user_url("/methods")))
+        .await;
     if !status.is_success() {
         return (status, Json(body)).into_response();
     }
@@ -245,7 +252,10 @@ async fn change_default(
     Json(new): Json<NewDefault>,
 ) -> Response {
     let body = json!({"default_method": new.default_method});
-    let request = portal.http.put(portal.user_url("/default-method")).json(&body);
+    let request = portal
+        .http
+        .put(portal.user_url("/default-method"))
+        .json(&body);
     let (status, body) = portal.call(request).await;
     (status, Json(body)).into_response()
 }

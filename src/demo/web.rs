@@ -54,7 +54,9 @@ pub async fn run(
         simulator,
     )?;
     let app = portal::router(Arc::new(portal));
-    println!("callverify demo --web: open http://{page_addr}/ (Dutch: http://{page_addr}/?lang=nl)");
+    println!(
+        "callverify demo --web: open http://{page_addr}/ (Dutch: http://{page_addr}/?lang=nl)"
+    );
     println!("callverify API on http://{api_addr}; Ctrl-C to stop");
     let served = axum::serve(page_listener, app)
         .with_graceful_shutdown(shutdown)
