@@ -60,12 +60,13 @@ async function loadMethods() {
     detail.className = 'detail';
     detail.textContent = m.detail;
     item.append(kind, detail);
+    // An empty cell when not the default keeps the Delete buttons in one column.
+    const badge = document.createElement('span');
     if (m === defaultHolder) {
-      const badge = document.createElement('span');
       badge.className = 'badge';
       badge.textContent = t.default_badge;
-      item.append(badge);
     }
+    item.append(badge);
     const remove = document.createElement('button');
     remove.type = 'button';
     remove.className = 'link';
