@@ -1,6 +1,14 @@
 //! `callverify demo`: a complete "call me" registration on this machine. It starts callverify
 //! with the carrier simulator on free loopback ports, acts as the portal back-end over real HTTP,
 //! prints the call's transcript as it happens, then the user's methods. Needs only Redis.
+//! `callverify demo --web` serves a Security-info page with a virtual phone instead (`web`).
+
+/// The virtual phone of the web demo (the simulator's interactive callee, over HTTP).
+pub mod handset;
+/// The demo portal: the page and the thin back-end that calls callverify's API.
+pub mod portal;
+/// `callverify demo --web`: callverify, the simulator and the portal in one process.
+pub mod web;
 
 use std::io::Write;
 use std::sync::Arc;

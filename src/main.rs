@@ -40,6 +40,12 @@ enum Command {
         /// Prompt language (en-US, nl-NL).
         #[arg(long, default_value = "en-US")]
         locale: String,
+        /// Serve a Security-info page with a virtual phone instead, until Ctrl-C.
+        #[arg(long)]
+        web: bool,
+        /// Where `--web` serves the page.
+        #[arg(long, default_value = "127.0.0.1:8090", requires = "web")]
+        listen: std::net::SocketAddr,
         #[arg(long, env = "CALLVERIFY_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -100,9 +106,20 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             print_out(&format!("{}\n", callverify::api::auth::hash_key(&key)))
         }
         Command::Demo {
+            web: true,
+            listen,
+            config,
+            ..
+        } => {
+            let config = callverify::config::Config::load(config.as_deref())?;
+            let listener = TcpListener::bind(listen).await?;
+            callverify::demo::web::run(listener, config, shutdown_signal()).await
+        }
+        Command::Demo {
             scenario,
             locale,
             config,
+            ..
         } => {
             let config = callverify::config::Config::load(config.as_deref())?;
             let options = callverify::demo::DemoOptions {

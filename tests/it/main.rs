@@ -15,4 +15,5 @@ mod policy;
 mod process;
 mod simulated;
 mod support;
+mod web_demo;
 mod webhooks;

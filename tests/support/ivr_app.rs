@@ -107,11 +107,15 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start() -> Self {
+        Self::start_with_time_scale(0.01).await
+    }
+
+    pub async fn start_with_time_scale(time_scale: f64) -> Self {
         let sim = callverify_simulator::start(SimulatorOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
             account_sid: ACCOUNT.into(),
             auth_token: TOKEN.into(),
-            time_scale: 0.01,
+            time_scale,
         })
         .await
         .unwrap();

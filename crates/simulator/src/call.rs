@@ -10,6 +10,7 @@ use url::Url;
 use super::Shared;
 use super::callee::{Behaviour, Callee, Pickup};
 use super::interpreter;
+use super::phone::VirtualPhone;
 use super::registry::CallSlot;
 use super::transcript::{CallStatus, Entry, HangupCause, WebhookKind};
 use super::twiml::Method;
@@ -43,7 +44,16 @@ pub struct ActiveCall {
 }
 
 pub fn spawn(call: ActiveCall, behaviour: Behaviour) {
-    tokio::spawn(run(call, behaviour));
+    let callee = Callee::new(&behaviour);
+    tokio::spawn(run(call, behaviour.pickup, callee));
+}
+
+/// A call to a virtual phone: a person answers (or the phone is busy with another call).
+pub fn spawn_to_phone(call: ActiveCall, phone: &VirtualPhone) {
+    match phone.pick_up(&call.slot) {
+        Some(line) => tokio::spawn(run(call, Pickup::Answer, Callee::person(line))),
+        None => tokio::spawn(run(call, Pickup::Busy, Callee::new(&Behaviour::busy()))),
+    };
 }
 
 /// Simulated time: every delay is slept for real, multiplied by the time scale, and counted in
@@ -55,6 +65,34 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// Sleeps `secs` (simulated) unless `until` resolves first; then only the time that passed
+    /// counts.
+    pub async fn sleep_unless<F: std::future::Future>(
+        &mut self,
+        secs: f64,
+        until: F,
+    ) -> Option<F::Output> {
+        let secs = secs.max(0.0);
+        let started = tokio::time::Instant::now();
+        let real = Duration::from_secs_f64(secs * self.scale);
+        tokio::select! {
+            biased;
+            out = until => {
+                let passed = if self.scale > 0.0 {
+                    started.elapsed().as_secs_f64() / self.scale
+                } else {
+                    0.0
+                };
+                self.now_secs += passed.min(secs);
+                Some(out)
+            }
+            () = tokio::time::sleep(real) => {
+                self.now_secs += secs;
+                None
+            }
+        }
+    }
+
     pub async fn sleep(&mut self, secs: f64) {
         let secs = secs.max(0.0);
         self.now_secs += secs;
@@ -76,7 +114,7 @@ enum Stop {
     ShuttingDown,
 }
 
-async fn run(call: ActiveCall, behaviour: Behaviour) {
+async fn run(call: ActiveCall, pickup: Pickup, mut callee: Callee) {
     let mut clock = Clock {
         scale: call.shared.options.time_scale,
         now_secs: 0.0,
@@ -86,7 +124,7 @@ async fn run(call: ActiveCall, behaviour: Behaviour) {
     let mut hangup = call.slot.hangup_requests();
     let mut stopping = call.shared.stopping.subscribe();
     let stop = tokio::select! {
-        status = play(&call, &behaviour, &mut clock, &mut callbacks) => Stop::Played(status),
+        status = play(&call, pickup, &mut callee, &mut clock, &mut callbacks) => Stop::Played(status),
         _ = hangup.wait_for(|requested| *requested) => Stop::HangupRequested,
         _ = stopping.wait_for(|stopping| *stopping) => Stop::ShuttingDown,
     };
@@ -119,7 +157,8 @@ async fn run(call: ActiveCall, behaviour: Behaviour) {
 
 async fn play(
     call: &ActiveCall,
-    behaviour: &Behaviour,
+    pickup: Pickup,
+    callee: &mut Callee,
     clock: &mut Clock,
     callbacks: &mut StatusCallbacks,
 ) -> CallStatus {
@@ -127,7 +166,7 @@ async fn play(
     callbacks
         .notify(call, "initiated", CallStatus::Initiated, None)
         .await;
-    match behaviour.pickup {
+    match pickup {
         Pickup::Fail => {
             clock.sleep(NETWORK_VERDICT_SECS).await;
             return CallStatus::Failed;
@@ -143,17 +182,25 @@ async fn play(
         .notify(call, "ringing", CallStatus::Ringing, None)
         .await;
     let ring_limit = f64::from(call.request.timeout_secs);
-    if behaviour.pickup == Pickup::NoAnswer || ring_limit < RING_SECS {
+    if pickup == Pickup::NoAnswer || ring_limit < RING_SECS {
         clock.sleep(ring_limit).await;
         return CallStatus::NoAnswer;
     }
-    clock.sleep(RING_SECS).await;
+    match callee.line() {
+        Some(line) => {
+            // Declined: Twilio reports a rejected call as busy.
+            if line.declines_within(clock, RING_SECS).await {
+                return CallStatus::Busy;
+            }
+        }
+        None => clock.sleep(RING_SECS).await,
+    }
     clock.answered_at = Some(clock.now_secs);
     call.slot.set_status(CallStatus::InProgress);
     callbacks
         .notify(call, "answered", CallStatus::InProgress, None)
         .await;
-    interpreter::run(call, &mut Callee::new(behaviour), clock).await
+    interpreter::run(call, callee, clock).await
 }
 
 impl ActiveCall {

@@ -126,10 +126,12 @@ impl Behaviour {
     }
 }
 
-/// A callee during one call: works through its [`Behaviour`] one gather at a time.
+/// A callee during one call: works through its [`Behaviour`] one gather at a time, or is a
+/// person at a virtual phone ([`crate::phone`]).
 pub struct Callee {
     responses: std::collections::VecDeque<GatherResponse>,
     pub key_delay_secs: f64,
+    person: Option<crate::phone::Line>,
 }
 
 impl Callee {
@@ -137,7 +139,20 @@ impl Callee {
         Self {
             responses: behaviour.responses.iter().cloned().collect(),
             key_delay_secs: behaviour.key_delay_secs.max(0.0),
+            person: None,
         }
+    }
+
+    /// A person at a virtual phone: their keys come from the line, not from a script.
+    pub(crate) fn person(line: crate::phone::Line) -> Self {
+        Self {
+            person: Some(line),
+            ..Self::new(&Behaviour::silent())
+        }
+    }
+
+    pub(crate) fn line(&mut self) -> Option<&mut crate::phone::Line> {
+        self.person.as_mut()
     }
 
     /// What the callee does at the next `<Gather>`: silence once the script is used up.

@@ -106,17 +106,19 @@ async fn create(
     let slot = shared
         .registry
         .insert(&call_sid, &request.to, &request.from);
-    let behaviour = shared.behaviour_for(&request.to);
     let resource = resource(&shared, &call_sid, &slot);
-    call::spawn(
-        ActiveCall {
-            shared: Arc::clone(&shared),
-            slot,
-            sid: call_sid,
-            request,
-        },
-        behaviour,
-    );
+    let phone = shared.phone_for(&request.to);
+    let behaviour = shared.behaviour_for(&request.to);
+    let call = ActiveCall {
+        shared: Arc::clone(&shared),
+        slot,
+        sid: call_sid,
+        request,
+    };
+    match phone {
+        Some(phone) => call::spawn_to_phone(call, &phone),
+        None => call::spawn(call, behaviour),
+    }
     Ok((StatusCode::CREATED, Json(resource)).into_response())
 }
 

@@ -67,6 +67,9 @@ pub async fn run(
     gather: &Gather,
     document_url: &Url,
 ) -> Result<GatherEnd, AppError> {
+    if let Some(line) = callee.line() {
+        return crate::phone::gather(call, line, clock, gather, document_url).await;
+    }
     let prompt_secs: f64 = gather.prompt.iter().map(duration_secs).sum();
     let response = callee.next_response();
     // When the callee acts, in simulated seconds from the start of the gather.

@@ -6,6 +6,7 @@ use url::Url;
 use super::call::{ActiveCall, Clock};
 use super::callee::Callee;
 use super::gather::{self, GatherEnd};
+use super::phone;
 use super::transcript::{CallStatus, Entry, HangupCause, WebhookKind};
 use super::twiml::{self, Method, Verb};
 
@@ -93,9 +94,14 @@ async fn execute(
 ) -> Result<Flow, AppError> {
     for verb in verbs {
         match verb {
-            Verb::Say { .. } | Verb::Play { .. } | Verb::Pause { .. } => {
-                gather::perform(call, clock, verb, None).await;
-            }
+            Verb::Say { .. } | Verb::Play { .. } | Verb::Pause { .. } => match callee.line() {
+                Some(line) => {
+                    if phone::speak(call, clock, verb, line, false).await.is_some() {
+                        return Ok(Flow::End(phone::hung_up(call)));
+                    }
+                }
+                None => gather::perform(call, clock, verb, None).await,
+            },
             Verb::Gather(g) => match gather::run(call, callee, clock, g, document_url).await? {
                 GatherEnd::Action(fetch) => return Ok(Flow::Fetch(fetch)),
                 GatherEnd::FallThrough => {}

@@ -13,6 +13,9 @@
 //! Not simulated: inline `Twiml`, `FallbackUrl`, `SendDigits`, answering-machine detection,
 //! speech input; verbs such as `<Dial>` or `<Record>` are skipped (an `Unsupported` entry).
 //!
+//! A number can instead be given a [`VirtualPhone`] ([`Simulator::virtual_phone`]): its calls
+//! are answered by a person (or a test) whose keys come from the phone, not from a script.
+//!
 //! Code tour: `calls_api` (REST) → `call` (one call's life) → `interpreter` (TwiML documents)
 //! → `gather` (prompts and keys) → `webhook` (requests signed by `signing`); `twiml` parses,
 //! `registry` keeps calls, `transcript` records.
@@ -22,6 +25,7 @@ pub mod callee;
 mod calls_api;
 mod gather;
 mod interpreter;
+pub mod phone;
 mod registry;
 mod signing;
 pub mod transcript;
@@ -41,6 +45,7 @@ use tokio::task::JoinHandle;
 
 pub use callee::{Behaviour, GatherResponse, Pickup};
 pub use interpreter::APPLICATION_ERROR_SPEECH;
+pub use phone::{PhoneError, PhoneView, Speech, VirtualPhone};
 pub use transcript::{CallStatus, Entry, HangupCause, Transcript, WebhookKind};
 
 /// Where the simulator listens, the one account it accepts, and how fast simulated time runs.
@@ -73,6 +78,8 @@ struct Shared {
     client: reqwest::Client,
     registry: registry::Registry,
     scripts: Mutex<HashMap<String, Behaviour>>,
+    /// Numbers answered by a person at a virtual phone (they take precedence over scripts).
+    phones: Mutex<HashMap<String, VirtualPhone>>,
     /// Set when the simulator stops: calls in progress end without further webhooks.
     stopping: watch::Sender<bool>,
 }
@@ -84,6 +91,11 @@ impl Shared {
             .get(number)
             .cloned()
             .unwrap_or_else(|| Behaviour::for_number(number))
+    }
+
+    fn phone_for(&self, number: &str) -> Option<VirtualPhone> {
+        let phones = self.phones.lock().unwrap_or_else(|e| e.into_inner());
+        phones.get(number).cloned()
     }
 }
 
@@ -111,6 +123,7 @@ impl Simulator {
                 client,
                 registry: registry::Registry::default(),
                 scripts: Mutex::new(HashMap::new()),
+                phones: Mutex::new(HashMap::new()),
                 stopping: watch::Sender::new(false),
             }),
         })
@@ -129,6 +142,16 @@ impl Simulator {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         scripts.insert(number.to_owned(), behaviour);
+    }
+
+    /// The virtual phone of `number` (E.164), created on first use: from now on calls to the
+    /// number ring it and a person answers (see [`phone`]).
+    pub fn virtual_phone(&self, number: &str) -> VirtualPhone {
+        let mut phones = self.shared.phones.lock().unwrap_or_else(|e| e.into_inner());
+        phones
+            .entry(number.to_owned())
+            .or_insert_with(VirtualPhone::new)
+            .clone()
     }
 
     /// The call so far (or its whole story once finished).
@@ -209,6 +232,11 @@ impl SimulatorHandle {
     /// See [`Simulator::script`].
     pub fn script(&self, number: &str, behaviour: Behaviour) {
         self.simulator.script(number, behaviour);
+    }
+
+    /// See [`Simulator::virtual_phone`].
+    pub fn virtual_phone(&self, number: &str) -> VirtualPhone {
+        self.simulator.virtual_phone(number)
     }
 
     /// See [`Simulator::transcript`].

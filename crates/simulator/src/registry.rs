@@ -8,6 +8,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
+use super::phone::Speech;
 use super::transcript::{CallStatus, Entry, Transcript};
 
 /// Finished calls beyond this many are forgotten, oldest first, so a long-running standalone
@@ -22,12 +23,17 @@ pub struct CallSlot {
     /// Flips to true once the transcript is complete.
     finished: watch::Sender<bool>,
     hangup: watch::Sender<bool>,
+    /// Counts changes to the transcript (and to what is being spoken), for whoever watches the
+    /// call as it happens (a virtual phone).
+    changes: watch::Sender<u64>,
 }
 
 struct CallState {
     transcript: Transcript,
     answered_at: Option<OffsetDateTime>,
     ended_at: Option<OffsetDateTime>,
+    /// What is being said right now (interactive calls only).
+    speaking: Option<Speech>,
 }
 
 /// Wall-clock times for the Call resource.
@@ -45,6 +51,24 @@ impl CallSlot {
 
     pub fn record(&self, entry: Entry) {
         self.state().transcript.entries.push(entry);
+        self.changed();
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    pub fn set_speaking(&self, speech: Option<Speech>) {
+        self.state().speaking = speech;
+        self.changed();
+    }
+
+    pub fn speaking(&self) -> Option<Speech> {
+        self.state().speaking.clone()
     }
 
     /// A status the call went through (recorded) and now has.
@@ -64,12 +88,14 @@ impl CallSlot {
                 state.ended_at = Some(now);
             }
         }
+        self.changed();
     }
 
     /// The transcript is complete: wakes whoever waits for the call.
     pub fn finish(&self, duration_secs: u64) {
         self.state().transcript.duration_secs = Some(duration_secs);
         self.finished.send_replace(true);
+        self.changed();
     }
 
     pub fn transcript(&self) -> Transcript {
@@ -137,9 +163,11 @@ impl Registry {
                 },
                 answered_at: None,
                 ended_at: None,
+                speaking: None,
             }),
             finished: watch::Sender::new(false),
             hangup: watch::Sender::new(false),
+            changes: watch::Sender::new(0),
         });
         let mut calls = self.calls();
         if calls.len() >= MAX_FINISHED_CALLS {
