@@ -101,6 +101,7 @@ pub async fn run(options: DemoOptions) -> DemoResult<bool> {
         events_url: None,
         events_secret: None,
         limits: Default::default(),
+        providers: None,
     }];
     config.validate()?;
 

@@ -130,6 +130,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 account_sid,
                 auth_token,
                 time_scale,
+                dialect: callverify_simulator::Dialect::Twilio,
+                signing_key: String::new(),
             };
             callverify_simulator::serve(listener, options).await?;
             Ok(())

@@ -112,6 +112,8 @@ impl Harness {
             account_sid: ACCOUNT.into(),
             auth_token: TOKEN.into(),
             time_scale: 0.01,
+            dialect: callverify_simulator::Dialect::Twilio,
+            signing_key: String::new(),
         })
         .await
         .unwrap();
