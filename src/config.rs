@@ -73,6 +73,10 @@ pub struct ProviderConfig {
     pub calls_per_second: f64,
     /// Longest a call waits for a pacing slot; beyond it fails as `provider_throttled`.
     pub max_queue_ms: u64,
+    /// Consecutive certain failures (refused, unreachable, throttled) that open an account's
+    /// circuit breaker: it is then skipped until `circuit_cooldown_ms` passed, then probed.
+    pub circuit_failures: u32,
+    pub circuit_cooldown_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
