@@ -37,6 +37,9 @@ enum Command {
         /// What the simulated callee does.
         #[arg(long, value_enum, default_value = "approve")]
         scenario: callverify::demo::Scenario,
+        /// The provider whose dialect the simulated carrier speaks.
+        #[arg(long, value_enum, default_value = "twilio")]
+        provider: callverify::demo::DemoProvider,
         /// Prompt language (en-US, nl-NL).
         #[arg(long, default_value = "en-US")]
         locale: String,
@@ -101,12 +104,14 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
         Command::Demo {
             scenario,
+            provider,
             locale,
             config,
         } => {
             let config = callverify::config::Config::load(config.as_deref())?;
             let options = callverify::demo::DemoOptions {
                 scenario,
+                provider,
                 locale,
                 config,
             };
