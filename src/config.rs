@@ -765,4 +765,57 @@ mod tests {
         let good = format!("{tenant}events_secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"");
         assert!(Config::from_toml_overlay(&good).is_ok());
     }
+
+    #[test]
+    fn provider_accounts_and_tenant_choice_are_validated_at_load() {
+        let accounts = r#"
+[[providers]]
+name = "twilio-main"
+kind = "twilio"
+account_sid = "AC1"
+auth_token = "t"
+from = "+15005550006"
+[[providers]]
+name = "telnyx"
+kind = "telnyx"
+api_key = "KEY"
+account_sid = "a"
+application_sid = "app"
+public_key = "k"
+from = "+15005550006"
+calls_per_second = 5
+"#;
+        let config = Config::from_toml_overlay(&format!(
+            "{accounts}[[tenants]]\nid = \"contoso\"\nproviders = [\"telnyx\", \"twilio-main\"]"
+        ))
+        .unwrap();
+        assert_eq!(config.account_names(), ["twilio-main", "telnyx"]);
+        assert_eq!(
+            config.providers[1]
+                .pacing(&config.provider)
+                .calls_per_second,
+            5.0
+        );
+        assert_eq!(
+            config.providers[0]
+                .pacing(&config.provider)
+                .calls_per_second,
+            1.0
+        );
+        // An unknown account, a key of another kind, a duplicate name: refused at load.
+        let unknown = format!("{accounts}[[tenants]]\nid = \"c\"\nproviders = [\"plivo\"]");
+        assert!(Config::from_toml_overlay(&unknown).is_err());
+        let wrong_key = accounts.replace(
+            "public_key = \"k\"",
+            "public_key = \"k\"\nsigning_key = \"x\"",
+        );
+        assert!(Config::from_toml_overlay(&wrong_key).is_err());
+        let duplicate = accounts.replace("name = \"telnyx\"", "name = \"twilio-main\"");
+        assert!(Config::from_toml_overlay(&duplicate).is_err());
+        // The single-provider form is one account named twilio.
+        assert_eq!(
+            Config::from_toml_overlay("").unwrap().account_names(),
+            ["twilio"]
+        );
+    }
 }
