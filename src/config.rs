@@ -25,6 +25,10 @@ pub struct Config {
     pub policy: crate::policy::PolicyInput,
     pub abuse: AbuseConfig,
     pub events: EventsConfig,
+    /// Named provider accounts (`[[providers]]`). Empty: the single-provider form
+    /// (`[provider] kind` + `[provider.twilio]`), one account named `twilio`.
+    #[serde(default)]
+    pub providers: Vec<AccountConfig>,
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
 }
@@ -69,6 +73,10 @@ pub struct ProviderConfig {
     pub calls_per_second: f64,
     /// Longest a call waits for a pacing slot; beyond it fails as `provider_throttled`.
     pub max_queue_ms: u64,
+    /// Consecutive certain failures (refused, unreachable, throttled) that open an account's
+    /// circuit breaker: it is then skipped until `circuit_cooldown_ms` passed, then probed.
+    pub circuit_failures: u32,
+    pub circuit_cooldown_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -88,6 +96,197 @@ pub struct TwilioConfig {
     pub from: String,
     pub ring_timeout_secs: u32,
     pub request_timeout_ms: u64,
+}
+
+/// One `[[providers]]` entry: `name` (in webhook URLs), `kind`, and the kind's own keys.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum AccountConfig {
+    Twilio(TwilioAccount),
+    Signalwire(SignalWireAccount),
+    Telnyx(TelnyxAccount),
+    Plivo(PlivoAccount),
+    Simulator(SimulatorAccount),
+}
+
+fn default_ring_timeout() -> u32 {
+    30
+}
+fn default_request_timeout() -> u64 {
+    5000
+}
+fn default_twilio_api() -> String {
+    "https://api.twilio.com".into()
+}
+fn default_telnyx_api() -> String {
+    "https://api.telnyx.com".into()
+}
+fn default_plivo_api() -> String {
+    "https://api.plivo.com".into()
+}
+fn default_simulator_from() -> String {
+    "+15005550006".into()
+}
+
+/// `kind = "twilio"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioAccount {
+    pub name: String,
+    pub account_sid: String,
+    pub auth_token: Secret,
+    #[serde(default = "default_twilio_api")]
+    pub api_base: String,
+    pub from: String,
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout_secs: u32,
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_ms: u64,
+    /// Defaults to `[provider] calls_per_second` / `max_queue_ms`.
+    pub calls_per_second: Option<f64>,
+    pub max_queue_ms: Option<u64>,
+}
+
+/// `kind = "signalwire"`: REST with the project id and API token, webhooks signed with the
+/// separate signing key.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalWireAccount {
+    pub name: String,
+    pub project_id: String,
+    pub api_token: Secret,
+    pub signing_key: Secret,
+    /// `https://{space}.signalwire.com/api/laml`.
+    pub api_base: String,
+    pub from: String,
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout_secs: u32,
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_ms: u64,
+    pub calls_per_second: Option<f64>,
+    pub max_queue_ms: Option<u64>,
+}
+
+/// `kind = "telnyx"` (TeXML).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelnyxAccount {
+    pub name: String,
+    /// Bearer key of the REST API.
+    pub api_key: Secret,
+    /// The TeXML account (a path segment of the Calls API).
+    pub account_sid: String,
+    /// The TeXML application the calls run under.
+    pub application_sid: String,
+    /// Base64 Ed25519 public key that verifies `telnyx-signature-ed25519`.
+    pub public_key: String,
+    #[serde(default = "default_telnyx_api")]
+    pub api_base: String,
+    pub from: String,
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout_secs: u32,
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_ms: u64,
+    pub calls_per_second: Option<f64>,
+    pub max_queue_ms: Option<u64>,
+}
+
+/// `kind = "plivo"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlivoAccount {
+    pub name: String,
+    pub auth_id: String,
+    /// Basic-auth password and the key of the V3 signatures.
+    pub auth_token: Secret,
+    #[serde(default = "default_plivo_api")]
+    pub api_base: String,
+    pub from: String,
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout_secs: u32,
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_ms: u64,
+    pub calls_per_second: Option<f64>,
+    pub max_queue_ms: Option<u64>,
+}
+
+/// `kind = "simulator"`: the built-in carrier, speaking `dialect`, started in-process with
+/// credentials of its own (delays scaled by `[provider.simulator] time_scale`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorAccount {
+    pub name: String,
+    #[serde(default)]
+    pub dialect: callverify_simulator::Dialect,
+    #[serde(default = "default_simulator_from")]
+    pub from: String,
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout_secs: u32,
+    /// Demo and tests: callverify presents credentials the simulator does not know, so every
+    /// call is refused as a provider refuses bad credentials (failover shows).
+    #[serde(default)]
+    pub refuse_calls: bool,
+    pub calls_per_second: Option<f64>,
+    pub max_queue_ms: Option<u64>,
+}
+
+impl AccountConfig {
+    pub fn name(&self) -> &str {
+        match self {
+            AccountConfig::Twilio(a) => &a.name,
+            AccountConfig::Signalwire(a) => &a.name,
+            AccountConfig::Telnyx(a) => &a.name,
+            AccountConfig::Plivo(a) => &a.name,
+            AccountConfig::Simulator(a) => &a.name,
+        }
+    }
+
+    /// The account's pacing, `[provider]`'s where it sets none.
+    pub fn pacing(&self, defaults: &ProviderConfig) -> crate::provider::Pacing {
+        let (cps, queue) = match self {
+            AccountConfig::Twilio(a) => (a.calls_per_second, a.max_queue_ms),
+            AccountConfig::Signalwire(a) => (a.calls_per_second, a.max_queue_ms),
+            AccountConfig::Telnyx(a) => (a.calls_per_second, a.max_queue_ms),
+            AccountConfig::Plivo(a) => (a.calls_per_second, a.max_queue_ms),
+            AccountConfig::Simulator(a) => (a.calls_per_second, a.max_queue_ms),
+        };
+        crate::provider::Pacing {
+            calls_per_second: cps.unwrap_or(defaults.calls_per_second),
+            max_queue_ms: queue.unwrap_or(defaults.max_queue_ms),
+        }
+    }
+
+    fn ring_timeout_secs(&self) -> u32 {
+        match self {
+            AccountConfig::Twilio(a) => a.ring_timeout_secs,
+            AccountConfig::Signalwire(a) => a.ring_timeout_secs,
+            AccountConfig::Telnyx(a) => a.ring_timeout_secs,
+            AccountConfig::Plivo(a) => a.ring_timeout_secs,
+            AccountConfig::Simulator(a) => a.ring_timeout_secs,
+        }
+    }
+
+    fn api_base(&self) -> Option<&str> {
+        match self {
+            AccountConfig::Twilio(a) => Some(&a.api_base),
+            AccountConfig::Signalwire(a) => Some(&a.api_base),
+            AccountConfig::Telnyx(a) => Some(&a.api_base),
+            AccountConfig::Plivo(a) => Some(&a.api_base),
+            AccountConfig::Simulator(_) => None,
+        }
+    }
+}
+
+impl Config {
+    /// The names of the accounts new calls may go to, in file order (`twilio` alone for the
+    /// single-provider form).
+    pub fn account_names(&self) -> Vec<&str> {
+        if self.providers.is_empty() {
+            vec!["twilio"]
+        } else {
+            self.providers.iter().map(AccountConfig::name).collect()
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -149,6 +348,10 @@ pub struct TenantConfig {
     /// Per-tenant replacements of `[abuse.limits]` entries.
     #[serde(default)]
     pub limits: LimitOverrides,
+    /// The provider accounts this tenant's calls go to, in the order they are tried
+    /// (failover); unset: every account, in file order.
+    #[serde(default)]
+    pub providers: Option<Vec<String>>,
 }
 
 /// The SHA-256 of an API key, from its 64 hex characters (either case). Not a secret: a
@@ -382,8 +585,24 @@ impl Config {
         if self.events.claim_idle_ms <= self.events.request_timeout_ms {
             return bad("events.claim_idle_ms must exceed events.request_timeout_ms".into());
         }
+        self.validate_accounts()?;
+        let accounts = self.account_names();
         let mut seen = std::collections::HashSet::new();
         for tenant in &self.tenants {
+            if let Some(chosen) = &tenant.providers {
+                if chosen.is_empty() {
+                    return bad(format!(
+                        "tenants.{}.providers must name at least one account",
+                        tenant.id
+                    ));
+                }
+                if let Some(unknown) = chosen.iter().find(|n| !accounts.contains(&n.as_str())) {
+                    return bad(format!(
+                        "tenants.{}.providers names {unknown:?}, which is not a provider account",
+                        tenant.id
+                    ));
+                }
+            }
             if !seen.insert(tenant.id.as_str()) {
                 return bad(format!("tenants: duplicate id {:?}", tenant.id.as_str()));
             }
@@ -400,6 +619,43 @@ impl Config {
                         tenant.id
                     ));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_accounts(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let mut names = std::collections::HashSet::new();
+        for account in &self.providers {
+            let name = account.name();
+            if name.is_empty()
+                || name.len() > 64
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return bad(format!(
+                    "providers: name {name:?} must be 1-64 letters, digits, '-' or '_' (it is a URL segment)"
+                ));
+            }
+            if !names.insert(name) {
+                return bad(format!("providers: duplicate name {name:?}"));
+            }
+            if !(1..=600).contains(&account.ring_timeout_secs()) {
+                return bad(format!(
+                    "providers.{name}.ring_timeout_secs must be 1..=600"
+                ));
+            }
+            if let Some(base) = account.api_base() {
+                url::Url::parse(base)
+                    .map_err(|e| ConfigError::Invalid(format!("providers.{name}.api_base: {e}")))?;
+            }
+            let pacing = account.pacing(&self.provider);
+            if !(pacing.calls_per_second >= 0.0 && pacing.calls_per_second <= 1000.0) {
+                return bad(format!(
+                    "providers.{name}.calls_per_second must be 0..=1000"
+                ));
             }
         }
         Ok(())
@@ -508,5 +764,58 @@ mod tests {
         assert!(Config::from_toml_overlay(&bad).is_err());
         let good = format!("{tenant}events_secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"");
         assert!(Config::from_toml_overlay(&good).is_ok());
+    }
+
+    #[test]
+    fn provider_accounts_and_tenant_choice_are_validated_at_load() {
+        let accounts = r#"
+[[providers]]
+name = "twilio-main"
+kind = "twilio"
+account_sid = "AC1"
+auth_token = "t"
+from = "+15005550006"
+[[providers]]
+name = "telnyx"
+kind = "telnyx"
+api_key = "KEY"
+account_sid = "a"
+application_sid = "app"
+public_key = "k"
+from = "+15005550006"
+calls_per_second = 5
+"#;
+        let config = Config::from_toml_overlay(&format!(
+            "{accounts}[[tenants]]\nid = \"contoso\"\nproviders = [\"telnyx\", \"twilio-main\"]"
+        ))
+        .unwrap();
+        assert_eq!(config.account_names(), ["twilio-main", "telnyx"]);
+        assert_eq!(
+            config.providers[1]
+                .pacing(&config.provider)
+                .calls_per_second,
+            5.0
+        );
+        assert_eq!(
+            config.providers[0]
+                .pacing(&config.provider)
+                .calls_per_second,
+            1.0
+        );
+        // An unknown account, a key of another kind, a duplicate name: refused at load.
+        let unknown = format!("{accounts}[[tenants]]\nid = \"c\"\nproviders = [\"plivo\"]");
+        assert!(Config::from_toml_overlay(&unknown).is_err());
+        let wrong_key = accounts.replace(
+            "public_key = \"k\"",
+            "public_key = \"k\"\nsigning_key = \"x\"",
+        );
+        assert!(Config::from_toml_overlay(&wrong_key).is_err());
+        let duplicate = accounts.replace("name = \"telnyx\"", "name = \"twilio-main\"");
+        assert!(Config::from_toml_overlay(&duplicate).is_err());
+        // The single-provider form is one account named twilio.
+        assert_eq!(
+            Config::from_toml_overlay("").unwrap().account_names(),
+            ["twilio"]
+        );
     }
 }

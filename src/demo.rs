@@ -46,12 +46,36 @@ pub enum Scenario {
     HangUp,
     /// The network cannot connect the call.
     Fail,
+    /// The first provider account refuses the call (bad credentials); the second places it
+    /// and the callee presses `#`.
+    Failover,
+}
+
+/// Which provider's dialect the simulated carrier speaks (`--provider`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoProvider {
+    Twilio,
+    Signalwire,
+    Telnyx,
+    Plivo,
+}
+
+impl DemoProvider {
+    fn dialect(self) -> callverify_simulator::Dialect {
+        use callverify_simulator::Dialect;
+        match self {
+            DemoProvider::Twilio => Dialect::Twilio,
+            DemoProvider::Signalwire => Dialect::Signalwire,
+            DemoProvider::Telnyx => Dialect::Telnyx,
+            DemoProvider::Plivo => Dialect::Plivo,
+        }
+    }
 }
 
 impl Scenario {
     fn behaviour(self) -> Behaviour {
         match self {
-            Scenario::Approve => Behaviour::presses(["#"]),
+            Scenario::Approve | Scenario::Failover => Behaviour::presses(["#"]),
             Scenario::WrongKey => Behaviour::presses(["5", "#"]),
             Scenario::Voicemail => Behaviour::silent(),
             Scenario::Busy => Behaviour::busy(),
@@ -66,7 +90,7 @@ impl Scenario {
     fn expected(self) -> (Status, Option<FailureReason>) {
         use FailureReason::*;
         match self {
-            Scenario::Approve | Scenario::WrongKey => (Status::Approved, None),
+            Scenario::Approve | Scenario::WrongKey | Scenario::Failover => (Status::Approved, None),
             Scenario::Voicemail => (Status::Failed, Some(NoInput)),
             Scenario::Busy => (Status::Failed, Some(Busy)),
             Scenario::NoAnswer => (Status::Failed, Some(NoAnswer)),
@@ -79,6 +103,8 @@ impl Scenario {
 
 pub struct DemoOptions {
     pub scenario: Scenario,
+    /// The dialect of the simulated carrier.
+    pub provider: DemoProvider,
     pub locale: String,
     /// Configuration layered as for `serve` (Redis URL and prefix are taken from it).
     pub config: Config,
@@ -109,17 +135,39 @@ pub async fn run(options: DemoOptions) -> DemoResult<bool> {
         events_url: None,
         events_secret: None,
         limits: Default::default(),
+        providers: None,
     }];
+    let dialect = options.provider.dialect();
+    let account = |name: &str, refuse_calls: bool| {
+        crate::config::AccountConfig::Simulator(crate::config::SimulatorAccount {
+            name: name.to_owned(),
+            dialect,
+            from: "+15005550006".into(),
+            ring_timeout_secs: 30,
+            refuse_calls,
+            calls_per_second: None,
+            max_queue_ms: None,
+        })
+    };
+    config.providers = if options.scenario == Scenario::Failover {
+        vec![account("primary", true), account("backup", false)]
+    } else {
+        vec![account(dialect.as_str(), false)]
+    };
     config.validate()?;
 
     say(format!(
-        "callverify demo: scenario {:?}, locale {}",
-        options.scenario, options.locale
+        "callverify demo: scenario {:?}, provider {}, locale {}",
+        options.scenario,
+        dialect.as_str(),
+        options.locale
     ));
     let state = crate::build_state(config).await?;
+    // The account that places the call (after a failover, the last one).
     let simulator = state
-        .simulator
-        .clone()
+        .simulators
+        .last()
+        .map(|(_, handle)| handle.clone())
         .ok_or("the simulator did not start")?;
     simulator.script(DEMO_E164, options.scenario.behaviour());
     say(format!(

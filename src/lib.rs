@@ -74,7 +74,8 @@ pub async fn build_state(
     )
     .await?;
     let notifier = notify::Notifier::start(store.clone(), Duration::from_secs(2)).await;
-    let (simulator, providers) = start_provider(&config).await?;
+    let (simulators, providers) = start_provider(&config).await?;
+    let simulator = simulators.first().map(|(_, handle)| handle.clone());
     let keys = api::auth::KeyRing::from_config(&config.tenants);
     let flow = verification::CallFlow {
         store: store.clone(),
@@ -85,6 +86,7 @@ pub async fn build_state(
     };
     Ok(AppState::new(state::Handles {
         simulator,
+        simulators: Arc::new(simulators),
         config: Arc::new(config),
         store,
         flow,
@@ -93,31 +95,175 @@ pub async fn build_state(
     }))
 }
 
-/// The provider account named `twilio` (the single-provider configuration). With
-/// `provider.kind = "simulator"` the built-in carrier starts first and the same Twilio adapter
-/// reaches it: only `api_base` differs.
+type Simulators = Vec<(String, Arc<callverify_simulator::SimulatorHandle>)>;
+
+/// Builds every provider account: the `[[providers]]` entries in file order, or the
+/// single-provider form (`[provider] kind` + `[provider.twilio]`) as one account named `twilio`.
+/// Simulator accounts start their in-process carrier first; the adapter of the simulator's
+/// dialect reaches it exactly as it would reach the provider (only `api_base` differs).
 async fn start_provider(
     config: &Config,
-) -> Result<
-    (
-        Option<Arc<callverify_simulator::SimulatorHandle>>,
-        provider::Providers,
-    ),
-    Box<dyn std::error::Error + Send + Sync>,
-> {
-    let mut twilio_config = config.provider.twilio.clone();
-    let simulator = match config.provider.kind {
-        config::ProviderKind::Simulator => {
+) -> Result<(Simulators, provider::Providers), Box<dyn std::error::Error + Send + Sync>> {
+    let locale = &config.verification.default_locale;
+    let mut simulators = Vec::new();
+    let mut accounts = Vec::new();
+    if config.providers.is_empty() {
+        let mut twilio_config = config.provider.twilio.clone();
+        if config.provider.kind == config::ProviderKind::Simulator {
             let handle = callverify_simulator::start(simulator_options(&config.provider)).await?;
             twilio_config.api_base = handle.base_url();
             tracing::info!(api_base = %twilio_config.api_base, "carrier simulator started");
-            Some(Arc::new(handle))
+            simulators.push(("twilio".to_owned(), Arc::new(handle)));
         }
-        config::ProviderKind::Twilio => None,
+        let twilio = provider::twilio::Twilio::new("twilio", &twilio_config, locale)?;
+        accounts.push(provider::Account {
+            provider: Arc::new(twilio),
+            pacing: provider::Pacing {
+                calls_per_second: config.provider.calls_per_second,
+                max_queue_ms: config.provider.max_queue_ms,
+            },
+        });
+    }
+    for account in &config.providers {
+        let built: Arc<dyn provider::Provider> = match account {
+            config::AccountConfig::Twilio(a) => {
+                let rest = config::TwilioConfig {
+                    account_sid: a.account_sid.clone(),
+                    auth_token: a.auth_token.clone(),
+                    api_base: a.api_base.clone(),
+                    from: a.from.clone(),
+                    ring_timeout_secs: a.ring_timeout_secs,
+                    request_timeout_ms: a.request_timeout_ms,
+                };
+                Arc::new(provider::twilio::Twilio::new(&a.name, &rest, locale)?)
+            }
+            config::AccountConfig::Signalwire(a) => {
+                Arc::new(provider::signalwire::SignalWire::new(a, locale)?)
+            }
+            config::AccountConfig::Telnyx(a) => Arc::new(provider::telnyx::Telnyx::new(a, locale)?),
+            config::AccountConfig::Plivo(a) => Arc::new(provider::plivo::Plivo::new(a, locale)?),
+            config::AccountConfig::Simulator(a) => {
+                let (handle, adapter) = start_simulator_account(a, config).await?;
+                simulators.push((a.name.clone(), handle));
+                adapter
+            }
+        };
+        accounts.push(provider::Account {
+            provider: built,
+            pacing: account.pacing(&config.provider),
+        });
+    }
+    let tenants = config
+        .tenants
+        .iter()
+        .filter_map(|t| Some((t.id.as_str().to_owned(), t.providers.clone()?)))
+        .collect();
+    let providers = provider::Providers::new(accounts, tenants)?;
+    Ok((simulators, providers))
+}
+
+/// A `kind = "simulator"` account: its carrier, started with credentials of its own, and the
+/// adapter of its dialect pointed at it.
+async fn start_simulator_account(
+    account: &config::SimulatorAccount,
+    config: &Config,
+) -> Result<
+    (
+        Arc<callverify_simulator::SimulatorHandle>,
+        Arc<dyn provider::Provider>,
+    ),
+    Box<dyn std::error::Error + Send + Sync>,
+> {
+    use callverify_simulator::Dialect;
+    let random = || {
+        use rand::RngExt;
+        hex::encode(rand::rng().random::<[u8; 16]>())
     };
+    let (account_sid, auth_token, signing_key) = (random(), random(), format!("PSK{}", random()));
+    let handle = callverify_simulator::start(callverify_simulator::SimulatorOptions {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        account_sid: account_sid.clone(),
+        auth_token: auth_token.clone(),
+        time_scale: config.provider.simulator.time_scale,
+        dialect: account.dialect,
+        signing_key: signing_key.clone(),
+    })
+    .await?;
+    // `refuse_calls`: present a token the simulator does not know; it refuses as the provider
+    // refuses bad credentials (a certain refusal: the next account takes the call).
+    let presented = if account.refuse_calls {
+        config::Secret::new(format!("not-{auth_token}"))
+    } else {
+        config::Secret::new(auth_token)
+    };
+    let api_base = handle.api_base();
     let locale = &config.verification.default_locale;
-    let twilio = provider::twilio::Twilio::new("twilio", &twilio_config, locale)?;
-    Ok((simulator, provider::Providers::single(Arc::new(twilio))))
+    let (name, from, ring) = (
+        account.name.clone(),
+        account.from.clone(),
+        account.ring_timeout_secs,
+    );
+    let request_timeout_ms = config.provider.twilio.request_timeout_ms;
+    let adapter: Arc<dyn provider::Provider> = match account.dialect {
+        Dialect::Twilio => {
+            let rest = config::TwilioConfig {
+                account_sid,
+                auth_token: presented,
+                api_base,
+                from,
+                ring_timeout_secs: ring,
+                request_timeout_ms,
+            };
+            Arc::new(provider::twilio::Twilio::new(&name, &rest, locale)?)
+        }
+        Dialect::Signalwire => Arc::new(provider::signalwire::SignalWire::new(
+            &config::SignalWireAccount {
+                name,
+                project_id: account_sid,
+                api_token: presented,
+                signing_key: config::Secret::new(signing_key),
+                api_base,
+                from,
+                ring_timeout_secs: ring,
+                request_timeout_ms,
+                calls_per_second: None,
+                max_queue_ms: None,
+            },
+            locale,
+        )?),
+        Dialect::Telnyx => Arc::new(provider::telnyx::Telnyx::new(
+            &config::TelnyxAccount {
+                name,
+                api_key: presented,
+                account_sid,
+                application_sid: "simulator-texml-app".into(),
+                public_key: handle.public_key_base64(),
+                api_base,
+                from,
+                ring_timeout_secs: ring,
+                request_timeout_ms,
+                calls_per_second: None,
+                max_queue_ms: None,
+            },
+            locale,
+        )?),
+        Dialect::Plivo => Arc::new(provider::plivo::Plivo::new(
+            &config::PlivoAccount {
+                name,
+                auth_id: account_sid,
+                auth_token: presented,
+                api_base,
+                from,
+                ring_timeout_secs: ring,
+                request_timeout_ms,
+                calls_per_second: None,
+                max_queue_ms: None,
+            },
+            locale,
+        )?),
+    };
+    tracing::info!(account = %account.name, dialect = account.dialect.as_str(), api_base = %handle.api_base(), "carrier simulator started");
+    Ok((Arc::new(handle), adapter))
 }
 
 /// The in-process simulator of `provider.kind = "simulator"`: it listens where
@@ -128,6 +274,8 @@ fn simulator_options(provider: &config::ProviderConfig) -> callverify_simulator:
         account_sid: provider.twilio.account_sid.clone(),
         auth_token: provider.twilio.auth_token.expose().to_owned(),
         time_scale: provider.simulator.time_scale,
+        dialect: callverify_simulator::Dialect::Twilio,
+        signing_key: String::new(),
     }
 }
 

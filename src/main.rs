@@ -37,6 +37,9 @@ enum Command {
         /// What the simulated callee does.
         #[arg(long, value_enum, default_value = "approve")]
         scenario: callverify::demo::Scenario,
+        /// The provider whose dialect the simulated carrier speaks.
+        #[arg(long, value_enum, default_value = "twilio")]
+        provider: callverify::demo::DemoProvider,
         /// Prompt language (en-US, nl-NL).
         #[arg(long, default_value = "en-US")]
         locale: String,
@@ -117,6 +120,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
         Command::Demo {
             scenario,
+            provider,
             locale,
             config,
             ..
@@ -124,6 +128,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let config = callverify::config::Config::load(config.as_deref())?;
             let options = callverify::demo::DemoOptions {
                 scenario,
+                provider,
                 locale,
                 config,
             };
@@ -147,6 +152,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 account_sid,
                 auth_token,
                 time_scale,
+                dialect: callverify_simulator::Dialect::Twilio,
+                signing_key: String::new(),
             };
             callverify_simulator::serve(listener, options).await?;
             Ok(())

@@ -25,6 +25,8 @@ pub struct Handles {
     pub keys: Arc<KeyRing>,
     /// The in-process carrier simulator when `provider.kind = "simulator"` (kept alive here).
     pub simulator: Option<Arc<callverify_simulator::SimulatorHandle>>,
+    /// Every simulator account's carrier, by account name (`kind = "simulator"`), file order.
+    pub simulators: Arc<Vec<(String, Arc<callverify_simulator::SimulatorHandle>)>>,
 }
 
 impl AppState {

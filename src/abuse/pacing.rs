@@ -10,6 +10,7 @@ use crate::store::Store;
 /// the queue is longer than allowed (the call is then failed as `provider_throttled`).
 pub async fn reserve_slot(
     store: &Store,
+    account: &str,
     calls_per_second: f64,
     max_queue_ms: u64,
 ) -> Result<Option<Duration>, ApiError> {
@@ -18,7 +19,7 @@ pub async fn reserve_slot(
     }
     let interval_us = (1_000_000.0 / calls_per_second).ceil() as u64;
     let wait = store
-        .reserve_call_slot(interval_us, max_queue_ms * 1000)
+        .reserve_call_slot(account, interval_us, max_queue_ms * 1000)
         .await?;
     Ok(wait.map(Duration::from_micros))
 }

@@ -50,6 +50,9 @@ pub(super) struct AuditEvent {
     /// default_method.changed: the default before.
     #[serde(skip_serializing_if = "Option::is_none")]
     previous: Option<String>,
+    /// Verification ends: the provider account of the call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -78,6 +81,7 @@ impl AuditEvent {
             purpose: take("purpose"),
             reason: take("reason"),
             previous: take("previous"),
+            provider: take("provider"),
             phone,
         }
     }

@@ -150,6 +150,7 @@ mod tests {
             events_url: None,
             events_secret: None,
             limits: Default::default(),
+            providers: None,
         }]);
         assert_eq!(
             ring.identify("portal-key").map(|(t, s)| (t.as_str(), s)),

@@ -101,6 +101,7 @@ fn demo_config(
         events_url: None,
         events_secret: None,
         limits: Default::default(),
+        providers: None,
     }];
     config.validate()?;
     Ok(config)

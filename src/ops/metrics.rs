@@ -21,6 +21,7 @@ pub const VERIFICATIONS_FAILED: &str = "callverify_verifications_failed_total";
 pub const VERIFICATIONS_FRAUD_REPORTED: &str = "callverify_verifications_fraud_reported_total";
 pub const SIGNATURE_FAILURES: &str = "callverify_webhook_signature_failures_total";
 pub const PROVIDER_REQUESTS: &str = "callverify_provider_requests_total";
+pub const PROVIDER_CALLS: &str = "callverify_provider_calls_total";
 pub const PROVIDER_DURATION: &str = "callverify_provider_request_duration_seconds";
 pub const REDIS_ERRORS: &str = "callverify_redis_errors_total";
 
@@ -98,6 +99,10 @@ fn describe() {
     describe_counter!(
         PROVIDER_REQUESTS,
         "provider REST requests, by operation and outcome (ok, rejected, failed)"
+    );
+    describe_counter!(
+        PROVIDER_CALLS,
+        "calls asked of each provider account, by account and outcome (placed, rejected, invalid_number, throttled, unreachable, circuit_open, failed)"
     );
     describe_histogram!(
         PROVIDER_DURATION,
@@ -258,6 +263,12 @@ pub fn provider_request(operation: &'static str, outcome: &'static str, elapsed:
     let labels = [("operation", operation), ("outcome", outcome)];
     metrics::counter!(PROVIDER_REQUESTS, &labels).increment(1);
     metrics::histogram!(PROVIDER_DURATION, &labels).record(elapsed);
+}
+
+/// One account's attempt at placing a call (`account`: the configured name).
+pub fn provider_call(account: &str, outcome: &'static str) {
+    metrics::counter!(PROVIDER_CALLS, "account" => account.to_owned(), "outcome" => outcome)
+        .increment(1);
 }
 
 /// A Redis command failed; `source` says where the failure surfaced (`api`, `webhook`).

@@ -7,6 +7,10 @@
 //! Adding a provider: a new folder with a type implementing [`Provider`], and one line in
 //! `start_provider` in `src/lib.rs`, where the accounts are built.
 
+pub mod http;
+pub mod plivo;
+pub mod signalwire;
+pub mod telnyx;
 pub mod twilio;
 
 use std::collections::HashMap;
@@ -29,23 +33,55 @@ pub struct CallRequest<'a> {
     pub status_url: &'a str,
 }
 
-/// Why the provider did not place a call. Maps onto the verification's failure reason.
+/// Why the provider did not place a call. Maps onto the verification's failure reason, and
+/// says whether the next account may be tried: only when it is **certain** that nothing was
+/// dialled ([`ProviderError::certainty`]), and never for a number the provider calls invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
-    /// The provider answered 4xx: it will not place this call (bad number, geo permissions,
-    /// credentials, …). Reason `provider_rejected`.
+    /// The provider answered 4xx: it will not place this call (credentials, geo permissions,
+    /// suspended account, …). Nothing was dialled. Reason `provider_rejected`.
     #[error("provider rejected the call: {code} {message}")]
     Rejected { code: u32, message: String },
-    /// 5xx, a timeout or no connection: reason `provider_failed`.
+    /// The provider says the destination is not a valid number (4xx). Nothing was dialled, and
+    /// another account would say the same: no failover. Reason `provider_rejected`.
+    #[error("provider rejected the number: {code} {message}")]
+    InvalidNumber { code: u32, message: String },
+    /// The provider asked us to slow down (429 past its retries). Nothing was dialled. Reason
+    /// `provider_throttled`.
+    #[error("provider throttled the call: {0}")]
+    Throttled(String),
+    /// No connection to the provider could be made (refused, DNS, connect timeout): the request
+    /// never left. Reason `provider_failed`.
+    #[error("provider unreachable: {0}")]
+    Unreachable(String),
+    /// The account's circuit breaker is open: it was not asked at all. Reason `provider_failed`.
+    #[error("provider account skipped: circuit open")]
+    CircuitOpen,
+    /// 5xx, a timeout after the request was sent, or an unreadable answer: a call may be
+    /// ringing. Reason `provider_failed`.
     #[error("provider failed: {0}")]
     Failed(String),
+}
+
+/// What a failed request says about the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Certainty {
+    /// Certain that nothing was dialled.
+    NothingDialled,
+    /// A call may exist (timeout, 5xx, unreadable answer).
+    Unknown,
 }
 
 impl ProviderError {
     pub fn reason(&self) -> FailureReason {
         match self {
-            ProviderError::Rejected { .. } => FailureReason::ProviderRejected,
-            ProviderError::Failed(_) => FailureReason::ProviderFailed,
+            ProviderError::Rejected { .. } | ProviderError::InvalidNumber { .. } => {
+                FailureReason::ProviderRejected
+            }
+            ProviderError::Throttled(_) => FailureReason::ProviderThrottled,
+            ProviderError::Unreachable(_)
+            | ProviderError::CircuitOpen
+            | ProviderError::Failed(_) => FailureReason::ProviderFailed,
         }
     }
 
@@ -53,8 +89,31 @@ impl ProviderError {
     pub fn outcome(&self) -> &'static str {
         match self {
             ProviderError::Rejected { .. } => "rejected",
+            ProviderError::InvalidNumber { .. } => "invalid_number",
+            ProviderError::Throttled(_) => "throttled",
+            ProviderError::Unreachable(_) => "unreachable",
+            ProviderError::CircuitOpen => "circuit_open",
             ProviderError::Failed(_) => "failed",
         }
+    }
+
+    pub fn certainty(&self) -> Certainty {
+        match self {
+            ProviderError::Failed(_) => Certainty::Unknown,
+            _ => Certainty::NothingDialled,
+        }
+    }
+
+    /// Whether the next account of the tenant's list may place the call instead.
+    pub fn fails_over(&self) -> bool {
+        self.certainty() == Certainty::NothingDialled
+            && !matches!(self, ProviderError::InvalidNumber { .. })
+    }
+
+    /// Whether the account's circuit breaker counts it: a certain failure of the account
+    /// itself (not an invalid number, not a skipped request).
+    pub fn counts_against_account(&self) -> bool {
+        self.fails_over() && !matches!(self, ProviderError::CircuitOpen)
     }
 }
 
@@ -185,22 +244,123 @@ pub trait Provider: Send + Sync + 'static {
     fn render(&self, answer: &Answer<'_>) -> Markup;
 }
 
-/// The configured provider accounts, by name. Cheap to clone.
+/// Whether a webhook's body is form-encoded (or says nothing of its type): every webhook we
+/// configure is.
+pub fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| {
+            ct.split(';').next().is_some_and(|t| {
+                t.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        })
+}
+
+/// The neutral webhook of a provider speaking Twilio's parameters (`CallSid`, `CallStatus`,
+/// `Digits`): SignalWire and Telnyx TeXML.
+pub fn twilio_style_webhook(params: &twilio::form::FormParams) -> Result<Webhook, Refusal> {
+    let call_id = params.get("CallSid").unwrap_or_default();
+    if call_id.is_empty() {
+        return Err(Refusal::MissingCallId);
+    }
+    Ok(Webhook {
+        call_id: call_id.to_owned(),
+        digits: params.get("Digits").unwrap_or_default().to_owned(),
+        progress: twilio::progress(params.get("CallStatus").unwrap_or_default()),
+    })
+}
+
+/// How fast one account may place calls, shared by every instance through Redis
+/// (`src/abuse/pacing.rs`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pacing {
+    /// Outbound calls per second (0 = no pacing).
+    pub calls_per_second: f64,
+    /// Longest a call waits for a slot before the account counts as throttled.
+    pub max_queue_ms: u64,
+}
+
+impl Pacing {
+    pub const NONE: Pacing = Pacing {
+        calls_per_second: 0.0,
+        max_queue_ms: 0,
+    };
+}
+
+/// One configured account: its adapter and its pacing.
+#[derive(Clone)]
+pub struct Account {
+    pub provider: Arc<dyn Provider>,
+    pub pacing: Pacing,
+}
+
+impl Account {
+    pub fn name(&self) -> &str {
+        self.provider.name()
+    }
+}
+
+/// The configured provider accounts, by name, in file order, and each tenant's choice of them
+/// (`[[tenants]] providers = [...]`; default: every account in file order). Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Providers {
     by_name: Arc<HashMap<String, Arc<dyn Provider>>>,
-    /// The account new calls go to.
-    default: Option<Arc<dyn Provider>>,
+    /// Every account, in file order: the list of a tenant that chose none.
+    all: Arc<[Account]>,
+    /// Tenants that chose their accounts, in their order.
+    tenants: Arc<HashMap<String, Vec<Account>>>,
 }
 
 impl Providers {
-    /// One account (today's single-provider configuration).
+    /// One account without pacing (tests and tools).
     pub fn single(provider: Arc<dyn Provider>) -> Self {
-        let by_name = HashMap::from([(provider.name().to_owned(), provider.clone())]);
-        Self {
-            by_name: Arc::new(by_name),
-            default: Some(provider),
+        Self::new(
+            vec![Account {
+                provider,
+                pacing: Pacing::NONE,
+            }],
+            HashMap::new(),
+        )
+        .expect("one account is a valid set")
+    }
+
+    /// `accounts` in file order; `tenants` maps a tenant id to the names of its accounts.
+    pub fn new(
+        accounts: Vec<Account>,
+        tenants: HashMap<String, Vec<String>>,
+    ) -> Result<Self, String> {
+        let mut by_name = HashMap::new();
+        for account in &accounts {
+            if by_name
+                .insert(account.name().to_owned(), account.provider.clone())
+                .is_some()
+            {
+                return Err(format!("duplicate provider account {:?}", account.name()));
+            }
         }
+        let mut chosen = HashMap::new();
+        for (tenant, names) in tenants {
+            let list = names
+                .iter()
+                .map(|name| {
+                    accounts
+                        .iter()
+                        .find(|a| a.name() == name)
+                        .cloned()
+                        .ok_or_else(|| {
+                            format!("tenant {tenant:?} names an unknown provider account {name:?}")
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            chosen.insert(tenant, list);
+        }
+        Ok(Self {
+            by_name: Arc::new(by_name),
+            all: accounts.into(),
+            tenants: Arc::new(chosen),
+        })
     }
 
     /// The account named in a webhook URL.
@@ -208,9 +368,19 @@ impl Providers {
         self.by_name.get(name)
     }
 
-    /// The account that places new calls.
+    /// The first account of the default list.
     pub fn for_new_call(&self) -> Option<&Arc<dyn Provider>> {
-        self.default.as_ref()
+        self.all.first().map(|a| &a.provider)
+    }
+
+    /// The accounts a tenant's calls go to, in the order they are tried.
+    pub fn for_tenant(&self, tenant: &str) -> &[Account] {
+        self.tenants.get(tenant).map_or(&self.all[..], |v| &v[..])
+    }
+
+    /// Every account, in file order.
+    pub fn all(&self) -> &[Account] {
+        &self.all
     }
 }
 

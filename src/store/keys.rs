@@ -64,8 +64,14 @@ impl Keys {
     }
 
     /// String: the next free outbound-call slot of the provider account (Unix µs). TTL: short.
-    pub fn pacing(&self) -> String {
-        format!("{}:{{provider}}:next-call", self.prefix)
+    pub fn pacing(&self, account: &str) -> String {
+        format!("{}:{{provider:{account}}}:next-call", self.prefix)
+    }
+
+    /// Hash: the provider account's circuit breaker (failures, open_until, probe_at). TTL:
+    /// refreshed on each failure (cool-down × 10 + a day); deleted on success.
+    pub fn circuit(&self, account: &str) -> String {
+        format!("{}:{{provider:{account}}}:circuit", self.prefix)
     }
 
     /// Sorted set: outbox entry ids waiting for a retry, scored by when they are due (Unix ms).

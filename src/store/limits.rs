@@ -73,13 +73,14 @@ impl Store {
     /// longer than `max_wait_us` (nothing reserved).
     pub async fn reserve_call_slot(
         &self,
+        account: &str,
         interval_us: u64,
         max_wait_us: u64,
     ) -> redis::RedisResult<Option<u64>> {
         let wait: i64 = self
             .scripts
             .pace
-            .key(self.keys.pacing())
+            .key(self.keys.pacing(account))
             .arg(interval_us)
             .arg(max_wait_us)
             .invoke_async(&mut self.conn())
@@ -105,4 +106,35 @@ impl Store {
             .await?;
         Ok(removed == 1)
     }
+
+    /// The account's circuit breaker (see `scripts/circuit.lua`): `check` answers whether to
+    /// call (0 open, 1 closed, 2 the probe); `fail` / `ok` report the outcome.
+    pub async fn circuit(
+        &self,
+        account: &str,
+        op: CircuitOp,
+        failures: u32,
+        cooldown_ms: u64,
+    ) -> redis::RedisResult<i64> {
+        self.scripts
+            .circuit
+            .key(self.keys.circuit(account))
+            .arg(match op {
+                CircuitOp::Check => "check",
+                CircuitOp::Fail => "fail",
+                CircuitOp::Ok => "ok",
+            })
+            .arg(failures.max(1))
+            .arg(cooldown_ms)
+            .invoke_async(&mut self.conn())
+            .await
+    }
+}
+
+/// What a circuit-breaker call does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CircuitOp {
+    Check,
+    Fail,
+    Ok,
 }

@@ -38,6 +38,7 @@ struct Scripts {
     discard_verification: redis::Script,
     rate_limit: redis::Script,
     pace: redis::Script,
+    circuit: redis::Script,
     outbox_claim: redis::Script,
     outbox_retry: redis::Script,
 }
@@ -82,6 +83,7 @@ impl Store {
                 )),
                 rate_limit: redis::Script::new(include_str!("scripts/rate_limit.lua")),
                 pace: redis::Script::new(include_str!("scripts/pace.lua")),
+                circuit: redis::Script::new(include_str!("scripts/circuit.lua")),
                 outbox_claim: redis::Script::new(include_str!("scripts/outbox_claim.lua")),
                 outbox_retry: redis::Script::new(include_str!("scripts/outbox_retry.lua")),
             }),

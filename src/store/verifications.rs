@@ -88,6 +88,17 @@ impl Store {
     }
 
     /// Records how long the call waited for a pacing slot (shown as `queued_ms`).
+    /// Failover: the account now placing the call (the view's `provider`).
+    pub async fn set_provider(&self, id: &VerificationId, account: &str) -> redis::RedisResult<()> {
+        redis::cmd("HSET")
+            .arg(self.keys.verification(id))
+            .arg("provider")
+            .arg(account)
+            .query_async::<i64>(&mut self.conn())
+            .await
+            .map(|_| ())
+    }
+
     pub async fn set_queued(&self, id: &VerificationId, queued_ms: u64) -> redis::RedisResult<()> {
         redis::cmd("HSET")
             .arg(self.keys.verification(id))

@@ -30,9 +30,10 @@ pub struct FlowSettings {
     pub verification: VerificationConfig,
     /// How long a fraud report blocks the user (`abuse.fraud_block_secs`).
     pub fraud_block_secs: u64,
-    /// The provider account's calls per second (0 = no pacing) and longest queue wait.
-    pub calls_per_second: f64,
-    pub max_queue_ms: u64,
+    /// Consecutive certain failures that open an account's circuit breaker, and how long it
+    /// stays open before one call probes it (`[provider] circuit_failures`, `circuit_cooldown_ms`).
+    pub circuit_failures: u32,
+    pub circuit_cooldown_ms: u64,
     /// A tenant's policy until it stores its own.
     pub default_policy: Policy,
     limits: Limits,
@@ -51,8 +52,8 @@ impl FlowSettings {
             public_url: config.server.public_url.trim_end_matches('/').to_owned(),
             verification: config.verification.clone(),
             fraud_block_secs: config.abuse.fraud_block_secs,
-            calls_per_second: config.provider.calls_per_second,
-            max_queue_ms: config.provider.max_queue_ms,
+            circuit_failures: config.provider.circuit_failures,
+            circuit_cooldown_ms: config.provider.circuit_cooldown_ms,
             default_policy: config.default_policy(),
             limits,
             tenant_limits,

@@ -187,6 +187,10 @@ pub struct VerificationView {
     pub reason: Option<FailureReason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_error: Option<String>,
+    /// The provider account that placed the call (after a failover, the one that took it),
+    /// or that refused it last.
+    #[serde(default)]
+    pub provider: String,
     pub purpose: Purpose,
     pub user: String,
     /// Masked: the API never echoes a full number it is verifying.
@@ -219,6 +223,7 @@ impl Verification {
             status,
             reason,
             provider_error: self.provider_error.clone(),
+            provider: self.provider.clone(),
             purpose: self.purpose,
             user: self.user.clone(),
             phone_number: crate::phone::mask_e164(&self.phone_e164),

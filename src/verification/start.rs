@@ -4,13 +4,14 @@
 use serde::Deserialize;
 
 use super::transition::{Event, Outcome, Transition};
-use super::{CallFlow, FailureReason, Purpose, Verification, prompts};
+use super::{CallFlow, Purpose, Verification, prompts};
 use crate::abuse;
 use crate::error::ApiError;
 use crate::ids::{TenantId, UserId, VerificationId, user_tag};
 use crate::methods::{MethodsDocument, PhoneType};
 use crate::phone;
-use crate::provider::{CallRequest, Provider};
+use crate::provider::{Account, CallRequest, ProviderError};
+use crate::store::limits::CircuitOp;
 use crate::store::verifications::{Created, NewVerification};
 
 /// `POST …/verifications` body (field names are an API contract).
@@ -79,9 +80,9 @@ pub async fn start(
         }
     }
 
-    let provider = flow
-        .providers
-        .for_new_call()
+    let accounts: Vec<Account> = flow.providers.for_tenant(tenant.as_str()).to_vec();
+    let first = accounts
+        .first()
         .ok_or_else(|| ApiError::Internal("no provider account configured".into()))?
         .clone();
     let id = VerificationId::generate_for_tag(&tag);
@@ -97,7 +98,7 @@ pub async fn start(
             phone_type: target.phone_type.as_str(),
             method_id: target.phone_type.method_id(),
             locale,
-            provider: provider.name(),
+            provider: first.name(),
             ttl_secs: config.ttl_secs,
             retain_secs: config.retain_secs,
             fraud_block_secs: settings.fraud_block_secs,
@@ -130,7 +131,7 @@ pub async fn start(
         phone_e164: target.e164.clone(),
         phone_type: target.phone_type.as_str().to_owned(),
         locale: locale.to_owned(),
-        provider: provider.name().to_owned(),
+        provider: first.name().to_owned(),
         method_id: Some(target.phone_type.method_id().to_owned()),
         created_at,
         expires_at,
@@ -145,50 +146,27 @@ pub async fn start(
     };
     let limits = settings.limits_for(tenant);
     let counted = abuse::limits::admit(&flow.store, limits, &id, subject).await?;
-    let reserved = abuse::pacing::reserve_slot(
-        &flow.store,
-        settings.calls_per_second,
-        settings.max_queue_ms,
-    )
-    .await?;
-    // The slot is a point in time: measured from now, not after the bookkeeping below.
-    let reserved_at = tokio::time::Instant::now();
-    let Some(queued) = reserved else {
-        abuse::limits::refund(&flow.store, &id, &counted).await;
-        let detail = "the provider account's call queue is full (provider.calls_per_second)";
-        let reason = FailureReason::ProviderThrottled;
-        let refused = flow
-            .store
-            .transition(&id, "", Event::Refused { reason, detail })
-            .await?;
-        flow.ended(&id, &refused, false);
-        return settled(flow, &id, refused, Some(detail), &known).await;
-    };
-    if !queued.is_zero() {
-        flow.store
-            .set_queued(&id, queued.as_millis() as u64)
-            .await?;
-    }
     // --- end abuse protection ---
 
-    // Dialled from a task of its own so a portal hanging up during the queue wait does not
+    // Dialled from a task of its own so a portal hanging up during a pacing wait does not
     // leave a verification that holds the user's live slot without a call.
     let dial = tokio::spawn(dial(
         flow.clone(),
-        provider,
+        accounts,
         id.clone(),
         target.e164,
         request.purpose,
-        reserved_at + queued,
         counted,
     ));
-    let (transition, provider_error) = dial
+    let dialled = dial
         .await
         .map_err(|e| ApiError::Internal(format!("dial task: {e}")))??;
     let known = Verification {
-        queued_ms: Some(queued.as_millis() as u64).filter(|ms| *ms > 0),
+        queued_ms: Some(dialled.queued_ms).filter(|ms| *ms > 0),
+        provider: dialled.account,
         ..known
     };
+    let (transition, provider_error) = (dialled.transition, dialled.provider_error);
     settled(flow, &id, transition, provider_error.as_deref(), &known).await
 }
 
@@ -222,52 +200,154 @@ async fn settled(
     Ok((verification, t.now))
 }
 
-/// Waits for the pacing slot, asks the provider to place the call, records the outcome.
+/// What dialling ended with: the transition it recorded, the account that placed the call (or
+/// refused it last), the provider's error text, and the pacing wait.
+struct Dialled {
+    transition: Transition,
+    account: String,
+    provider_error: Option<String>,
+    queued_ms: u64,
+}
+
+/// Tries the tenant's accounts in order: each waits for its pacing slot, then asks its
+/// provider to place the call. A failure that certainly dialled nothing (refused, unreachable,
+/// throttled, circuit open; never an invalid number) moves on to the next account; an unknown
+/// outcome (timeout, 5xx) stops here, since a call may be ringing. Records the outcome.
 async fn dial(
     flow: CallFlow,
-    provider: std::sync::Arc<dyn Provider>,
+    accounts: Vec<Account>,
     id: VerificationId,
     e164: String,
     purpose: Purpose,
-    dial_at: tokio::time::Instant,
     counted: abuse::limits::Counted,
-) -> Result<(Transition, Option<String>), ApiError> {
-    tokio::time::sleep_until(dial_at).await;
-    let base = flow.settings.webhook_base(provider.name(), id.as_str());
-    let placed = provider
+) -> Result<Dialled, ApiError> {
+    let mut last: Option<(String, ProviderError)> = None;
+    let mut queued_ms = 0;
+    for (i, account) in accounts.iter().enumerate() {
+        let name = account.name();
+        if i > 0 {
+            flow.store.set_provider(&id, name).await?;
+            tracing::warn!(verification = %id, provider = name, "failing over to the next provider account");
+        }
+        let outcome = try_account(&flow, account, &id, &e164, &mut queued_ms).await?;
+        let error = match outcome {
+            Ok(call_id) => {
+                let placed = flow.store.transition(&id, &call_id, Event::Placed).await?;
+                tracing::info!(verification = %id, purpose = purpose.as_str(), provider = name, to = %phone::mask_e164(&e164), "call placed");
+                crate::ops::metrics::provider_call(name, "placed");
+                flow.ended(&id, &placed, false);
+                return Ok(Dialled {
+                    transition: placed,
+                    account: name.to_owned(),
+                    provider_error: None,
+                    queued_ms,
+                });
+            }
+            Err(error) => error,
+        };
+        tracing::warn!(verification = %id, provider = name, %error, "provider did not place the call");
+        crate::ops::metrics::provider_call(name, error.outcome());
+        let fails_over = error.fails_over();
+        last = Some((name.to_owned(), error));
+        if !fails_over {
+            break;
+        }
+    }
+    let (account, error) = last.unwrap_or_else(|| {
+        (
+            String::new(),
+            ProviderError::Failed("no provider account".into()),
+        )
+    });
+    // No call to talk about: nothing counts against the rate limits (as before failover; an
+    // unknown outcome is refunded too, `error.certainty()` tells them apart).
+    abuse::limits::refund(&flow.store, &id, &counted).await;
+    let detail = error.to_string();
+    let refused = flow
+        .store
+        .transition(
+            &id,
+            "",
+            Event::Refused {
+                reason: error.reason(),
+                detail: &detail,
+            },
+        )
+        .await?;
+    flow.ended(&id, &refused, false);
+    Ok(Dialled {
+        transition: refused,
+        account,
+        provider_error: Some(detail),
+        queued_ms,
+    })
+}
+
+/// One account's attempt: its circuit breaker, its pacing slot, its provider. Redis failures
+/// are the caller's (`Err`); the provider's answer is the inner result.
+async fn try_account(
+    flow: &CallFlow,
+    account: &Account,
+    id: &VerificationId,
+    e164: &str,
+    queued_ms: &mut u64,
+) -> Result<Result<String, ProviderError>, ApiError> {
+    let settings = &flow.settings;
+    let name = account.name();
+    let (failures, cooldown) = (settings.circuit_failures, settings.circuit_cooldown_ms);
+    let circuit_on = failures > 0;
+    if circuit_on
+        && flow
+            .store
+            .circuit(name, CircuitOp::Check, failures, cooldown)
+            .await?
+            == 0
+    {
+        return Ok(Err(ProviderError::CircuitOpen));
+    }
+    let pacing = account.pacing;
+    let reserved = abuse::pacing::reserve_slot(
+        &flow.store,
+        name,
+        pacing.calls_per_second,
+        pacing.max_queue_ms,
+    )
+    .await?;
+    let Some(queued) = reserved else {
+        return Ok(Err(ProviderError::Throttled(
+            "the provider account's call queue is full (calls_per_second)".into(),
+        )));
+    };
+    if !queued.is_zero() {
+        *queued_ms += queued.as_millis() as u64;
+        flow.store.set_queued(id, *queued_ms).await?;
+        tokio::time::sleep(queued).await;
+    }
+    let base = settings.webhook_base(name, id.as_str());
+    let placed = account
+        .provider
         .place_call(CallRequest {
-            to_e164: &e164,
+            to_e164: e164,
             answer_url: &format!("{base}voice"),
             status_url: &format!("{base}status"),
         })
         .await;
-    match placed {
-        Ok(call_id) => {
-            let placed = flow.store.transition(&id, &call_id, Event::Placed).await?;
-            tracing::info!(verification = %id, purpose = purpose.as_str(), provider = provider.name(), to = %phone::mask_e164(&e164), "call placed");
-            flow.ended(&id, &placed, false);
-            Ok((placed, None))
-        }
-        Err(error) => {
-            tracing::warn!(verification = %id, provider = provider.name(), %error, "provider did not place the call");
-            // Nothing was dialled, so nothing counts against the rate limits.
-            abuse::limits::refund(&flow.store, &id, &counted).await;
-            let detail = error.to_string();
-            let refused = flow
-                .store
-                .transition(
-                    &id,
-                    "",
-                    Event::Refused {
-                        reason: error.reason(),
-                        detail: &detail,
-                    },
-                )
-                .await?;
-            flow.ended(&id, &refused, false);
-            Ok((refused, Some(detail)))
+    if circuit_on {
+        match &placed {
+            Ok(_) => {
+                flow.store
+                    .circuit(name, CircuitOp::Ok, failures, cooldown)
+                    .await?;
+            }
+            Err(e) if e.counts_against_account() => {
+                flow.store
+                    .circuit(name, CircuitOp::Fail, failures, cooldown)
+                    .await?;
+            }
+            Err(_) => {}
         }
     }
+    Ok(placed)
 }
 
 fn resolve_locale(requested: Option<&str>, default: &str) -> Result<&'static str, ApiError> {

@@ -485,11 +485,11 @@ async fn state_lives_under_the_prefix_hash_tagged_per_user_with_ttls_where_due()
         .find(|k| k.ends_with(":methods"))
         .expect("methods key");
     let tag = &vkey[vkey.find('{').unwrap()..=vkey.find('}').unwrap()];
-    // Tenant-wide rate-limit keys, the provider's pacing slot and the event outbox have slots
+    // Tenant-wide rate-limit keys, each provider account's pacing slot and the event outbox have slots
     // of their own.
     assert!(
         keys.iter()
-            .filter(|k| !["{t:contoso}", "{provider}", "{outbox}"]
+            .filter(|k| !["{t:contoso}", "{provider:", "{outbox}"]
                 .iter()
                 .any(|tag| k.contains(tag)))
             .all(|k| k.contains(tag)),

@@ -111,3 +111,20 @@ async fn the_standalone_simulator_serves_the_calls_api() {
     assert_eq!(r.status(), 400, "no To");
     child.kill().await.unwrap();
 }
+
+#[test]
+fn the_demo_plays_every_providers_dialect_and_a_failover() {
+    for provider in ["signalwire", "telnyx", "plivo"] {
+        let (ok, out) = demo(&["--provider", provider]);
+        assert!(ok, "{provider}: {out}");
+        assert!(
+            out.contains(&format!("\"provider\":\"{provider}\"")),
+            "{out}"
+        );
+        assert!(out.contains("⌨ pressed #"), "{provider}");
+    }
+    let (ok, out) = demo(&["--provider", "telnyx", "--scenario", "failover"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("\"provider\":\"backup\""), "{out}");
+    assert_eq!(out.trim_end().lines().last(), Some("verification approved"));
+}

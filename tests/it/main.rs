@@ -13,6 +13,7 @@ mod methods;
 mod ops;
 mod policy;
 mod process;
+mod providers;
 mod simulated;
 mod support;
 mod web_demo;

@@ -116,6 +116,8 @@ impl Harness {
             account_sid: ACCOUNT.into(),
             auth_token: TOKEN.into(),
             time_scale,
+            dialect: callverify_simulator::Dialect::Twilio,
+            signing_key: String::new(),
         })
         .await
         .unwrap();

@@ -9,6 +9,7 @@ use url::Url;
 
 use super::Shared;
 use super::callee::{Behaviour, Callee, Pickup};
+use super::dialect::{self, Dialect};
 use super::interpreter;
 use super::phone::VirtualPhone;
 use super::registry::CallSlot;
@@ -206,6 +207,25 @@ async fn play(
 impl ActiveCall {
     /// The parameters of every webhook for this call (docs/PROVIDERS.md#twilio-webhook-parameters).
     pub fn params(&self, status: CallStatus) -> Vec<(String, String)> {
+        let dialect = self.shared.options.dialect;
+        if dialect == Dialect::Plivo {
+            // Plivo's names (docs/PROVIDERS.md#plivo): the request's uuid is the call's.
+            let pairs = [
+                ("CallUUID", self.sid.as_str()),
+                ("RequestUUID", self.sid.as_str()),
+                ("ALegUUID", self.sid.as_str()),
+                ("ALegRequestUUID", self.sid.as_str()),
+                ("From", self.request.from.as_str()),
+                ("To", self.request.to.as_str()),
+                ("CallStatus", dialect.status_word(status)),
+                ("Direction", "outbound"),
+                ("Event", "StartApp"),
+            ];
+            return pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+        }
         let pairs = [
             ("CallSid", self.sid.as_str()),
             ("AccountSid", self.shared.options.account_sid.as_str()),
@@ -234,9 +254,7 @@ impl ActiveCall {
             url,
             params: &params,
         };
-        let result = request
-            .send(&self.shared.client, &self.shared.options.auth_token)
-            .await;
+        let result = request.send(&self.shared.client, &self.shared.signer).await;
         self.slot.record(Entry::Webhook {
             kind,
             method,
@@ -270,6 +288,9 @@ impl StatusCallbacks {
         if event != "completed" && !request.status_callback_events.iter().any(|e| e == event) {
             return;
         }
+        if call.shared.options.dialect == Dialect::Plivo {
+            return self.notify_plivo(call, event, status, duration).await;
+        }
         let mut params = call.params(status);
         let timestamp = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc2822)
@@ -281,6 +302,48 @@ impl StatusCallbacks {
         ]);
         if let Some(secs) = duration {
             params.push(("CallDuration".into(), secs.to_string()));
+        }
+        self.sequence += 1;
+        let _ = call
+            .webhook(
+                WebhookKind::StatusCallback,
+                request.status_callback_method,
+                url,
+                params,
+            )
+            .await;
+    }
+}
+
+impl StatusCallbacks {
+    /// Plivo calls `ring_url` when the phone rings and `hangup_url` when the call ends (with
+    /// `HangupCause` and `Duration`); there are no initiated or answered callbacks.
+    async fn notify_plivo(
+        &mut self,
+        call: &ActiveCall,
+        event: &str,
+        status: CallStatus,
+        duration: Option<u64>,
+    ) {
+        let request = &call.request;
+        let Some(url) = &request.status_callback else {
+            return;
+        };
+        let wanted = event == "completed"
+            || (event == "ringing" && request.status_callback_events.iter().any(|e| e == event));
+        if !wanted {
+            return;
+        }
+        let mut params = call.params(status);
+        if event == "completed" {
+            params.push((
+                "HangupCause".into(),
+                dialect::plivo_hangup_cause(status).into(),
+            ));
+            params.push(("Event".into(), "Hangup".into()));
+            params.push(("Duration".into(), duration.unwrap_or_default().to_string()));
+        } else {
+            params.push(("Event".into(), "Ring".into()));
         }
         self.sequence += 1;
         let _ = call

@@ -102,7 +102,7 @@ async fn create(
     authenticate(&shared, &account_sid, &headers)?;
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let request = parse_create(&form)?;
-    let call_sid = new_call_sid();
+    let call_sid = shared.options.dialect.new_call_id();
     let slot = shared
         .registry
         .insert(&call_sid, &request.to, &request.from);
@@ -179,7 +179,7 @@ fn parse_create(form: &[(String, String)]) -> Result<CallRequest, ApiError> {
     })
 }
 
-fn is_e164(number: &str) -> bool {
+pub(crate) fn is_e164(number: &str) -> bool {
     number.strip_prefix('+').is_some_and(|digits| {
         (2..=15).contains(&digits.len())
             && digits.bytes().all(|b| b.is_ascii_digit())
@@ -187,16 +187,10 @@ fn is_e164(number: &str) -> bool {
     })
 }
 
-fn http_url(value: &str) -> Option<Url> {
+pub(crate) fn http_url(value: &str) -> Option<Url> {
     Url::parse(value)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-}
-
-fn new_call_sid() -> String {
-    use rand::RngExt;
-    let bytes: [u8; 16] = rand::rng().random();
-    format!("CA{}", hex::encode(bytes))
 }
 
 /// `{CallSid}.json` from the last path segment.

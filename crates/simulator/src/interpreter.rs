@@ -79,7 +79,11 @@ async fn fetch(call: &ActiveCall, next: &Fetch) -> Result<Vec<Verb>, AppError> {
             detail: format!("the application answered HTTP {}", answer.status),
         });
     }
-    twiml::parse(&answer.body).map_err(|e| AppError {
+    let parsed = match call.shared.options.dialect {
+        super::Dialect::Plivo => super::plivo_xml::parse(&answer.body),
+        _ => twiml::parse(&answer.body),
+    };
+    parsed.map_err(|e| AppError {
         code: 12100,
         detail: e.to_string(),
     })

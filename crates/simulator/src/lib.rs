@@ -23,9 +23,13 @@
 mod call;
 pub mod callee;
 mod calls_api;
+mod calls_api_plivo;
+mod calls_api_telnyx;
+pub mod dialect;
 mod gather;
 mod interpreter;
 pub mod phone;
+mod plivo_xml;
 mod registry;
 mod signing;
 pub mod transcript;
@@ -39,11 +43,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64::Engine;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use callee::{Behaviour, GatherResponse, Pickup};
+pub use dialect::Dialect;
 pub use interpreter::APPLICATION_ERROR_SPEECH;
 pub use phone::{PhoneError, PhoneView, Speech, VirtualPhone};
 pub use transcript::{CallStatus, Entry, HangupCause, Transcript, WebhookKind};
@@ -59,6 +65,12 @@ pub struct SimulatorOptions {
     pub auth_token: String,
     /// Multiplies every simulated delay; 1.0 = real time, 0.01 for tests.
     pub time_scale: f64,
+    /// The provider imitated: its Calls API, webhook parameters, signatures and markup.
+    pub dialect: Dialect,
+    /// SignalWire only: the Signing Key webhooks are signed with (apart from `auth_token`,
+    /// the REST password). Telnyx signs with an Ed25519 key of the simulator's own
+    /// ([`Simulator::public_key_base64`]).
+    pub signing_key: String,
 }
 
 impl fmt::Debug for SimulatorOptions {
@@ -68,6 +80,7 @@ impl fmt::Debug for SimulatorOptions {
             .field("account_sid", &self.account_sid)
             .field("auth_token", &"<redacted>")
             .field("time_scale", &self.time_scale)
+            .field("dialect", &self.dialect)
             .finish()
     }
 }
@@ -82,6 +95,10 @@ struct Shared {
     phones: Mutex<HashMap<String, VirtualPhone>>,
     /// Set when the simulator stops: calls in progress end without further webhooks.
     stopping: watch::Sender<bool>,
+    /// Signs every webhook as the dialect's provider does.
+    signer: dialect::Signer,
+    /// Telnyx: the public half of the key webhooks are signed with (base64).
+    public_key: String,
 }
 
 impl Shared {
@@ -117,6 +134,24 @@ impl Simulator {
             .user_agent("TwilioProxy/1.1 (callverify simulator)")
             .build()
             .map_err(io::Error::other)?;
+        let telnyx_key = {
+            use rand::RngExt;
+            ed25519_dalek::SigningKey::from_bytes(&rand::rng().random::<[u8; 32]>())
+        };
+        let public_key =
+            base64::engine::general_purpose::STANDARD.encode(telnyx_key.verifying_key().as_bytes());
+        let signer = match options.dialect {
+            Dialect::Twilio => dialect::Signer::Twilio {
+                auth_token: options.auth_token.clone(),
+            },
+            Dialect::Signalwire => dialect::Signer::SignalWire {
+                signing_key: options.signing_key.clone(),
+            },
+            Dialect::Telnyx => dialect::Signer::Telnyx { key: telnyx_key },
+            Dialect::Plivo => dialect::Signer::Plivo {
+                auth_token: options.auth_token.clone(),
+            },
+        };
         Ok(Self {
             shared: Arc::new(Shared {
                 options,
@@ -125,13 +160,27 @@ impl Simulator {
                 scripts: Mutex::new(HashMap::new()),
                 phones: Mutex::new(HashMap::new()),
                 stopping: watch::Sender::new(false),
+                signer,
+                public_key,
             }),
         })
     }
 
-    /// The Calls API routes, to serve on any listener.
+    /// The Calls API routes of the dialect, to serve on any listener.
     pub fn router(&self) -> axum::Router {
-        calls_api::router(Arc::clone(&self.shared))
+        let shared = Arc::clone(&self.shared);
+        match self.shared.options.dialect {
+            Dialect::Twilio => calls_api::router(shared),
+            // SignalWire's Compatibility API is Twilio's under `/api/laml`.
+            Dialect::Signalwire => axum::Router::new().nest("/api/laml", calls_api::router(shared)),
+            Dialect::Telnyx => calls_api_telnyx::router(shared),
+            Dialect::Plivo => calls_api_plivo::router(shared),
+        }
+    }
+
+    /// Telnyx: the base64 Ed25519 public key that verifies this simulator's webhooks.
+    pub fn public_key_base64(&self) -> String {
+        self.shared.public_key.clone()
     }
 
     /// Calls placed to `number` from now on follow `behaviour` instead of the number table.
@@ -220,9 +269,23 @@ pub struct SimulatorHandle {
 }
 
 impl SimulatorHandle {
-    /// `http://127.0.0.1:PORT`: the `api_base` for a Twilio client.
+    /// `http://127.0.0.1:PORT`: the `api_base` for a Twilio, Telnyx or Plivo client
+    /// (SignalWire's is this + `/api/laml`).
     pub fn base_url(&self) -> String {
         self.base_url.clone()
+    }
+
+    /// The `api_base` a client of the simulator's dialect uses.
+    pub fn api_base(&self) -> String {
+        match self.simulator.shared.options.dialect {
+            Dialect::Signalwire => format!("{}/api/laml", self.base_url),
+            _ => self.base_url.clone(),
+        }
+    }
+
+    /// See [`Simulator::public_key_base64`].
+    pub fn public_key_base64(&self) -> String {
+        self.simulator.public_key_base64()
     }
 
     pub fn simulator(&self) -> &Simulator {

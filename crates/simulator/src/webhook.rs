@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::signing::twilio_signature;
+use super::dialect::Signer;
 use super::twiml::Method;
 
 /// Twilio waits 15 s for a webhook answer (docs/PROVIDERS.md#twilio-webhook-timeouts). Real seconds, not scaled: a slow
@@ -42,23 +42,29 @@ impl Request<'_> {
         url
     }
 
-    pub async fn send(
-        &self,
-        client: &reqwest::Client,
-        auth_token: &str,
-    ) -> Result<Answer, Failure> {
+    pub async fn send(&self, client: &reqwest::Client, signer: &Signer) -> Result<Answer, Failure> {
         let target = self.target();
-        let signed_params: &[(String, String)] = match self.method {
-            Method::Get => &[],
-            Method::Post => self.params,
+        let (signed_params, body): (&[(String, String)], String) = match self.method {
+            Method::Get => (&[], String::new()),
+            Method::Post => (
+                self.params,
+                form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(self.params)
+                    .finish(),
+            ),
         };
-        let signature = twilio_signature(auth_token, target.as_str(), signed_params);
-        let request = match self.method {
+        let headers = signer.headers(self.method, target.as_str(), signed_params, &body);
+        let mut request = match self.method {
             Method::Get => client.get(target),
-            Method::Post => client.post(target).form(self.params),
+            Method::Post => client
+                .post(target)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body),
         };
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
         let response = request
-            .header("X-Twilio-Signature", signature)
             .header("I-Twilio-Idempotency-Token", idempotency_token())
             .timeout(WEBHOOK_TIMEOUT)
             .send()

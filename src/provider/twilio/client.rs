@@ -106,7 +106,7 @@ impl TwilioClient {
             .basic_auth(&self.account_sid, Some(&self.auth_token))
             .send()
             .await
-            .map_err(|e| ProviderError::Failed(describe(e)))?;
+            .map_err(crate::provider::http::transport)?;
         let status = response.status();
         let body = response
             .bytes()
@@ -122,22 +122,23 @@ impl TwilioClient {
             .as_ref()
             .and_then(|e| e.code)
             .unwrap_or(status.as_u16().into());
-        // Twilio's messages quote the number ("The 'To' number 5551234567 is not valid"):
-        // masked before they reach a log line or the portal.
         let message = error
             .and_then(|e| e.message)
-            .map(|m| crate::phone::redact_numbers(&m))
             .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
-        if status.is_client_error() {
-            Err(ProviderError::Rejected { code, message })
-        } else {
-            Err(ProviderError::Failed(format!(
-                "HTTP {}: {code} {message}",
-                status.as_u16()
-            )))
-        }
+        // Twilio's messages quote the number ("The 'To' number 5551234567 is not valid"):
+        // masked (by `refusal`) before they reach a log line or the portal.
+        Err(crate::provider::http::refusal(
+            status,
+            code,
+            message,
+            INVALID_NUMBER_CODES.contains(&code),
+        ))
     }
 }
+
+/// Twilio's codes for a destination that is not a valid number (docs/PROVIDERS.md#twilio-calls-api-errors):
+/// no other account would dial it either, so they never fail over.
+pub const INVALID_NUMBER_CODES: [u32; 4] = [21211, 21217, 13223, 13224];
 
 /// Times and counts one provider request (`outcome`: ok, rejected, failed).
 async fn timed<T>(

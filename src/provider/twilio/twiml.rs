@@ -110,11 +110,24 @@ fn escape_into(out: &mut String, text: &str) {
 impl Twiml {
     /// Prepares templates and prompts; `default_locale` must be one of [`Twiml::locales`].
     pub fn new(default_locale: &str) -> Result<Self, String> {
+        Self::with_templates(
+            default_locale,
+            include_str!("../../../twiml/gather.xml"),
+            include_str!("../../../twiml/goodbye.xml"),
+        )
+    }
+
+    /// The same answers from another markup's templates (same variables: Plivo XML).
+    pub fn with_templates(
+        default_locale: &str,
+        gather: &'static str,
+        goodbye: &'static str,
+    ) -> Result<Self, String> {
         let mut env = Environment::new();
         env.set_auto_escape_callback(|_| AutoEscape::Html);
-        env.add_template("gather.xml", include_str!("../../../twiml/gather.xml"))
+        env.add_template("gather.xml", gather)
             .map_err(|e| e.to_string())?;
-        env.add_template("goodbye.xml", include_str!("../../../twiml/goodbye.xml"))
+        env.add_template("goodbye.xml", goodbye)
             .map_err(|e| e.to_string())?;
         let prompts = prompts::all().iter().map(|(l, p)| (*l, p)).collect();
         let default_locale = prompts::locales()

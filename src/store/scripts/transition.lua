@@ -42,9 +42,9 @@ local details = nil
 local function detail()
   if not details then
     local d = redis.call('HMGET', vkey, 'phone', 'phone_type', 'method_id', 'phone_masked',
-      'fraud_block_secs')
+      'fraud_block_secs', 'provider')
     details = {phone = d[1], phone_type = d[2], method_id = d[3], phone_masked = d[4],
-      fraud_block_secs = d[5]}
+      fraud_block_secs = d[5], provider = d[6]}
   end
   return details
 end
@@ -63,7 +63,7 @@ local function audit_end(action, outcome, reason)
   redis.call('XADD', akey, 'MAXLEN', '~', audit_cap, '*',
     'action', action, 'outcome', outcome, 'verification', string.sub(vkey, -48),
     'purpose', v[6], 'method', detail().method_id or '', 'phone', detail().phone_masked or '',
-    'reason', reason or '')
+    'reason', reason or '', 'provider', detail().provider or '')
 end
 
 local function move(new_status)

@@ -1,0 +1,189 @@
+//! Plivo's Voice API (docs/PROVIDERS.md#plivo): `POST /v1/Account/{auth_id}/Call/` with a
+//! JSON body and Basic auth (Auth ID, Auth Token); the answer's `request_uuid` identifies the
+//! call (Plivo's webhooks carry it as `RequestUUID`). Live calls are read with
+//! `GET …/Call/{uuid}/?status=live` and ended with `DELETE …/Call/{uuid}/`; a call not yet
+//! answered is cancelled with `DELETE …/Request/{uuid}/`. Errors are `{"api_id", "error"}`
+//! with the HTTP status as the only code.
+
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::config::{PlivoAccount, Secret};
+use crate::provider::http::{self, timed};
+use crate::provider::{CallRequest, ProviderError};
+
+#[derive(Clone)]
+pub struct PlivoClient {
+    http: reqwest::Client,
+    account_url: String,
+    auth_id: String,
+    auth_token: Secret,
+    from: String,
+    ring_timeout_secs: u32,
+}
+
+#[derive(Deserialize, Default)]
+struct Answer {
+    #[serde(default)]
+    request_uuid: Option<serde_json::Value>,
+    #[serde(default)]
+    call_status: Option<String>,
+    #[serde(default)]
+    call_state: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+impl PlivoClient {
+    pub fn new(config: &PlivoAccount) -> Result<Self, String> {
+        Ok(Self {
+            http: http::client(config.request_timeout_ms)?,
+            account_url: format!(
+                "{}/v1/Account/{}",
+                config.api_base.trim_end_matches('/'),
+                config.auth_id
+            ),
+            auth_id: config.auth_id.clone(),
+            auth_token: config.auth_token.clone(),
+            from: config.from.clone(),
+            ring_timeout_secs: config.ring_timeout_secs,
+        })
+    }
+
+    pub async fn create_call(&self, call: CallRequest<'_>) -> Result<String, ProviderError> {
+        let body = json!({
+            "from": self.from,
+            "to": call.to_e164,
+            "answer_url": call.answer_url,
+            "answer_method": "POST",
+            "ring_url": call.status_url,
+            "ring_method": "POST",
+            "hangup_url": call.status_url,
+            "hangup_method": "POST",
+            "ring_timeout": self.ring_timeout_secs,
+        });
+        let request = self
+            .http
+            .post(format!("{}/Call/", self.account_url))
+            .json(&body);
+        let answer = timed("create_call", self.send(request)).await?;
+        // A string, or a list of one for a single destination.
+        let uuid = match answer.request_uuid {
+            Some(serde_json::Value::String(s)) => Some(s),
+            Some(serde_json::Value::Array(list)) => list
+                .into_iter()
+                .next()
+                .and_then(|v| v.as_str().map(str::to_owned)),
+            _ => None,
+        };
+        uuid.filter(|u| !u.is_empty())
+            .ok_or_else(|| ProviderError::Failed("call fired without a request_uuid".into()))
+    }
+
+    pub async fn end_call(&self, uuid: &str) -> Result<(), ProviderError> {
+        let live = self
+            .http
+            .delete(format!("{}/Call/{}/", self.account_url, encode(uuid)));
+        match timed("end_call", self.send(live)).await {
+            Err(ProviderError::Rejected { code: 404, .. }) => {
+                let queued =
+                    self.http
+                        .delete(format!("{}/Request/{}/", self.account_url, encode(uuid)));
+                timed("end_call", self.send(queued)).await.map(|_| ())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// The call's status as Plivo words it (`ringing`, `in-progress`, … for a live call; the
+    /// record's `call_state` once it ended).
+    pub async fn call_status(&self, uuid: &str) -> Result<String, ProviderError> {
+        let live = self.http.get(format!(
+            "{}/Call/{}/?status=live",
+            self.account_url,
+            encode(uuid)
+        ));
+        let answer = match timed("call_status", self.send(live)).await {
+            Err(ProviderError::Rejected { code: 404, .. }) => {
+                let record = self
+                    .http
+                    .get(format!("{}/Call/{}/", self.account_url, encode(uuid)));
+                timed("call_status", self.send(record)).await?
+            }
+            other => other?,
+        };
+        Ok(answer.call_status.or(answer.call_state).unwrap_or_default())
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Answer, ProviderError> {
+        let request = request.basic_auth(&self.auth_id, Some(self.auth_token.expose()));
+        let (status, body) = http::exchange(request).await?;
+        if status.is_success() {
+            if body.is_empty() {
+                return Ok(Answer::default());
+            }
+            return serde_json::from_slice(&body)
+                .map_err(|_| ProviderError::Failed(format!("HTTP {status}: unreadable answer")));
+        }
+        Err(classify(status, &body))
+    }
+}
+
+fn encode(uuid: &str) -> String {
+    url::form_urlencoded::byte_serialize(uuid.as_bytes()).collect()
+}
+
+/// A Plivo error answer in neutral terms: Plivo has no error codes, so the HTTP status is the
+/// code, and a 400 whose message is about the destination is an invalid number.
+pub fn classify(status: StatusCode, body: &[u8]) -> ProviderError {
+    let message = serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .and_then(|b| b.error)
+        .map(|e| match e {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        })
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+    let lower = message.to_ascii_lowercase();
+    let invalid = status == StatusCode::BAD_REQUEST
+        && (lower.contains("'to'") || lower.contains("destination") || lower.contains("to number"))
+        && lower.contains("invalid");
+    http::refusal(status, u32::from(status.as_u16()), message, invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plivo_errors_map_to_neutral_reasons() {
+        let e = classify(
+            StatusCode::BAD_REQUEST,
+            br#"{"api_id":"x","error":"invalid 'to' number"}"#,
+        );
+        assert!(matches!(e, ProviderError::InvalidNumber { code: 400, .. }) && !e.fails_over());
+        let e = classify(
+            StatusCode::UNAUTHORIZED,
+            br#"{"error":"authentication failed"}"#,
+        );
+        assert!(matches!(e, ProviderError::Rejected { code: 401, .. }) && e.fails_over());
+        let e = classify(
+            StatusCode::PAYMENT_REQUIRED,
+            br#"{"error":"insufficient credit"}"#,
+        );
+        assert!(matches!(e, ProviderError::Rejected { code: 402, .. }));
+        assert!(matches!(
+            classify(StatusCode::TOO_MANY_REQUESTS, b""),
+            ProviderError::Throttled(_)
+        ));
+        assert!(matches!(
+            classify(StatusCode::INTERNAL_SERVER_ERROR, b""),
+            ProviderError::Failed(_)
+        ));
+    }
+}

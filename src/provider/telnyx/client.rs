@@ -1,0 +1,182 @@
+//! Telnyx's TeXML Calls API (docs/PROVIDERS.md#telnyx-texml): `POST
+//! /v2/texml/Accounts/{account_sid}/Calls` with a JSON body and `Authorization: Bearer <API
+//! key>`; `GET`/`POST …/Calls/{call_sid}` to read or end a call. Errors are JSON:API
+//! `{"errors": [{"code": "10015", "title": …, "detail": …, "source": {"pointer": "/To"}}]}`.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::config::{Secret, TelnyxAccount};
+use crate::provider::http::{self, timed};
+use crate::provider::{CallRequest, ProviderError};
+
+#[derive(Clone)]
+pub struct TelnyxClient {
+    http: reqwest::Client,
+    calls_url: String,
+    api_key: Secret,
+    application_sid: String,
+    from: String,
+    ring_timeout_secs: u32,
+}
+
+/// The call resource: the create answer and `GET …/Calls/{sid}` (field names vary between
+/// Telnyx's examples, so every spelling seen is read).
+#[derive(Deserialize, Default)]
+struct CallResource {
+    #[serde(default, alias = "sid", alias = "CallSid")]
+    call_sid: Option<String>,
+    #[serde(default, alias = "Status")]
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    errors: Vec<ErrorItem>,
+}
+
+#[derive(Deserialize)]
+struct ErrorItem {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    detail: Option<String>,
+    #[serde(default)]
+    source: Option<ErrorSource>,
+}
+
+#[derive(Deserialize)]
+struct ErrorSource {
+    #[serde(default)]
+    pointer: Option<String>,
+}
+
+/// Telnyx codes for a destination that is not a valid, dialable number (docs/PROVIDERS.md#telnyx-texml).
+pub const INVALID_NUMBER_CODES: [u32; 3] = [10016, 90010, 90011];
+
+impl TelnyxClient {
+    pub fn new(config: &TelnyxAccount) -> Result<Self, String> {
+        Ok(Self {
+            http: http::client(config.request_timeout_ms)?,
+            calls_url: format!(
+                "{}/v2/texml/Accounts/{}/Calls",
+                config.api_base.trim_end_matches('/'),
+                config.account_sid
+            ),
+            api_key: config.api_key.clone(),
+            application_sid: config.application_sid.clone(),
+            from: config.from.clone(),
+            ring_timeout_secs: config.ring_timeout_secs,
+        })
+    }
+
+    pub async fn create_call(&self, call: CallRequest<'_>) -> Result<String, ProviderError> {
+        let body = json!({
+            "ApplicationSid": self.application_sid,
+            "To": call.to_e164,
+            "From": self.from,
+            "Url": call.answer_url,
+            "Method": "POST",
+            "StatusCallback": call.status_url,
+            "StatusCallbackMethod": "POST",
+            "StatusCallbackEvent": "initiated ringing answered completed",
+            "Timeout": self.ring_timeout_secs,
+        });
+        let request = self.http.post(&self.calls_url).json(&body);
+        timed("create_call", self.send(request))
+            .await?
+            .call_sid
+            .filter(|sid| !sid.is_empty())
+            .ok_or_else(|| ProviderError::Failed("call created without a call_sid".into()))
+    }
+
+    pub async fn end_call(&self, call_sid: &str) -> Result<(), ProviderError> {
+        let request = self
+            .http
+            .post(self.call_url(call_sid))
+            .json(&json!({ "Status": "completed" }));
+        timed("end_call", self.send(request)).await.map(|_| ())
+    }
+
+    pub async fn call_status(&self, call_sid: &str) -> Result<String, ProviderError> {
+        let request = self.http.get(self.call_url(call_sid));
+        Ok(timed("call_status", self.send(request))
+            .await?
+            .status
+            .unwrap_or_default())
+    }
+
+    fn call_url(&self, call_sid: &str) -> String {
+        let sid: String = url::form_urlencoded::byte_serialize(call_sid.as_bytes()).collect();
+        format!("{}/{sid}", self.calls_url)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<CallResource, ProviderError> {
+        let (status, body) = http::exchange(request.bearer_auth(self.api_key.expose())).await?;
+        if status.is_success() {
+            let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+                ProviderError::Failed(format!("HTTP {status}: unreadable call resource"))
+            })?;
+            // Some answers wrap the resource in `data`.
+            let resource = value.get("data").cloned().unwrap_or(value);
+            return serde_json::from_value(resource).map_err(|_| {
+                ProviderError::Failed(format!("HTTP {status}: unreadable call resource"))
+            });
+        }
+        Err(classify(status, &body))
+    }
+}
+
+/// A Telnyx error answer in neutral terms.
+pub fn classify(status: reqwest::StatusCode, body: &[u8]) -> ProviderError {
+    let first = serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .and_then(|b| b.errors.into_iter().next());
+    let code = first
+        .as_ref()
+        .and_then(|e| e.code.as_deref())
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(u32::from(status.as_u16()));
+    let points_at_to = first
+        .as_ref()
+        .and_then(|e| e.source.as_ref())
+        .and_then(|s| s.pointer.as_deref())
+        .is_some_and(|p| p.eq_ignore_ascii_case("/to"));
+    let message = first
+        .map(|e| {
+            [e.title, e.detail]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(": ")
+        })
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+    let invalid = INVALID_NUMBER_CODES.contains(&code) || points_at_to;
+    http::refusal(status, code, message, invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::StatusCode;
+
+    #[test]
+    fn telnyx_errors_map_to_neutral_reasons() {
+        let to = br#"{"errors":[{"code":"10016","title":"Phone number must be in +E.164 format","source":{"pointer":"/To"}}]}"#;
+        assert!(matches!(
+            classify(StatusCode::UNPROCESSABLE_ENTITY, to),
+            ProviderError::InvalidNumber { code: 10016, .. }
+        ));
+        let auth = br#"{"errors":[{"code":"10009","title":"Authentication failed"}]}"#;
+        let e = classify(StatusCode::UNAUTHORIZED, auth);
+        assert!(matches!(e, ProviderError::Rejected { code: 10009, .. }) && e.fails_over());
+        let e = classify(StatusCode::TOO_MANY_REQUESTS, b"{}");
+        assert!(matches!(e, ProviderError::Throttled(_)));
+        let e = classify(StatusCode::SERVICE_UNAVAILABLE, b"<html>");
+        assert!(matches!(e, ProviderError::Failed(_)) && !e.fails_over());
+    }
+}
