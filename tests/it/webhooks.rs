@@ -124,3 +124,38 @@ async fn a_fraud_confirmation_counts_only_after_zero_was_pressed() {
     assert_eq!(status, 200);
     assert_eq!(server.verification(&id).await["status"], "fraud_reported");
 }
+
+#[tokio::test]
+async fn bad_bytes_and_huge_segments_in_webhook_urls_are_never_a_server_error() {
+    let (stub, server) = setup().await;
+    let long = "a".repeat(10 * 1024);
+    let bad_values = ["%FF", "a%C3", "%C3", "%00", "a%00b", long.as_str()];
+    let params = [
+        ("CallSid", "CA0123"),
+        ("CallStatus", "in-progress"),
+        ("Digits", "#"),
+    ];
+    for kind in ["voice", "gather", "status"] {
+        for bad in bad_values {
+            // A bad account name: no such account (404 problem), whatever the signature.
+            let url = server.url(&format!("/telephony/{bad}/{}/{kind}", "a".repeat(48)));
+            let (status, ct, _) = stub.signed_post(&url, &params, AUTH_TOKEN).await;
+            assert_eq!(
+                (status, ct.as_str()),
+                (404, "application/problem+json"),
+                "{kind}"
+            );
+            // A bad verification id, correctly signed: the caller is told goodbye (voice,
+            // gather) or the callback is acknowledged (status); nothing exists to change.
+            let url = server.url(&format!("/telephony/twilio/{bad}/{kind}"));
+            let (status, _, body) = stub.signed_post(&url, &params, AUTH_TOKEN).await;
+            match kind {
+                "status" => assert_eq!(status, 204),
+                _ => {
+                    assert_eq!(status, 200);
+                    assert!(body.contains("<Hangup/>"), "{body}");
+                }
+            }
+        }
+    }
+}
