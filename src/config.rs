@@ -73,6 +73,17 @@ pub struct RedisConfig {
     pub wait_replicas: u32,
 }
 
+impl RedisConfig {
+    /// Every configured Redis URL (they may carry passwords: for scrubbing error texts).
+    pub fn urls(&self) -> Vec<String> {
+        std::iter::once(&self.url)
+            .chain(&self.cluster_urls)
+            .chain(&self.sentinel_urls)
+            .map(|u| u.expose().to_owned())
+            .collect()
+    }
+}
+
 /// `redis.mode`.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -487,6 +498,37 @@ mod tests {
         assert_eq!(policy.allowed_countries, None);
         assert_eq!(policy.default_locale, "en-US");
         assert_eq!(policy.blocked_number_types.len(), 3);
+    }
+
+    #[test]
+    fn redis_modes_need_their_urls_and_take_lists_as_arrays_or_comma_separated() {
+        let config = Config::from_toml_overlay("").unwrap();
+        assert_eq!(config.redis.mode, RedisMode::Standalone);
+        assert_eq!(config.redis.wait_replicas, 0);
+        assert!(Config::from_toml_overlay("[redis]\nmode = \"cluster\"").is_err());
+        assert!(
+            Config::from_toml_overlay(
+                "[redis]\nmode = \"sentinel\"\nsentinel_urls = \"redis://s:26379\""
+            )
+            .is_err()
+        );
+        let cluster = Config::from_toml_overlay(
+            "[redis]\nmode = \"cluster\"\ncluster_urls = \"redis://a:7000, redis://:pw@b:7001\"",
+        )
+        .unwrap();
+        let urls: Vec<&str> = cluster
+            .redis
+            .cluster_urls
+            .iter()
+            .map(|u| u.expose())
+            .collect();
+        assert_eq!(urls, ["redis://a:7000", "redis://:pw@b:7001"]);
+        assert!(!format!("{cluster:?}").contains("pw@"));
+        let sentinel = Config::from_toml_overlay(
+            "[redis]\nmode = \"sentinel\"\nsentinel_urls = [\"redis://s1:26379\"]\nsentinel_master = \"mymaster\"",
+        )
+        .unwrap();
+        assert_eq!(sentinel.redis.sentinel_urls.len(), 1);
     }
 
     #[test]
