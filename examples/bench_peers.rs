@@ -9,6 +9,9 @@
 //!   webhooks), writes pre-signed keypress requests for wrk, checks with Redis `MONITOR` that one
 //!   keypress costs one round trip, and prints the Redis memory figures.
 //! - `cleanup`: deletes every key under the benchmark's prefix (SCAN + UNLINK; never FLUSHALL).
+//! - `proxy`: a round-robin TCP proxy, so two callverify instances answer behind one address.
+//!
+//! `--redis` is one URL (a single Redis) or several, comma-separated: a Redis Cluster's seeds.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -54,7 +57,8 @@ async fn main() -> Result<(), Error> {
         }
         Some("setup") => setup(&args).await,
         Some("cleanup") => cleanup(&req(&args, "--redis")?, &req(&args, "--prefix")?).await,
-        _ => Err("usage: bench_peers stub|floor|setup|cleanup …".into()),
+        Some("proxy") => proxy(&req(&args, "--listen")?, &req(&args, "--to")?).await,
+        _ => Err("usage: bench_peers stub|floor|setup|cleanup|proxy …".into()),
     }
 }
 
@@ -91,9 +95,100 @@ async fn stub(listen: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// A connection to the single Redis or to the cluster `--redis` names.
+#[derive(Clone)]
+enum AnyConn {
+    Single(redis::aio::ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl AnyConn {
+    async fn open(redis: &str) -> Result<Self, Error> {
+        let urls: Vec<&str> = redis.split(',').collect();
+        if urls.len() > 1 {
+            let client = redis::cluster::ClusterClientBuilder::new(urls)
+                .connection_timeout(Duration::from_secs(2))
+                .response_timeout(Duration::from_secs(2))
+                .build()?;
+            return Ok(Self::Cluster(client.get_async_connection().await?));
+        }
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_connection_timeout(Some(Duration::from_secs(2)));
+        let client = redis::Client::open(redis)?;
+        Ok(Self::Single(
+            redis::aio::ConnectionManager::new_with_config(client, config).await?,
+        ))
+    }
+}
+
+impl redis::aio::ConnectionLike for AnyConn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
+}
+
+/// Plain connections to every master among `--redis`'s URLs (the one Redis, or the cluster's
+/// masters), with their URLs.
+async fn masters(redis: &str) -> Result<Vec<(String, redis::aio::MultiplexedConnection)>, Error> {
+    let mut masters = Vec::new();
+    for url in redis.split(',') {
+        let mut conn = redis::Client::open(url)?
+            .get_multiplexed_async_connection()
+            .await?;
+        let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut conn).await?;
+        if matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master") {
+            masters.push((url.to_owned(), conn));
+        }
+    }
+    Ok(masters)
+}
+
+/// Forwards each connection accepted on `listen` to the next of `to` (comma-separated
+/// `host:port`s) in turn.
+async fn proxy(listen: &str, to: &str) -> Result<(), Error> {
+    let backends: Vec<String> = to.split(',').map(str::to_owned).collect();
+    let listener = TcpListener::bind(listen).await?;
+    let mut next = 0usize;
+    loop {
+        let (mut inbound, _) = listener.accept().await?;
+        let backend = backends[next % backends.len()].clone();
+        next += 1;
+        tokio::spawn(async move {
+            let _ = inbound.set_nodelay(true);
+            if let Ok(mut outbound) = TcpStream::connect(backend).await {
+                let _ = outbound.set_nodelay(true);
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
+}
+
 #[derive(Clone)]
 struct Floor {
-    conn: redis::aio::ConnectionManager,
+    conn: AnyConn,
     script: std::sync::Arc<redis::Script>,
     prefix: std::sync::Arc<str>,
 }
@@ -122,12 +217,8 @@ async fn floor(listen: &str, redis_url: &str, prefix: &str) -> Result<(), Error>
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Say>Thank you.</Say><Hangup/></Response>",
         ))
     }
-    let client = redis::Client::open(redis_url)?;
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_response_timeout(Some(Duration::from_secs(2)))
-        .set_connection_timeout(Some(Duration::from_secs(2)));
     let state = Floor {
-        conn: redis::aio::ConnectionManager::new_with_config(client, config).await?,
+        conn: AnyConn::open(redis_url).await?,
         script: std::sync::Arc::new(redis::Script::new(
             "redis.call('EXPIRE', KEYS[1], 600) return redis.call('HINCRBY', KEYS[1], 'n', 1)",
         )),
@@ -250,9 +341,7 @@ async fn setup(args: &[String]) -> Result<(), Error> {
     std::fs::write(&out, lua)?;
 
     let keys = Keys::new(&prefix);
-    let mut conn = redis::Client::open(redis_url.as_str())?
-        .get_multiplexed_async_connection()
-        .await?;
+    let mut conn = AnyConn::open(&redis_url).await?;
     let memory = |key: String| {
         let mut conn = conn.clone();
         async move {
@@ -299,8 +388,41 @@ async fn setup(args: &[String]) -> Result<(), Error> {
         return Err("registration was not approved".into());
     }
     let id = VerificationId::parse(&id).map_err(|e| e.to_string())?;
+
+    // Approvals one after another: the `#` webhook's latency (with `redis.wait_replicas`, the
+    // replicas' acknowledgement is part of it).
+    let mut approvals = Vec::new();
+    for i in 0..50 {
+        let id = s.start(&format!("ap-{i}"), "+1 425 555 1234").await?;
+        let sid = call_sid_for(&id);
+        s.webhook(
+            &format!("/telephony/twilio/{id}/voice"),
+            &call_params(&sid, &[]),
+        )
+        .await?;
+        let started = std::time::Instant::now();
+        let closing = s
+            .webhook(
+                &format!("/telephony/twilio/{id}/gather?step=prompt"),
+                &call_params(&sid, &[("Digits", "#")]),
+            )
+            .await?;
+        approvals.push(started.elapsed().as_secs_f64() * 1000.0);
+        if !closing.contains("<Hangup/>") {
+            return Err("registration was not approved".into());
+        }
+    }
+    approvals.sort_by(f64::total_cmp);
+    println!(
+        "approval webhook (#), 50 in a row: p50 {:.2} ms, p90 {:.2} ms, max {:.2} ms",
+        approvals[25], approvals[45], approvals[49]
+    );
     let methods_bytes = memory(keys.methods(id.user_tag())).await?.unwrap_or(0);
-    let _: () = redis::cmd("PING").query_async(&mut conn).await?;
+    let _: () = redis::cmd("ECHO")
+        .arg("x")
+        .query_async::<String>(&mut conn)
+        .await
+        .map(|_| ())?;
     println!(
         "memory: pending verification (answered) {pending_bytes} B; registered user's methods {methods_bytes} B (MEMORY USAGE … SAMPLES 0)"
     );
@@ -314,31 +436,37 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<String, Error>>,
 {
-    let info = redis::Client::open(redis_url)?
-        .get_connection_info()
-        .clone();
-    let addr = match info.addr() {
-        redis::ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
-        other => return Err(format!("MONITOR needs a TCP Redis, not {other:?}").into()),
-    };
-    let mut stream = TcpStream::connect(addr).await?;
-    if let Some(password) = info.redis_settings().password() {
-        stream
-            .write_all(format!("AUTH {password}\r\n").as_bytes())
-            .await?;
-    }
-    stream.write_all(b"MONITOR\r\n").await?;
-    let mut lines = BufReader::new(stream).lines();
-    while let Some(line) = lines.next_line().await? {
-        if line.starts_with("+OK") && !line.contains("AUTH") {
-            break;
+    let mut monitors = Vec::new();
+    for (url, _) in masters(redis_url).await? {
+        let info = redis::Client::open(url.as_str())?
+            .get_connection_info()
+            .clone();
+        let addr = match info.addr() {
+            redis::ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
+            other => return Err(format!("MONITOR needs a TCP Redis, not {other:?}").into()),
+        };
+        let mut stream = TcpStream::connect(addr).await?;
+        if let Some(password) = info.redis_settings().password() {
+            stream
+                .write_all(format!("AUTH {password}\r\n").as_bytes())
+                .await?;
         }
+        stream.write_all(b"MONITOR\r\n").await?;
+        let mut lines = BufReader::new(stream).lines();
+        while let Some(line) = lines.next_line().await? {
+            if line.starts_with("+OK") && !line.contains("AUTH") {
+                break;
+            }
+        }
+        monitors.push(lines);
     }
     action().await?;
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
-    while let Ok(Ok(Some(line))) = tokio::time::timeout_at(deadline, lines.next_line()).await {
-        seen.push(line);
+    for lines in &mut monitors {
+        while let Ok(Ok(Some(line))) = tokio::time::timeout_at(deadline, lines.next_line()).await {
+            seen.push(line);
+        }
     }
     // The client address of whoever touched our keys: callverify's connection.
     let client = |l: &str| l.split(['[', ']']).nth(1).map(str::to_owned);
@@ -363,31 +491,28 @@ where
 }
 
 async fn cleanup(redis_url: &str, prefix: &str) -> Result<(), Error> {
-    let mut conn = redis::Client::open(redis_url)?
-        .get_multiplexed_async_connection()
-        .await?;
-    let mut cursor: u64 = 0;
     let mut deleted = 0usize;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}:*"))
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await?;
-        if !keys.is_empty() {
-            deleted += keys.len();
-            let _: () = redis::cmd("UNLINK")
-                .arg(&keys)
+    for (_, mut conn) in masters(redis_url).await? {
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{prefix}:*"))
+                .arg("COUNT")
+                .arg(1000)
                 .query_async(&mut conn)
                 .await?;
+            // One UNLINK per key: on a cluster the keys of one SCAN batch span many slots.
+            for key in &keys {
+                let _: () = redis::cmd("UNLINK").arg(key).query_async(&mut conn).await?;
+            }
+            deleted += keys.len();
+            if next == 0 {
+                break;
+            }
+            cursor = next;
         }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
     }
     println!("cleanup: {deleted} keys under {prefix}:* deleted");
     Ok(())

@@ -55,10 +55,68 @@ pub struct ServerConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
+    /// Which deployment the URLs below describe.
+    #[serde(default)]
+    pub mode: RedisMode,
+    /// Standalone: the one Redis.
     pub url: Secret,
+    /// Cluster: seed nodes (any reachable one reveals the rest).
+    #[serde(default, deserialize_with = "url_list")]
+    pub cluster_urls: Vec<Secret>,
+    /// Sentinel: the sentinels to ask for the current master.
+    #[serde(default, deserialize_with = "url_list")]
+    pub sentinel_urls: Vec<Secret>,
+    /// Sentinel: the monitored master's name.
+    #[serde(default)]
+    pub sentinel_master: String,
     /// Every key starts with it.
     pub prefix: String,
     pub timeout_ms: u64,
+    /// Replicas an approval waits for (`WAIT`) before it is answered; 0 = don't wait.
+    #[serde(default)]
+    pub wait_replicas: u32,
+}
+
+impl RedisConfig {
+    /// Every configured Redis URL (they may carry passwords: for scrubbing error texts).
+    pub fn urls(&self) -> Vec<String> {
+        std::iter::once(&self.url)
+            .chain(&self.cluster_urls)
+            .chain(&self.sentinel_urls)
+            .map(|u| u.expose().to_owned())
+            .collect()
+    }
+}
+
+/// `redis.mode`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisMode {
+    #[default]
+    Standalone,
+    Cluster,
+    Sentinel,
+}
+
+/// A list of URLs: a TOML array, or one comma-separated string (handy in an environment
+/// variable: `CALLVERIFY__REDIS__CLUSTER_URLS=redis://a:6379,redis://b:6379`).
+fn url_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Secret>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        One(String),
+        Many(Vec<String>),
+    }
+    let urls = match List::deserialize(d)? {
+        List::One(s) => s.split(',').map(str::to_owned).collect(),
+        List::Many(v) => v,
+    };
+    Ok(urls
+        .into_iter()
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty())
+        .map(Secret::new)
+        .collect())
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -538,6 +596,21 @@ impl Config {
         if self.redis.prefix.is_empty() || self.redis.prefix.contains(['{', '}', ' ']) {
             return bad("redis.prefix must be non-empty, without braces or spaces".into());
         }
+        match self.redis.mode {
+            RedisMode::Standalone => {}
+            RedisMode::Cluster if self.redis.cluster_urls.is_empty() => {
+                return bad("redis.mode = \"cluster\" needs redis.cluster_urls".into());
+            }
+            RedisMode::Sentinel
+                if self.redis.sentinel_urls.is_empty() || self.redis.sentinel_master.is_empty() =>
+            {
+                return bad(
+                    "redis.mode = \"sentinel\" needs redis.sentinel_urls and redis.sentinel_master"
+                        .into(),
+                );
+            }
+            RedisMode::Cluster | RedisMode::Sentinel => {}
+        }
         if self.provider.kind == ProviderKind::Twilio {
             url::Url::parse(&self.provider.twilio.api_base)
                 .map_err(|e| ConfigError::Invalid(format!("provider.twilio.api_base: {e}")))?;
@@ -681,6 +754,37 @@ mod tests {
         assert_eq!(policy.allowed_countries, None);
         assert_eq!(policy.default_locale, "en-US");
         assert_eq!(policy.blocked_number_types.len(), 3);
+    }
+
+    #[test]
+    fn redis_modes_need_their_urls_and_take_lists_as_arrays_or_comma_separated() {
+        let config = Config::from_toml_overlay("").unwrap();
+        assert_eq!(config.redis.mode, RedisMode::Standalone);
+        assert_eq!(config.redis.wait_replicas, 0);
+        assert!(Config::from_toml_overlay("[redis]\nmode = \"cluster\"").is_err());
+        assert!(
+            Config::from_toml_overlay(
+                "[redis]\nmode = \"sentinel\"\nsentinel_urls = \"redis://s:26379\""
+            )
+            .is_err()
+        );
+        let cluster = Config::from_toml_overlay(
+            "[redis]\nmode = \"cluster\"\ncluster_urls = \"redis://a:7000, redis://:pw@b:7001\"",
+        )
+        .unwrap();
+        let urls: Vec<&str> = cluster
+            .redis
+            .cluster_urls
+            .iter()
+            .map(|u| u.expose())
+            .collect();
+        assert_eq!(urls, ["redis://a:7000", "redis://:pw@b:7001"]);
+        assert!(!format!("{cluster:?}").contains("pw@"));
+        let sentinel = Config::from_toml_overlay(
+            "[redis]\nmode = \"sentinel\"\nsentinel_urls = [\"redis://s1:26379\"]\nsentinel_master = \"mymaster\"",
+        )
+        .unwrap();
+        assert_eq!(sentinel.redis.sentinel_urls.len(), 1);
     }
 
     #[test]

@@ -74,6 +74,18 @@ fn is_unavailable(e: &redis::RedisError) -> bool {
         || e.kind() == redis::ErrorKind::AuthenticationFailed
         // A refused password is a deployment fault, not a bug: the service is unavailable.
         || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
+        // A failover in progress (cluster or sentinel): unavailable for a few seconds, not a bug.
+        || e.is_cluster_error()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::Server(
+                redis::ServerErrorKind::MasterDown
+                    | redis::ServerErrorKind::ReadOnly
+                    | redis::ServerErrorKind::BusyLoading
+            ) | redis::ErrorKind::MasterNameNotFoundBySentinel
+                | redis::ErrorKind::NoValidReplicasFoundBySentinel
+                | redis::ErrorKind::ClusterConnectionNotFound
+        )
 }
 
 /// The wire shape of a problem document (`application/problem+json`, RFC 9457).

@@ -67,12 +67,7 @@ pub async fn build_state(
     // The phone-number metadata loads lazily, for a few hundred ms of CPU: do it now rather
     // than inside the first verification's request.
     let _ = phone::parse("+14255551234", None);
-    let store = store::Store::connect(
-        config.redis.url.expose(),
-        &config.redis.prefix,
-        Duration::from_millis(config.redis.timeout_ms),
-    )
-    .await?;
+    let store = store::Store::open(&config.redis).await?;
     let notifier = notify::Notifier::start(store.clone(), Duration::from_secs(2)).await;
     let (simulators, providers) = start_provider(&config).await?;
     let simulator = simulators.first().map(|(_, handle)| handle.clone());

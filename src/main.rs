@@ -167,11 +167,11 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             init_tracing(config.server.log_format == callverify::config::LogFormat::Json);
             let listener = TcpListener::bind(config.server.listen).await?;
             let listen = listener.local_addr()?;
-            let redis_url = config.redis.url.expose().to_owned();
+            let redis_urls = config.redis.urls();
             let state = callverify::build_state(config).await?;
             // "callverify serving" once Redis answers; requests are served meanwhile.
             let ready =
-                callverify::readiness::announce_when_ready(state.store.clone(), redis_url, listen);
+                callverify::readiness::announce_when_ready(state.store.clone(), redis_urls, listen);
             tokio::spawn(ready);
             callverify::serve(listener, state, shutdown_signal()).await?;
             Ok(())

@@ -1,5 +1,10 @@
 //! Long-poll wake-ups across instances: one Redis pub/sub connection per instance listens to
 //! every verification's change channel and fans the ids out in-process. Waiters never poll.
+//!
+//! On a Redis Cluster the announcements are plain `PUBLISH`es, which the cluster bus carries to
+//! every node, so one subscription on any node hears them all (see `Store::pubsub`). When that
+//! node is lost the listener resubscribes on the next one and wakes every waiter to read again,
+//! since announcements may have been missed meanwhile.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +38,9 @@ impl Notifier {
     }
 }
 
+/// Announced after a resubscription: every waiter reads again (changes may have been missed).
+const EVERYONE: &str = "";
+
 /// Waits until `id` is announced as changed, or `deadline`. Returns true on an announcement
 /// (or when messages were lost and the caller should simply read again).
 pub async fn changed(
@@ -43,7 +51,7 @@ pub async fn changed(
     loop {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Err(_) => return false,
-            Ok(Ok(changed)) if &*changed == id.as_str() => return true,
+            Ok(Ok(changed)) if &*changed == id.as_str() || &*changed == EVERYONE => return true,
             Ok(Ok(_)) => continue,
             Ok(Err(broadcast::error::RecvError::Lagged(_))) => return true,
             Ok(Err(broadcast::error::RecvError::Closed)) => {
@@ -65,8 +73,14 @@ async fn listen(
         match store.pubsub().await {
             Ok(mut pubsub) => match pubsub.psubscribe(&pattern).await {
                 Ok(()) => {
-                    if let Some(r) = ready.take() {
-                        let _ = r.send(());
+                    match ready.take() {
+                        Some(r) => {
+                            let _ = r.send(());
+                        }
+                        None => {
+                            tracing::info!("change subscription restored");
+                            let _ = tx.send(Arc::from(EVERYONE));
+                        }
                     }
                     let mut messages = pubsub.on_message();
                     while let Some(msg) = messages.next().await {
@@ -80,6 +94,6 @@ async fn listen(
             },
             Err(e) => tracing::warn!(error = %e, "cannot open pub/sub connection"),
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

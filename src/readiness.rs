@@ -1,4 +1,5 @@
-//! Readiness: `/readyz` answers 200 once Redis answers and 503 with the cause until then, and
+//! Readiness: `/readyz` answers 200 once Redis answers (on a cluster: once every slot has a live
+//! master, `cluster_state:ok`) and 503 with the cause until then, and
 //! `callverify serving` is logged the first time Redis answers. The server starts serving
 //! without waiting for Redis (the store connects lazily), so an orchestrator that starts Redis
 //! and callverify together sees `/healthz` up at once and `/readyz` turn ready by itself.
@@ -18,7 +19,7 @@ const PING_DEADLINE: Duration = Duration::from_secs(1);
 
 /// `GET /readyz`: `ready`, or 503 with why Redis is not usable (never the password).
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match ping(&state.store, state.config.redis.url.expose()).await {
+    match ping(&state.store, &state.config.redis.urls()).await {
         Ok(()) => (StatusCode::OK, "ready".to_owned()),
         Err(cause) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -28,10 +29,10 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Waits until Redis answers, logging why not when that changes, then logs `callverify serving`.
-pub async fn announce_when_ready(store: Store, redis_url: String, listen: SocketAddr) {
+pub async fn announce_when_ready(store: Store, redis_urls: Vec<String>, listen: SocketAddr) {
     let mut last_cause = String::new();
     loop {
-        match ping(&store, &redis_url).await {
+        match ping(&store, &redis_urls).await {
             Ok(()) => {
                 tracing::info!(listen = %listen, "callverify serving");
                 return;
@@ -47,7 +48,7 @@ pub async fn announce_when_ready(store: Store, redis_url: String, listen: Socket
 }
 
 /// `PING` within [`PING_DEADLINE`]; the error as a sentence without the URL's password.
-async fn ping(store: &Store, redis_url: &str) -> Result<(), String> {
+async fn ping(store: &Store, redis_urls: &[String]) -> Result<(), String> {
     let cause = match tokio::time::timeout(PING_DEADLINE, store.ping()).await {
         Ok(Ok(())) => return Ok(()),
         Ok(Err(e)) if e.kind() == redis::ErrorKind::AuthenticationFailed => {
@@ -56,7 +57,9 @@ async fn ping(store: &Store, redis_url: &str) -> Result<(), String> {
         Ok(Err(e)) => e.to_string(),
         Err(_) => format!("no answer within {} ms", PING_DEADLINE.as_millis()),
     };
-    Err(scrub(cause, redis_url))
+    Err(redis_urls
+        .iter()
+        .fold(cause, |cause, url| scrub(cause, url)))
 }
 
 /// Removes the URL's password (and user) from `text`, should an error ever quote them.

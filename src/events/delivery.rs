@@ -121,7 +121,7 @@ impl Worker {
     /// then new events (waiting up to `poll` for one).
     async fn take_work(
         &self,
-        conn: &mut Option<redis::aio::MultiplexedConnection>,
+        conn: &mut Option<crate::store::RedisConnection>,
         free: usize,
         poll: Duration,
     ) -> redis::RedisResult<Vec<(OutboxEntry, u32)>> {

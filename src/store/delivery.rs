@@ -8,10 +8,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use redis::AsyncConnectionConfig;
-use redis::aio::MultiplexedConnection;
-
-use super::Store;
+use super::{RedisConnection, Store};
 
 /// The consumer group every instance's delivery worker joins.
 pub const GROUP: &str = "delivery";
@@ -46,13 +43,8 @@ impl Store {
     pub async fn blocking_connection(
         &self,
         block: Duration,
-    ) -> redis::RedisResult<MultiplexedConnection> {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(block + Duration::from_secs(2)));
-        self.client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
+    ) -> redis::RedisResult<RedisConnection> {
+        self.backend.dedicated(block + Duration::from_secs(2)).await
     }
 
     /// Creates the consumer group (and the stream) unless they exist.
@@ -74,7 +66,7 @@ impl Store {
     /// New entries for `consumer`, waiting up to `block` for one.
     pub async fn read_new_events(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut RedisConnection,
         consumer: &str,
         count: usize,
         block: Duration,

@@ -2,6 +2,7 @@
 //! commands live anywhere else.
 
 mod audit;
+mod connection;
 pub mod delivery;
 mod keys;
 pub mod limits;
@@ -12,21 +13,24 @@ pub mod verifications;
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-
 pub use audit::AuditEntry;
+pub use connection::RedisConnection;
 pub use keys::Keys;
 
 /// Audit stream cap per user (approximate, `MAXLEN ~`).
 pub const AUDIT_CAP: u32 = 200;
 
-/// Cheap to clone: one multiplexed, self-reconnecting connection shared by all requests.
+/// Cheap to clone: one multiplexed, self-reconnecting connection shared by all requests (to a
+/// single Redis, a Redis Cluster or a Sentinel-managed master: see `connection.rs`).
 #[derive(Clone)]
 pub struct Store {
-    client: std::sync::Arc<redis::Client>,
-    conn: ConnectionManager,
+    backend: std::sync::Arc<connection::Backend>,
+    conn: RedisConnection,
     keys: Keys,
     scripts: std::sync::Arc<Scripts>,
+    /// `redis.wait_replicas`: replicas a verification's ending waits for.
+    wait_replicas: u32,
+    timeout: Duration,
 }
 
 struct Scripts {
@@ -44,20 +48,33 @@ struct Scripts {
 }
 
 impl Store {
-    /// A store for `url`. Nothing is connected yet (only a malformed URL fails here): the first
-    /// command connects, and a Redis that is down reconnects on a later one, so the server can
-    /// start before Redis answers.
+    /// A store for a standalone Redis at `url` (see [`Store::open`]).
     pub async fn connect(url: &str, prefix: &str, timeout: Duration) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(timeout))
-            .set_connection_timeout(Some(timeout))
-            .set_number_of_retries(2);
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        let config = crate::config::RedisConfig {
+            mode: crate::config::RedisMode::Standalone,
+            url: crate::config::Secret::new(url),
+            cluster_urls: Vec::new(),
+            sentinel_urls: Vec::new(),
+            sentinel_master: String::new(),
+            prefix: prefix.to_owned(),
+            timeout_ms: timeout.as_millis() as u64,
+            wait_replicas: 0,
+        };
+        Self::open(&config).await
+    }
+
+    /// A store for the deployment `config` describes (`redis.mode`). Nothing is connected yet
+    /// (only a malformed URL fails here): the first command connects, and a Redis that is down
+    /// reconnects on a later one, so the server can start before Redis answers.
+    pub async fn open(config: &crate::config::RedisConfig) -> redis::RedisResult<Self> {
+        let backend = connection::Backend::open(config)?;
+        let conn = backend.shared()?;
         Ok(Self {
-            client: std::sync::Arc::new(client),
+            backend: std::sync::Arc::new(backend),
             conn,
-            keys: Keys::new(prefix),
+            wait_replicas: config.wait_replicas,
+            timeout: Duration::from_millis(config.timeout_ms),
+            keys: Keys::new(&config.prefix),
             scripts: std::sync::Arc::new(Scripts {
                 create_verification: redis::Script::new(include_str!(
                     "scripts/create_verification.lua"
@@ -94,18 +111,25 @@ impl Store {
         &self.keys
     }
 
-    /// A dedicated pub/sub connection (long-poll wake-ups).
+    /// A dedicated pub/sub connection (long-poll wake-ups). On a cluster, each call opens it on
+    /// the next seed node: every node hears every change announcement.
     pub async fn pubsub(&self) -> redis::RedisResult<redis::aio::PubSub> {
-        self.client.get_async_pubsub().await
+        self.backend
+            .subscription_client()
+            .await?
+            .get_async_pubsub()
+            .await
     }
 
-    /// `PING`: is Redis answering?
+    /// Is Redis serving? `PING`; on a cluster, `CLUSTER INFO` must say `cluster_state:ok`
+    /// (every slot has a live master).
     pub async fn ping(&self) -> redis::RedisResult<()> {
-        let mut conn = self.conn.clone();
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .map(|_| ())
+        self.conn().check().await
+    }
+
+    /// Whether this store talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.backend.is_cluster()
     }
 
     /// Redis' clock, in Unix seconds: the one clock every instance agrees on.
@@ -115,7 +139,7 @@ impl Store {
         Ok(secs)
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> RedisConnection {
         self.conn.clone()
     }
 }

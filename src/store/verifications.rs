@@ -166,7 +166,30 @@ impl Store {
                 reply.clone(),
             ))
         })?;
+        if transition.ended && self.wait_replicas > 0 {
+            self.await_replicas(&self.keys.verification(id)).await?;
+        }
         Ok(transition)
+    }
+
+    /// `redis.wait_replicas`: holds a verification's ending (an approval above all) until that
+    /// many replicas of its node have it, within `redis.timeout_ms`. Fewer acknowledgements (a
+    /// replica is down or slow) are logged and the ending stands: availability over the
+    /// replication window. A failed `WAIT` (the node was lost) is an error: the caller is not
+    /// told of an ending that may not survive.
+    async fn await_replicas(&self, key: &str) -> redis::RedisResult<()> {
+        let acknowledged = self
+            .conn()
+            .wait_for_replicas(key, self.wait_replicas, self.timeout)
+            .await?;
+        if acknowledged < i64::from(self.wait_replicas) {
+            tracing::warn!(
+                acknowledged,
+                wanted = self.wait_replicas,
+                "fewer replicas than redis.wait_replicas confirmed a verification's ending"
+            );
+        }
+        Ok(())
     }
 }
 

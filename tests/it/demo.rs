@@ -6,7 +6,7 @@ fn demo(args: &[&str]) -> (bool, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_callverify"))
         .arg("demo")
         .args(args)
-        .env("CALLVERIFY__REDIS__URL", crate::support::redis_url())
+        .envs(crate::support::redis_env())
         .env_remove("CALLVERIFY_CONFIG")
         .output()
         .expect("the binary runs");

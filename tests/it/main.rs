@@ -3,6 +3,7 @@
 
 mod abuse;
 mod call_me;
+mod cluster;
 mod connections;
 mod demo;
 mod deploy;

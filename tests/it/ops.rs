@@ -226,6 +226,7 @@ impl RedisProxy {
 async fn readyz_answers_503_once_redis_goes_away() {
     let proxy = RedisProxy::start().await;
     let server = TestServer::start_custom("http://127.0.0.1:9", "", |config| {
+        config.redis.mode = callverify::config::RedisMode::Standalone;
         config.redis.url = callverify::config::Secret::new(proxy.url.clone());
         config.redis.timeout_ms = 300;
     })

@@ -183,6 +183,7 @@ async fn a_refused_redis_password_is_a_503_unavailable_and_readyz_hides_it() {
     let mut url = url::Url::parse(&redis_url()).unwrap();
     url.set_password(Some("wrong-pass-4711")).unwrap();
     let server = TestServer::start_custom("http://127.0.0.1:9", "", |config| {
+        config.redis.mode = callverify::config::RedisMode::Standalone;
         config.redis.url = callverify::config::Secret::new(url.to_string());
     })
     .await;

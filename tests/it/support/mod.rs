@@ -25,6 +25,40 @@ pub fn redis_url() -> String {
     std::env::var("CALLVERIFY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// The Redis Cluster's seed URLs when the suite runs against one
+/// (`CALLVERIFY_TEST_REDIS_MODE=cluster`, seeds in `CALLVERIFY_TEST_REDIS_URLS`, comma-separated;
+/// see `scripts/redis-cluster.sh`); `None` on a single Redis (`CALLVERIFY_TEST_REDIS_URL`).
+///
+/// Tests about one Redis endpoint (a proxy cut, a wrong password, a Redis that starts late) set
+/// `redis.mode = "standalone"` themselves and use `CALLVERIFY_TEST_REDIS_URL` in either run.
+pub fn cluster_urls() -> Option<Vec<String>> {
+    if std::env::var("CALLVERIFY_TEST_REDIS_MODE").ok()?.as_str() != "cluster" {
+        return None;
+    }
+    let urls = std::env::var("CALLVERIFY_TEST_REDIS_URLS")
+        .expect("CALLVERIFY_TEST_REDIS_URLS names the cluster's seed nodes");
+    Some(urls.split(',').map(|u| u.trim().to_owned()).collect())
+}
+
+/// The `[redis]` keys (besides the prefix) that point callverify at the test Redis.
+fn redis_toml() -> String {
+    match cluster_urls() {
+        Some(urls) => format!("mode = \"cluster\"\ncluster_urls = {urls:?}"),
+        None => format!("url = \"{}\"", redis_url()),
+    }
+}
+
+/// The environment variables that point a callverify process at the test Redis.
+pub fn redis_env() -> Vec<(&'static str, String)> {
+    match cluster_urls() {
+        Some(urls) => vec![
+            ("CALLVERIFY__REDIS__MODE", "cluster".to_owned()),
+            ("CALLVERIFY__REDIS__CLUSTER_URLS", urls.join(",")),
+        ],
+        None => vec![("CALLVERIFY__REDIS__URL", redis_url())],
+    }
+}
+
 /// A fresh key prefix, so tests run in parallel on one Redis without seeing each other.
 pub fn unique_prefix() -> String {
     let n: u64 = rand::rng().random();
@@ -140,7 +174,7 @@ impl TestServer {
 listen = "{addr}"
 public_url = "http://{addr}"
 [redis]
-url = "{redis}"
+{redis}
 prefix = "{prefix}"
 [provider]
 kind = "{kind}"
@@ -161,7 +195,7 @@ admin_keys_sha256 = ["{admin}"]
 id = "fabrikam"
 portal_keys_sha256 = ["{other}"]
 "#,
-            redis = redis_url(),
+            redis = redis_toml(),
             portal = callverify::api::auth::hash_key(PORTAL_KEY),
             admin = callverify::api::auth::hash_key(ADMIN_KEY),
             other = callverify::api::auth::hash_key(OTHER_KEY),
@@ -392,13 +426,58 @@ pub fn open_policy() -> Value {
         "allowed_countries": null, "default_locale": "en-US"})
 }
 
-/// A direct Redis connection, for checks on what the server stored.
-pub async fn redis() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
+/// A direct Redis connection, for checks on what the server stored: to the single Redis, or a
+/// cluster connection (keys are routed to their node; `KEYS` asks every master).
+pub async fn redis() -> TestRedis {
+    match cluster_urls() {
+        Some(urls) => TestRedis::Cluster(
+            redis::cluster::ClusterClient::new(urls)
+                .unwrap()
+                .get_async_connection()
+                .await
+                .unwrap(),
+        ),
+        None => TestRedis::Single(
+            redis::Client::open(redis_url())
+                .unwrap()
+                .get_multiplexed_async_connection()
+                .await
+                .unwrap(),
+        ),
+    }
+}
+
+pub enum TestRedis {
+    Single(redis::aio::MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for TestRedis {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
 }
 
 /// Every key under `prefix`.

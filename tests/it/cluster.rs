@@ -1,0 +1,283 @@
+//! Many instances on one Redis (single node or cluster), and losing a cluster master under load.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::support::stub_twilio::{StubCall, gather_action};
+use crate::support::{Options, PORTAL_KEY, StubTwilio, TestServer, cluster_urls, unique_prefix};
+
+/// The call the stub accepted for verification `id`.
+fn call_for(stub: &StubTwilio, id: &str) -> Option<StubCall> {
+    stub.calls()
+        .into_iter()
+        .find(|c| c.field("Url").contains(id))
+        .map(|request| StubCall { request })
+}
+
+#[tokio::test]
+async fn a_long_poll_on_one_instance_wakes_at_once_on_a_change_made_through_another() {
+    let stub = StubTwilio::start().await;
+    let prefix = unique_prefix();
+    let start = |prefix: String| {
+        let base = stub.base.clone();
+        async move {
+            let options = Options {
+                prefix: Some(prefix),
+                ..Options::default()
+            };
+            TestServer::start_with(&base, options).await
+        }
+    };
+    let (a, b) = (start(prefix.clone()).await, start(prefix).await);
+    let (status, body) = a.register("noor", "+14255550134").await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let call = call_for(&stub, &id).unwrap();
+    // The provider's webhooks reach instance b; the portal long-polls instance a.
+    let mut call_on_b = call.clone();
+    let url_on_b = call
+        .request
+        .field("StatusCallback")
+        .replace(&a.base, &b.base);
+    for (name, value) in call_on_b.request.form.iter_mut() {
+        if name == "StatusCallback" {
+            *value = url_on_b.clone();
+        }
+    }
+    let path = format!("/v1/tenants/contoso/verifications/{id}?wait=20");
+    let poll = a.get_json(PORTAL_KEY, &path);
+    let changed_at = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(stub.status(&call_on_b, "ringing", "1").await, 204);
+        Instant::now()
+    };
+    let ((status, v), changed_at) = tokio::join!(poll, changed_at);
+    let woke_after = changed_at.elapsed();
+    assert_eq!(status, 200);
+    assert_eq!(v["status"], "ringing", "{v}");
+    assert!(
+        woke_after < Duration::from_millis(500),
+        "woke {woke_after:?} after the change"
+    );
+}
+
+/// What one registration attempt under load came to.
+struct Attempt {
+    user: String,
+    id: Option<String>,
+    call: Option<StubCall>,
+    /// The callee heard "your verification is complete".
+    acknowledged: bool,
+    at: Instant,
+}
+
+/// One registration through a whole call: start, answer, press `#`.
+async fn register_once(stub: &StubTwilio, server: &TestServer, user: String) -> Attempt {
+    let mut attempt = Attempt {
+        user,
+        id: None,
+        call: None,
+        acknowledged: false,
+        at: Instant::now(),
+    };
+    let (status, body) = server.register(&attempt.user, "+14255550134").await;
+    if status != 202 {
+        return attempt;
+    }
+    let id = body["id"].as_str().unwrap().to_owned();
+    attempt.call = call_for(stub, &id);
+    attempt.id = Some(id);
+    let Some(call) = attempt.call.clone() else {
+        return attempt;
+    };
+    let (status, twiml) = stub.answer(&call).await;
+    if status != 200 || !twiml.contains("action=") {
+        return attempt;
+    }
+    let (status, twiml) = stub.press(&call, &gather_action(&twiml), "#").await;
+    attempt.acknowledged = status == 200 && twiml.contains("Your verification is complete");
+    attempt.at = Instant::now();
+    attempt
+}
+
+/// Shuts down (`SHUTDOWN NOSAVE`) the first master among the seeds; its address.
+async fn kill_a_master(seeds: &[String]) -> String {
+    for seed in seeds {
+        let Ok(client) = redis::Client::open(seed.as_str()) else {
+            continue;
+        };
+        let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+            continue;
+        };
+        let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut conn).await.unwrap();
+        if matches!(&role[0], redis::Value::BulkString(r) if r == b"master") {
+            let _ = redis::cmd("SHUTDOWN")
+                .arg("NOSAVE")
+                .query_async::<()>(&mut conn)
+                .await;
+            return seed.clone();
+        }
+    }
+    panic!("no master among the seeds");
+}
+
+/// The failover test (issue 13): registrations run on 8 workers; a master is shut down; the
+/// cluster promotes its replica (cluster-node-timeout 2 s in scripts/redis-cluster.sh) and
+/// service resumes without restarting callverify. With `wait_replicas = 1` no registration the
+/// callee heard confirmed is lost, and every verification in flight ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "shuts down a master of the test cluster: .ci/run runs it after the cluster suite"]
+async fn losing_a_master_under_load_loses_no_confirmed_registration() {
+    let Some(seeds) = cluster_urls() else {
+        eprintln!("skipped: needs CALLVERIFY_TEST_REDIS_MODE=cluster");
+        return;
+    };
+    let stub = Arc::new(StubTwilio::start().await);
+    let server = Arc::new(
+        TestServer::start(
+            &stub.base,
+            "[redis]\nwait_replicas = 1\ntimeout_ms = 1000\n",
+        )
+        .await,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let not_ready = Arc::new(AtomicBool::new(false));
+    let readiness = {
+        let (server, stop, not_ready) = (server.clone(), stop.clone(), not_ready.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let r = server.http.get(server.url("/readyz")).send().await;
+                if r.map(|r| r.status() != 200).unwrap_or(true) {
+                    not_ready.store(true, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let (stub, server, stop) = (stub.clone(), server.clone(), stop.clone());
+        workers.push(tokio::spawn(async move {
+            let mut attempts = Vec::new();
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let attempt = register_once(&stub, &server, format!("fo-{w}-{n}")).await;
+                if !attempt.acknowledged {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                attempts.push(attempt);
+            }
+            attempts
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let killed_at = Instant::now();
+    let killed = kill_a_master(&seeds).await;
+    eprintln!("shut down the master at {killed}");
+    // Run until service has resumed for a few seconds (or give up after 30 s).
+    let mut resumed = None;
+    while killed_at.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (status, _) = server
+            .get_json(PORTAL_KEY, "/v1/tenants/contoso/users/fo-probe/methods")
+            .await;
+        let ready = server.http.get(server.url("/readyz")).send().await;
+        if status == 200 && ready.map(|r| r.status() == 200).unwrap_or(false) {
+            resumed.get_or_insert(killed_at.elapsed());
+            if killed_at.elapsed() > resumed.unwrap() + Duration::from_secs(3) {
+                break;
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut attempts = Vec::new();
+    for w in workers {
+        attempts.extend(w.await.unwrap());
+    }
+    readiness.await.unwrap();
+    let resumed = resumed.expect("service resumed within 30 s of losing a master");
+
+    // Every attempt's verification ends: the provider's final status callback (retried, as
+    // Twilio would) closes those whose keypress never got through.
+    let mut confirmed = 0;
+    let mut lost = Vec::new();
+    let mut unfinished = Vec::new();
+    let mut refused = Vec::new();
+    let mut first_confirmed_after_kill = None;
+    for attempt in &attempts {
+        if let (Some(id), Some(call)) = (&attempt.id, &attempt.call) {
+            if !attempt.acknowledged {
+                let mut code = 0;
+                for _ in 0..20 {
+                    code = stub.status(call, "completed", "9").await;
+                    if code == 204 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                if code != 204 {
+                    refused.push(format!("{id}: {code}"));
+                }
+            }
+            let (status, v) = server
+                .get_json(
+                    PORTAL_KEY,
+                    &format!("/v1/tenants/contoso/verifications/{id}"),
+                )
+                .await;
+            let terminal = ["approved", "failed"].contains(&v["status"].as_str().unwrap_or(""));
+            if status == 200 && !terminal {
+                unfinished.push(format!("{id}: {v}"));
+            }
+        }
+        if attempt.acknowledged {
+            confirmed += 1;
+            if attempt.at > killed_at {
+                first_confirmed_after_kill.get_or_insert(attempt.at - killed_at);
+            }
+            let methods = server.methods(&attempt.user).await;
+            let phones = methods["methods"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["kind"] == "phone")
+                .count();
+            if phones != 1 {
+                lost.push(attempt.user.clone());
+            }
+        }
+    }
+    eprintln!(
+        "failover: {} attempts, {confirmed} confirmed registrations, {} lost; service resumed \
+         {resumed:?} after the kill (first confirmed registration after it: {:?}); /readyz \
+         went 503 meanwhile: {}",
+        attempts.len(),
+        lost.len(),
+        first_confirmed_after_kill,
+        not_ready.load(Ordering::Relaxed),
+    );
+    assert!(confirmed > 20, "the load ran");
+    assert!(
+        refused.is_empty(),
+        "final status callbacks refused: {refused:?}"
+    );
+    assert!(lost.is_empty(), "confirmed registrations lost: {lost:?}");
+    assert!(
+        unfinished.is_empty(),
+        "verifications left in flight: {unfinished:?}"
+    );
+    assert!(
+        first_confirmed_after_kill.is_some(),
+        "registrations are confirmed again after the failover"
+    );
+    assert!(
+        resumed < Duration::from_secs(15),
+        "resumed after {resumed:?}"
+    );
+    assert!(
+        not_ready.load(Ordering::Relaxed),
+        "/readyz reported the cluster's lost slots"
+    );
+}
