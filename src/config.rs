@@ -81,13 +81,55 @@ pub enum ProviderKind {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TwilioConfig {
+    /// The account (`AC…`): the Calls API's path segment, and its Basic-auth user unless an
+    /// API key is configured.
     pub account_sid: String,
+    /// Signs webhooks; the Calls API password unless an API key is configured.
     pub auth_token: Secret,
+    /// An API key (`SK…`) for the Calls API's Basic auth, with `api_key_secret`.
+    #[serde(default)]
+    pub api_key_sid: Option<String>,
+    #[serde(default)]
+    pub api_key_secret: Option<Secret>,
+    /// A second auth token also accepted for webhook signatures (during a rotation).
+    #[serde(default)]
+    pub auth_token_secondary: Option<Secret>,
     pub api_base: String,
     /// Caller ID, E.164.
     pub from: String,
     pub ring_timeout_secs: u32,
     pub request_timeout_ms: u64,
+    /// Twilio's `TimeLimit` on every call (seconds); 0 = derived from the prompts
+    /// (`max_prompts` × (`gather_timeout_secs` + 30) + 30).
+    #[serde(default)]
+    pub time_limit_secs: u32,
+    /// Answering-machine detection (`MachineDetection=Enable`): a machine or fax ends the
+    /// verification `failed` / `voicemail` with nothing read out.
+    #[serde(default)]
+    pub machine_detection: MachineDetection,
+}
+
+/// `provider.twilio.machine_detection`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MachineDetection {
+    #[default]
+    Off,
+    Enable,
+}
+
+impl TwilioConfig {
+    /// The `TimeLimit` sent with every call: configured, or derived from the prompts.
+    pub fn time_limit(&self, verification: &VerificationConfig) -> u32 {
+        if self.time_limit_secs > 0 {
+            return self.time_limit_secs;
+        }
+        verification
+            .max_prompts
+            .saturating_mul(verification.gather_timeout_secs.saturating_add(30))
+            .saturating_add(30)
+            .min(14_400)
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -120,6 +162,17 @@ pub struct VerificationConfig {
     /// Seconds of silence `<Gather>` waits for a key.
     pub gather_timeout_secs: u32,
     pub default_locale: String,
+    /// After the provider reports a call `completed` before approval, how long a `#` from that
+    /// call still counts (the keypress and the hang-up race); then it ends `hung_up`.
+    pub hangup_grace_ms: u64,
+    /// How often a live call is checked against the provider's own record of it
+    /// (reconciliation): a verification ends at most about this long after its call did, even
+    /// when the final status callback is lost.
+    pub reconcile_interval_secs: u64,
+    /// When the provider's answer to "place this call" is unknown (timeout, 5xx), how long past
+    /// the ring timeout a call may still report back before the verification ends
+    /// `provider_unknown`.
+    pub unknown_outcome_margin_secs: u64,
 }
 
 /// `server.log_format`.
@@ -339,6 +392,18 @@ impl Config {
             url::Url::parse(&self.provider.twilio.api_base)
                 .map_err(|e| ConfigError::Invalid(format!("provider.twilio.api_base: {e}")))?;
         }
+        let twilio = &self.provider.twilio;
+        if twilio.api_key_sid.is_some() != twilio.api_key_secret.is_some() {
+            return bad("provider.twilio.api_key_sid and api_key_secret go together".into());
+        }
+        if twilio.time_limit_secs > 14_400 {
+            return bad("provider.twilio.time_limit_secs must be 0..=14400".into());
+        }
+        if self.verification.reconcile_interval_secs == 0
+            || self.verification.reconcile_interval_secs > 30
+        {
+            return bad("verification.reconcile_interval_secs must be 1..=30".into());
+        }
         if !(1..=600).contains(&self.provider.twilio.ring_timeout_secs) {
             return bad("provider.twilio.ring_timeout_secs must be 1..=600".into());
         }
@@ -419,6 +484,13 @@ mod tests {
         assert_eq!(config.server.header_read_timeout_ms, 10_000);
         assert_eq!(config.server.idle_timeout_ms, 60_000);
         assert_eq!(config.server.max_connections, 10_000);
+        assert_eq!(config.verification.hangup_grace_ms, 3000);
+        assert_eq!(config.verification.reconcile_interval_secs, 15);
+        let twilio = &config.provider.twilio;
+        assert_eq!(twilio.machine_detection, MachineDetection::Off);
+        assert_eq!(twilio.time_limit(&config.verification), 3 * 35 + 30);
+        assert!(twilio.api_key_sid.is_none() && twilio.auth_token_secondary.is_none());
+        assert!(Config::from_toml_overlay("[provider.twilio]\napi_key_sid = \"SK1\"").is_err());
         assert!(Config::from_toml_overlay("[server]\nmax_connections = 0").is_err());
         let policy = config.default_policy();
         assert!(policy.methods.phone.enabled && policy.methods.phone.office_phone_allowed);

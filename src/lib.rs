@@ -106,6 +106,7 @@ async fn start_provider(
     Box<dyn std::error::Error + Send + Sync>,
 > {
     let mut twilio_config = config.provider.twilio.clone();
+    twilio_config.time_limit_secs = twilio_config.time_limit(&config.verification);
     let simulator = match config.provider.kind {
         config::ProviderKind::Simulator => {
             let handle = callverify_simulator::start(simulator_options(&config.provider)).await?;
@@ -145,13 +146,14 @@ pub async fn serve(
             state.store.clone(),
             state.config.events.clone(),
             &state.config.tenants,
-            stop_rx,
+            stop_rx.clone(),
         )
     });
     let signal = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     };
+    let reconciler = verification::reconcile::spawn(state.flow.clone(), stop_rx.clone());
     let grace = Duration::from_millis(state.config.server.shutdown_grace_ms);
     let limits = ops::connections::Limits {
         header_read_timeout: Duration::from_millis(state.config.server.header_read_timeout_ms),
@@ -162,5 +164,6 @@ pub async fn serve(
     if let Some(worker) = worker {
         let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
     }
+    let _ = tokio::time::timeout(Duration::from_secs(5), reconciler).await;
     served
 }

@@ -27,33 +27,90 @@ pub struct CallRequest<'a> {
     pub answer_url: &'a str,
     /// Receives call progress (our `status` webhook).
     pub status_url: &'a str,
+    /// Fetched when a document of ours cannot be fetched (our `fallback` webhook: an apology).
+    pub fallback_url: &'a str,
 }
 
-/// Why the provider did not place a call. Maps onto the verification's failure reason.
+/// Why the provider refused a call, in neutral terms: each adapter maps its own error codes
+/// onto these (Twilio: `src/provider/twilio/client.rs`, table in docs/PROVIDERS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallRefusal {
+    /// The number is not a valid destination (Twilio 21211, 21217).
+    InvalidNumber,
+    /// The provider will not call this number: geo permissions, its blocklist (Twilio 21215,
+    /// 21216).
+    NumberNotAllowed,
+    /// Any other refusal of this call.
+    Other,
+}
+
+/// Why a provider request did not succeed, classified by what it means for the call — and
+/// above all whether the call was certainly **not** placed (every variant but `Unknown`).
+/// Adapters map their own error codes onto these variants.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
-    /// The provider answered 4xx: it will not place this call (bad number, geo permissions,
-    /// credentials, …). Reason `provider_rejected`.
-    #[error("provider rejected the call: {code} {message}")]
-    Rejected { code: u32, message: String },
-    /// 5xx, a timeout or no connection: reason `provider_failed`.
-    #[error("provider failed: {0}")]
-    Failed(String),
+    /// Not placed: the provider refused this call (a 4xx about the call itself).
+    #[error("provider refused the call: {code} {message}")]
+    Refused {
+        refusal: CallRefusal,
+        code: u32,
+        message: String,
+    },
+    /// Not placed: too many requests (Twilio HTTP 429 / 20429); safe to retry after a pause.
+    #[error("provider throttled the request: {code} {message}")]
+    Throttled { code: u32, message: String },
+    /// Not placed: the operator's configuration is wrong (credentials, account, caller ID;
+    /// Twilio 20003, 21210, 21212, 21219, HTTP 401/403). Logged as an ERROR and counted.
+    #[error("provider account misconfigured: {code} {message}")]
+    Misconfigured { code: u32, message: String },
+    /// Not placed: the provider could not be reached at all (no connection).
+    #[error("provider unreachable: {0}")]
+    Unreachable(String),
+    /// Perhaps placed: a timeout, a 5xx or an unreadable success. The call may ring.
+    #[error("provider outcome unknown: {0}")]
+    Unknown(String),
 }
 
 impl ProviderError {
+    /// The failure reason when this error ends a verification.
     pub fn reason(&self) -> FailureReason {
         match self {
-            ProviderError::Rejected { .. } => FailureReason::ProviderRejected,
-            ProviderError::Failed(_) => FailureReason::ProviderFailed,
+            ProviderError::Refused { refusal, .. } => match refusal {
+                CallRefusal::InvalidNumber => FailureReason::InvalidNumber,
+                CallRefusal::NumberNotAllowed => FailureReason::NumberNotAllowedByProvider,
+                CallRefusal::Other => FailureReason::ProviderRejected,
+            },
+            ProviderError::Throttled { .. } => FailureReason::ProviderThrottled,
+            ProviderError::Misconfigured { .. } => FailureReason::ProviderMisconfigured,
+            ProviderError::Unreachable(_) => FailureReason::ProviderFailed,
+            ProviderError::Unknown(_) => FailureReason::ProviderUnknown,
+        }
+    }
+
+    /// Whether the provider certainly did not place the call (so it may be refunded, failed at
+    /// once, or — later — tried with another provider).
+    pub fn certainly_not_placed(&self) -> bool {
+        !matches!(self, ProviderError::Unknown(_))
+    }
+
+    /// The provider's own error code, when it gave one.
+    pub fn code(&self) -> Option<u32> {
+        match self {
+            ProviderError::Refused { code, .. }
+            | ProviderError::Throttled { code, .. }
+            | ProviderError::Misconfigured { code, .. } => Some(*code),
+            ProviderError::Unreachable(_) | ProviderError::Unknown(_) => None,
         }
     }
 
     /// The metric label of a failed request.
     pub fn outcome(&self) -> &'static str {
         match self {
-            ProviderError::Rejected { .. } => "rejected",
-            ProviderError::Failed(_) => "failed",
+            ProviderError::Refused { .. } => "rejected",
+            ProviderError::Throttled { .. } => "throttled",
+            ProviderError::Misconfigured { .. } => "misconfigured",
+            ProviderError::Unreachable(_) => "unreachable",
+            ProviderError::Unknown(_) => "unknown",
         }
     }
 }
@@ -92,6 +149,11 @@ impl CallProgress {
         }
     }
 
+    /// Whether the call is over.
+    pub fn is_final(self) -> bool {
+        self.ending().is_some()
+    }
+
     /// For a call that ended: the status and reason it ends an open verification with.
     pub fn ending(self) -> Option<(Status, FailureReason)> {
         Some(match self {
@@ -123,6 +185,9 @@ pub struct Webhook {
     pub digits: String,
     /// The call's progress (status callbacks).
     pub progress: CallProgress,
+    /// Answering-machine detection said a machine or a fax answered (Twilio `AnsweredBy` =
+    /// `machine_*` or `fax`).
+    pub machine: bool,
 }
 
 /// Why a webhook was refused before it could change anything.

@@ -33,6 +33,10 @@ pub struct FlowSettings {
     /// The provider account's calls per second (0 = no pacing) and longest queue wait.
     pub calls_per_second: f64,
     pub max_queue_ms: u64,
+    /// How long the provider rings before giving up (bounds an unknown placement outcome).
+    pub ring_timeout_secs: u32,
+    /// Deadline of one provider request (bounds how long placing a call can take).
+    pub provider_timeout_ms: u64,
     /// A tenant's policy until it stores its own.
     pub default_policy: Policy,
     limits: Limits,
@@ -53,6 +57,8 @@ impl FlowSettings {
             fraud_block_secs: config.abuse.fraud_block_secs,
             calls_per_second: config.provider.calls_per_second,
             max_queue_ms: config.provider.max_queue_ms,
+            ring_timeout_secs: config.provider.twilio.ring_timeout_secs,
+            provider_timeout_ms: config.provider.twilio.request_timeout_ms,
             default_policy: config.default_policy(),
             limits,
             tenant_limits,

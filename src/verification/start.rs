@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::ids::{TenantId, UserId, VerificationId, user_tag};
 use crate::methods::{MethodsDocument, PhoneType};
 use crate::phone;
-use crate::provider::{CallRequest, Provider};
+use crate::provider::{CallRequest, Provider, ProviderError};
 use crate::store::verifications::{Created, NewVerification};
 
 /// `POST …/verifications` body (field names are an API contract).
@@ -145,29 +145,40 @@ pub async fn start(
     };
     let limits = settings.limits_for(tenant);
     let counted = abuse::limits::admit(&flow.store, limits, &id, subject).await?;
-    let reserved = abuse::pacing::reserve_slot(
-        &flow.store,
-        settings.calls_per_second,
-        settings.max_queue_ms,
-    )
-    .await?;
+    // From here until the provider is asked, any failure undoes the start: the verification and
+    // its live slot go, the rate-limit counts are refunded (nothing was dialled).
+    let reserved = match prepare_dial(flow, &id).await {
+        Ok(reserved) => reserved,
+        Err(error) => {
+            abandon(flow, &id, &counted).await;
+            return Err(error);
+        }
+    };
     // The slot is a point in time: measured from now, not after the bookkeeping below.
     let reserved_at = tokio::time::Instant::now();
     let Some(queued) = reserved else {
         abuse::limits::refund(&flow.store, &id, &counted).await;
         let detail = "the provider account's call queue is full (provider.calls_per_second)";
         let reason = FailureReason::ProviderThrottled;
-        let refused = flow
+        let refused = match flow
             .store
             .transition(&id, "", Event::Refused { reason, detail })
-            .await?;
+            .await
+        {
+            Ok(refused) => refused,
+            Err(error) => {
+                abandon(flow, &id, &counted).await;
+                return Err(error.into());
+            }
+        };
         flow.ended(&id, &refused, false);
         return settled(flow, &id, refused, Some(detail), &known).await;
     };
-    if !queued.is_zero() {
-        flow.store
-            .set_queued(&id, queued.as_millis() as u64)
-            .await?;
+    if !queued.is_zero()
+        && let Err(error) = flow.store.set_queued(&id, queued.as_millis() as u64).await
+    {
+        abandon(flow, &id, &counted).await;
+        return Err(error.into());
     }
     // --- end abuse protection ---
 
@@ -190,6 +201,40 @@ pub async fn start(
         ..known
     };
     settled(flow, &id, transition, provider_error.as_deref(), &known).await
+}
+
+/// The steps between counting the call and dialling it: the provider account's pacing slot,
+/// then the verification's first reconciliation check (scheduled before the call exists, so a
+/// crash right after dialling still gets it checked). `None`: the pacing queue is full.
+async fn prepare_dial(
+    flow: &CallFlow,
+    id: &VerificationId,
+) -> Result<Option<std::time::Duration>, ApiError> {
+    let settings = &flow.settings;
+    let reserved = abuse::pacing::reserve_slot(
+        &flow.store,
+        settings.calls_per_second,
+        settings.max_queue_ms,
+    )
+    .await?;
+    let first_check_ms = settings.verification.reconcile_interval_secs * 1000;
+    flow.store
+        .schedule_reconcile(id, first_check_ms, false)
+        .await?;
+    Ok(reserved)
+}
+
+/// Undoes a start that failed before anything was dialled: refunds the rate-limit counts and
+/// drops the verification with its live slot and its reconciliation check. Failures are
+/// logged (the live slot expires with the verification; counts with their windows).
+async fn abandon(flow: &CallFlow, id: &VerificationId, counted: &abuse::limits::Counted) {
+    abuse::limits::refund(&flow.store, id, counted).await;
+    if let Err(e) = flow.store.discard_verification(id).await {
+        tracing::warn!(verification = %id, error = %e, "abandoned verification not discarded");
+    }
+    if let Err(e) = flow.store.unschedule_reconcile(id.as_str()).await {
+        tracing::warn!(verification = %id, error = %e, "abandoned verification still scheduled");
+    }
 }
 
 /// The verification as the `placed` or `refused` transition left it, with Redis' clock at that
@@ -222,7 +267,11 @@ async fn settled(
     Ok((verification, t.now))
 }
 
-/// Waits for the pacing slot, asks the provider to place the call, records the outcome.
+/// First pause after a throttled request (doubled each time, with jitter).
+const THROTTLE_BACKOFF: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Waits for the pacing slot, asks the provider to place the call (again, with backoff, while
+/// it throttles and `provider.max_queue_ms` allows), records the outcome.
 async fn dial(
     flow: CallFlow,
     provider: std::sync::Arc<dyn Provider>,
@@ -234,13 +283,34 @@ async fn dial(
 ) -> Result<(Transition, Option<String>), ApiError> {
     tokio::time::sleep_until(dial_at).await;
     let base = flow.settings.webhook_base(provider.name(), id.as_str());
-    let placed = provider
-        .place_call(CallRequest {
-            to_e164: &e164,
-            answer_url: &format!("{base}voice"),
-            status_url: &format!("{base}status"),
-        })
-        .await;
+    let (answer_url, status_url, fallback_url) = (
+        format!("{base}voice"),
+        format!("{base}status"),
+        format!("{base}fallback"),
+    );
+    let call = CallRequest {
+        to_e164: &e164,
+        answer_url: &answer_url,
+        status_url: &status_url,
+        fallback_url: &fallback_url,
+    };
+    let give_up_at =
+        tokio::time::Instant::now() + std::time::Duration::from_millis(flow.settings.max_queue_ms);
+    let mut backoff = THROTTLE_BACKOFF;
+    let placed = loop {
+        let placed = provider.place_call(call).await;
+        let pause = jittered(backoff);
+        match placed {
+            Err(ProviderError::Throttled { .. })
+                if tokio::time::Instant::now() + pause < give_up_at =>
+            {
+                tracing::info!(verification = %id, provider = provider.name(), "provider throttled the call; retrying");
+                tokio::time::sleep(pause).await;
+                backoff *= 2;
+            }
+            placed => break placed,
+        }
+    };
     match placed {
         Ok(call_id) => {
             let placed = flow.store.transition(&id, &call_id, Event::Placed).await?;
@@ -248,8 +318,24 @@ async fn dial(
             flow.ended(&id, &placed, false);
             Ok((placed, None))
         }
+        Err(error) if !error.certainly_not_placed() => {
+            // The call may ring: nothing is refunded and the verification stays `calling`.
+            // The first call that reports back binds; reconciliation ends it `provider_unknown`
+            // if none does within the ring timeout plus a margin.
+            tracing::warn!(verification = %id, provider = provider.name(), %error, "provider's answer unknown: the verification stays open");
+            let detail = error.to_string();
+            let event = Event::Uncertain { detail: &detail };
+            let open = flow.store.transition(&id, "", event).await?;
+            Ok((open, Some(detail)))
+        }
         Err(error) => {
-            tracing::warn!(verification = %id, provider = provider.name(), %error, "provider did not place the call");
+            if let ProviderError::Misconfigured { code, .. } = &error {
+                tracing::error!(verification = %id, provider = provider.name(), code, %error, "provider account misconfigured: fix the provider configuration");
+                let code = code.to_string();
+                metrics::counter!(crate::ops::metrics::PROVIDER_MISCONFIGURED, "provider" => provider.name().to_owned(), "code" => code).increment(1);
+            } else {
+                tracing::warn!(verification = %id, provider = provider.name(), %error, "provider did not place the call");
+            }
             // Nothing was dialled, so nothing counts against the rate limits.
             abuse::limits::refund(&flow.store, &id, &counted).await;
             let detail = error.to_string();
@@ -268,6 +354,12 @@ async fn dial(
             Ok((refused, Some(detail)))
         }
     }
+}
+
+/// `pause` ± 25 %, so instances throttled together do not retry together.
+fn jittered(pause: std::time::Duration) -> std::time::Duration {
+    use rand::RngExt;
+    pause.mul_f64(rand::rng().random_range(0.75..1.25))
 }
 
 fn resolve_locale(requested: Option<&str>, default: &str) -> Result<&'static str, ApiError> {

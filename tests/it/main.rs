@@ -6,6 +6,7 @@ mod call_me;
 mod connections;
 mod demo;
 mod deploy;
+mod disorder;
 mod events;
 mod hostile;
 mod invariants;
