@@ -28,8 +28,14 @@ pub enum Scenario {
     Approve,
     /// Presses `5` first, then `#`.
     WrongKey,
-    /// Voicemail: answers and never presses a key.
+    /// An answering machine picks up; answering-machine detection is on, so nothing is read
+    /// out and the verification fails `voicemail`.
     Voicemail,
+    /// Answers and never presses a key (a person who stays silent): `no_input`.
+    Silent,
+    /// Presses `#` and hangs up at once, the status callbacks unordered: the keypress and the
+    /// `completed` race, and the keypress still approves.
+    HashThenHangup,
     Busy,
     NoAnswer,
     /// Presses `0` then `#`: "I did not ask for this call".
@@ -45,7 +51,9 @@ impl Scenario {
         match self {
             Scenario::Approve => Behaviour::presses(["#"]),
             Scenario::WrongKey => Behaviour::presses(["5", "#"]),
-            Scenario::Voicemail => Behaviour::silent(),
+            Scenario::Voicemail => Behaviour::voicemail(),
+            Scenario::Silent => Behaviour::silent(),
+            Scenario::HashThenHangup => Behaviour::pound_then_hang_up(),
             Scenario::Busy => Behaviour::busy(),
             Scenario::NoAnswer => Behaviour::no_answer(),
             Scenario::Fraud => Behaviour::presses(["0", "#"]),
@@ -58,8 +66,11 @@ impl Scenario {
     fn expected(self) -> (Status, Option<FailureReason>) {
         use FailureReason::*;
         match self {
-            Scenario::Approve | Scenario::WrongKey => (Status::Approved, None),
-            Scenario::Voicemail => (Status::Failed, Some(NoInput)),
+            Scenario::Approve | Scenario::WrongKey | Scenario::HashThenHangup => {
+                (Status::Approved, None)
+            }
+            Scenario::Voicemail => (Status::Failed, Some(Voicemail)),
+            Scenario::Silent => (Status::Failed, Some(NoInput)),
             Scenario::Busy => (Status::Failed, Some(Busy)),
             Scenario::NoAnswer => (Status::Failed, Some(NoAnswer)),
             Scenario::Fraud => (Status::FraudReported, None),
@@ -87,6 +98,9 @@ pub async fn run(options: DemoOptions) -> DemoResult<bool> {
     config.server.listen = addr;
     config.server.public_url = format!("http://{addr}");
     config.provider.kind = ProviderKind::Simulator;
+    if options.scenario == Scenario::Voicemail {
+        config.provider.twilio.machine_detection = crate::config::MachineDetection::Enable;
+    }
     config.redis.prefix = format!(
         "{}-demo-{}",
         config.redis.prefix,

@@ -111,3 +111,21 @@ async fn the_standalone_simulator_serves_the_calls_api() {
     assert_eq!(r.status(), 400, "no To");
     child.kill().await.unwrap();
 }
+
+#[test]
+fn the_demo_shows_the_races_of_a_real_network() {
+    let (ok, out) = demo(&["--scenario", "hash-then-hangup"]);
+    assert!(ok, "{out}");
+    assert_eq!(out.trim_end().lines().last(), Some("verification approved"));
+
+    let (ok, out) = demo(&["--scenario", "voicemail"]);
+    assert!(ok, "{out}");
+    assert!(
+        !out.contains("press the pound key"),
+        "nothing read out: {out}"
+    );
+    assert_eq!(
+        out.trim_end().lines().last(),
+        Some("verification failed (voicemail)")
+    );
+}

@@ -15,5 +15,6 @@ mod ops;
 mod policy;
 mod process;
 mod simulated;
+mod soak;
 mod support;
 mod webhooks;

@@ -32,6 +32,8 @@ pub struct CallRequest {
     /// Subset of `initiated`, `ringing`, `answered`; `completed` is always sent.
     pub status_callback_events: Vec<String>,
     pub timeout_secs: u32,
+    /// `MachineDetection` was asked for: webhooks carry `AnsweredBy`.
+    pub machine_detection: bool,
 }
 
 /// Everything the task playing a call needs.
@@ -40,6 +42,10 @@ pub struct ActiveCall {
     pub slot: Arc<CallSlot>,
     pub sid: String,
     pub request: CallRequest,
+    /// The disorder this call meets.
+    pub chaos: super::Chaos,
+    /// `AnsweredBy` on the answered call's webhooks (answering-machine detection asked).
+    pub answered_by: Option<&'static str>,
 }
 
 pub fn spawn(call: ActiveCall, behaviour: Behaviour) {
@@ -84,9 +90,11 @@ async fn run(call: ActiveCall, behaviour: Behaviour) {
     };
     let mut callbacks = StatusCallbacks { sequence: 0 };
     let mut hangup = call.slot.hangup_requests();
+    let mut racing = None;
     let mut stopping = call.shared.stopping.subscribe();
+    let call = Arc::new(call);
     let stop = tokio::select! {
-        status = play(&call, &behaviour, &mut clock, &mut callbacks) => Stop::Played(status),
+        status = play(&call, &behaviour, &mut clock, &mut callbacks, &mut racing) => Stop::Played(status),
         _ = hangup.wait_for(|requested| *requested) => Stop::HangupRequested,
         _ = stopping.wait_for(|stopping| *stopping) => Stop::ShuttingDown,
     };
@@ -104,11 +112,18 @@ async fn run(call: ActiveCall, behaviour: Behaviour) {
     };
     call.slot.set_status(status);
     let duration = clock.talk_secs();
-    // Nobody would receive it once the simulator is stopping.
-    if !matches!(stop, Stop::ShuttingDown) {
-        callbacks
-            .notify(&call, "completed", status, Some(duration))
-            .await;
+    // Nobody would receive it once the simulator is stopping; chaos may lose it.
+    if !matches!(stop, Stop::ShuttingDown) && !call.chaos.drop_final {
+        let completed = callbacks.notify(&call, "completed", status, Some(duration));
+        match &racing {
+            // The callee's last keys and the hang-up go out together.
+            Some(last) => {
+                let _ = tokio::join!(interpreter::fetch(&call, last), completed);
+            }
+            None => completed.await,
+        }
+    } else if let Some(last) = &racing {
+        let _ = interpreter::fetch(&call, last).await;
     }
     // Last: whoever waits for the call sees every entry, the final callback included.
     call.slot.finish(duration);
@@ -118,10 +133,11 @@ async fn run(call: ActiveCall, behaviour: Behaviour) {
 }
 
 async fn play(
-    call: &ActiveCall,
+    call: &Arc<ActiveCall>,
     behaviour: &Behaviour,
     clock: &mut Clock,
     callbacks: &mut StatusCallbacks,
+    racing: &mut Option<interpreter::Fetch>,
 ) -> CallStatus {
     call.slot.set_status(CallStatus::Initiated);
     callbacks
@@ -136,7 +152,7 @@ async fn play(
             clock.sleep(NETWORK_VERDICT_SECS).await;
             return CallStatus::Busy;
         }
-        Pickup::Answer | Pickup::NoAnswer => {}
+        Pickup::Answer | Pickup::NoAnswer | Pickup::Machine => {}
     }
     call.slot.set_status(CallStatus::Ringing);
     callbacks
@@ -153,7 +169,7 @@ async fn play(
     callbacks
         .notify(call, "answered", CallStatus::InProgress, None)
         .await;
-    interpreter::run(call, &mut Callee::new(behaviour), clock).await
+    interpreter::run(call, &mut Callee::new(behaviour), clock, racing).await
 }
 
 impl ActiveCall {
@@ -168,10 +184,16 @@ impl ActiveCall {
             ("ApiVersion", "2010-04-01"),
             ("Direction", "outbound-api"),
         ];
-        pairs
+        let mut params: Vec<(String, String)> = pairs
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect()
+            .collect();
+        if let Some(answered_by) = self.answered_by
+            && status == CallStatus::InProgress
+        {
+            params.push(("AnsweredBy".into(), answered_by.into()));
+        }
+        params
     }
 
     /// Sends a signed webhook and records it, whatever the outcome, in the transcript.
@@ -187,9 +209,21 @@ impl ActiveCall {
             url,
             params: &params,
         };
-        let result = request
-            .send(&self.shared.client, &self.shared.options.auth_token)
-            .await;
+        let send = || request.send(&self.shared.client, &self.shared.options.auth_token);
+        // Chaos: a second delivery of the same request, concurrently (its answer is lost).
+        let mut result = if self.chaos.twice() {
+            tokio::join!(send(), send()).0
+        } else {
+            send().await
+        };
+        // Retried as the URL's connection overrides say (`#rc=`), else as chaos says.
+        let retries = super::chaos::override_retries(url).unwrap_or(self.chaos.retries);
+        for _ in 0..retries {
+            if matches!(&result, Ok(answer) if answer.status < 500) {
+                break;
+            }
+            result = send().await;
+        }
         self.slot.record(Entry::Webhook {
             kind,
             method,
@@ -211,7 +245,7 @@ impl StatusCallbacks {
     /// so callbacks arrive in order. Failures are recorded and otherwise ignored, as by Twilio.
     async fn notify(
         &mut self,
-        call: &ActiveCall,
+        call: &Arc<ActiveCall>,
         event: &str,
         status: CallStatus,
         duration: Option<u64>,
@@ -236,13 +270,21 @@ impl StatusCallbacks {
             params.push(("CallDuration".into(), secs.to_string()));
         }
         self.sequence += 1;
+        let method = request.status_callback_method;
+        if call.chaos.unordered_callbacks {
+            // Concurrent and unordered, like Twilio's: nobody waits for the answer.
+            let (call, url) = (Arc::clone(call), url.clone());
+            tokio::spawn(async move {
+                let jitter = rand::RngExt::random_range(&mut rand::rng(), 0..15);
+                tokio::time::sleep(Duration::from_millis(jitter)).await;
+                let _ = call
+                    .webhook(WebhookKind::StatusCallback, method, &url, params)
+                    .await;
+            });
+            return;
+        }
         let _ = call
-            .webhook(
-                WebhookKind::StatusCallback,
-                request.status_callback_method,
-                url,
-                params,
-            )
+            .webhook(WebhookKind::StatusCallback, method, url, params)
             .await;
     }
 }

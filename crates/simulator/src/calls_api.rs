@@ -19,6 +19,8 @@ use url::Url;
 
 use super::Shared;
 use super::call::{self, ActiveCall, CallRequest};
+use super::callee::Pickup;
+use super::chaos::ApiChaos;
 use super::registry::CallSlot;
 use super::transcript::CallStatus;
 use super::twiml::Method;
@@ -102,21 +104,52 @@ async fn create(
     authenticate(&shared, &account_sid, &headers)?;
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let request = parse_create(&form)?;
+    let behaviour = shared.behaviour_for(&request.to);
+    let chaos = behaviour.chaos.unwrap_or_default();
+    if chaos.api == ApiChaos::ThrottleOnce {
+        let mut throttled = shared.throttled.lock().unwrap_or_else(|e| e.into_inner());
+        if throttled.insert(request.to.clone()) {
+            return Err(error(
+                StatusCode::TOO_MANY_REQUESTS,
+                20429,
+                "Too Many Requests",
+            ));
+        }
+    }
     let call_sid = new_call_sid();
     let slot = shared
         .registry
         .insert(&call_sid, &request.to, &request.from);
-    let behaviour = shared.behaviour_for(&request.to);
     let resource = resource(&shared, &call_sid, &slot);
+    let answered_by = request.machine_detection.then_some(match behaviour.pickup {
+        Pickup::Machine => "machine_end_beep",
+        _ => "human",
+    });
     call::spawn(
         ActiveCall {
             shared: Arc::clone(&shared),
             slot,
             sid: call_sid,
             request,
+            chaos,
+            answered_by,
         },
         behaviour,
     );
+    // The call is placed whatever the client hears now.
+    match chaos.api {
+        ApiChaos::TimeoutAfterPlacing { stall_ms } => {
+            tokio::time::sleep(std::time::Duration::from_millis(stall_ms)).await;
+        }
+        ApiChaos::ErrorAfterPlacing => {
+            return Err(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                20500,
+                "Internal Server Error",
+            ));
+        }
+        ApiChaos::Orderly | ApiChaos::ThrottleOnce => {}
+    }
     Ok((StatusCode::CREATED, Json(resource)).into_response())
 }
 
@@ -174,6 +207,8 @@ fn parse_create(form: &[(String, String)]) -> Result<CallRequest, ApiError> {
         status_callback_method: Method::parse_or_post(field("StatusCallbackMethod")),
         status_callback_events,
         timeout_secs,
+        machine_detection: field("MachineDetection")
+            .is_some_and(|m| m.eq_ignore_ascii_case("Enable") || m == "DetectMessageEnd"),
     })
 }
 

@@ -10,8 +10,11 @@
 //! It shares no code with callverify: it signs webhooks and parses TwiML on its own, so a
 //! mistake in the server cannot be mirrored here and go unnoticed.
 //!
-//! Not simulated: inline `Twiml`, `FallbackUrl`, `SendDigits`, answering-machine detection,
-//! speech input; verbs such as `<Dial>` or `<Record>` are skipped (an `Unsupported` entry).
+//! A chaos mode ([`Chaos`]) plays the disorder of a real network: unordered and duplicated
+//! callbacks, retries, lost final callbacks, early keys, a throttling or unreliable Calls API.
+//! Answering-machine detection reports `AnsweredBy` for [`Pickup::Machine`] callees.
+//!
+//! Not simulated: inline `Twiml`, `FallbackUrl`, `SendDigits`, speech input; verbs such as `<Dial>` or `<Record>` are skipped (an `Unsupported` entry).
 //!
 //! Code tour: `calls_api` (REST) → `call` (one call's life) → `interpreter` (TwiML documents)
 //! → `gather` (prompts and keys) → `webhook` (requests signed by `signing`); `twiml` parses,
@@ -20,6 +23,7 @@
 mod call;
 pub mod callee;
 mod calls_api;
+pub mod chaos;
 mod gather;
 mod interpreter;
 mod registry;
@@ -40,6 +44,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use callee::{Behaviour, GatherResponse, Pickup};
+pub use chaos::{ApiChaos, Chaos};
 pub use interpreter::APPLICATION_ERROR_SPEECH;
 pub use transcript::{CallStatus, Entry, HangupCause, Transcript, WebhookKind};
 
@@ -73,6 +78,10 @@ struct Shared {
     client: reqwest::Client,
     registry: registry::Registry,
     scripts: Mutex<HashMap<String, Behaviour>>,
+    /// The chaos of calls whose behaviour names none (`Simulator::set_chaos`).
+    chaos: Mutex<Chaos>,
+    /// Numbers whose first create was already throttled (`ApiChaos::ThrottleOnce`).
+    throttled: Mutex<std::collections::HashSet<String>>,
     /// Set when the simulator stops: calls in progress end without further webhooks.
     stopping: watch::Sender<bool>,
 }
@@ -80,10 +89,15 @@ struct Shared {
 impl Shared {
     fn behaviour_for(&self, number: &str) -> Behaviour {
         let scripts = self.scripts.lock().unwrap_or_else(|e| e.into_inner());
-        scripts
+        let mut behaviour = scripts
             .get(number)
             .cloned()
-            .unwrap_or_else(|| Behaviour::for_number(number))
+            .unwrap_or_else(|| Behaviour::for_number(number));
+        if behaviour.chaos.is_none() {
+            let chaos = *self.chaos.lock().unwrap_or_else(|e| e.into_inner());
+            behaviour.chaos = (chaos != Chaos::default()).then_some(chaos);
+        }
+        behaviour
     }
 }
 
@@ -111,6 +125,8 @@ impl Simulator {
                 client,
                 registry: registry::Registry::default(),
                 scripts: Mutex::new(HashMap::new()),
+                chaos: Mutex::new(Chaos::default()),
+                throttled: Mutex::default(),
                 stopping: watch::Sender::new(false),
             }),
         })
@@ -129,6 +145,11 @@ impl Simulator {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         scripts.insert(number.to_owned(), behaviour);
+    }
+
+    /// Every call without chaos of its own meets `chaos` from now on (a chaotic run).
+    pub fn set_chaos(&self, chaos: Chaos) {
+        *self.shared.chaos.lock().unwrap_or_else(|e| e.into_inner()) = chaos;
     }
 
     /// The call so far (or its whole story once finished).
@@ -209,6 +230,11 @@ impl SimulatorHandle {
     /// See [`Simulator::script`].
     pub fn script(&self, number: &str, behaviour: Behaviour) {
         self.simulator.script(number, behaviour);
+    }
+
+    /// See [`Simulator::set_chaos`].
+    pub fn set_chaos(&self, chaos: Chaos) {
+        self.simulator.set_chaos(chaos);
     }
 
     /// See [`Simulator::transcript`].
