@@ -428,3 +428,37 @@ async fn every_call_is_bounded_and_a_machine_hears_nothing() {
         (&json!("failed"), &json!("voicemail"))
     );
 }
+
+#[tokio::test]
+async fn each_due_check_is_claimed_by_exactly_one_instance() {
+    use callverify::ids::{TenantId, UserId, VerificationId};
+    let prefix = crate::support::unique_prefix();
+    let url = crate::support::redis_url();
+    let connect = || callverify::store::Store::connect(&url, &prefix, Duration::from_secs(2));
+    let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
+    let tenant = TenantId::parse("contoso").unwrap();
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let id = VerificationId::generate(&tenant, &UserId::parse(&format!("u{i}")).unwrap());
+        a.schedule_reconcile(&id, 0, false).await.unwrap();
+        ids.push(id.as_str().to_owned());
+    }
+    // Two instances claim at once, several times: every check goes to one of them, once.
+    let mut claimed = Vec::new();
+    for _ in 0..3 {
+        let (x, y) = tokio::join!(a.claim_reconcile(16, 30_000), b.claim_reconcile(16, 30_000));
+        claimed.extend(x.unwrap());
+        claimed.extend(y.unwrap());
+    }
+    claimed.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(claimed, expected, "each claimed exactly once");
+    // Leased, not gone: still scheduled (a dead instance's checks are taken over later).
+    assert_eq!(a.reconcile_backlog().await.unwrap(), 40);
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{prefix}:{{recon}}:due"))
+        .query_async(&mut crate::support::redis().await)
+        .await
+        .unwrap();
+}
