@@ -104,7 +104,7 @@ fn describe() {
     );
     describe_counter!(
         PROVIDER_CALLS,
-        "calls asked of each provider account, by account and outcome (placed, rejected, invalid_number, throttled, unreachable, circuit_open, failed)"
+        "calls asked of each provider account, by account and outcome (placed, rejected, invalid_number, number_not_allowed, misconfigured, throttled, unreachable, circuit_open, unknown)"
     );
     describe_histogram!(
         PROVIDER_DURATION,

@@ -24,13 +24,28 @@ pub struct TelnyxClient {
 }
 
 /// The call resource: the create answer and `GET …/Calls/{sid}` (field names vary between
-/// Telnyx's examples, so every spelling seen is read).
-#[derive(Deserialize, Default)]
+/// Telnyx's examples, so every spelling seen is read — several may be present at once, which a
+/// serde alias would refuse as a duplicate field).
+#[derive(Default)]
 struct CallResource {
-    #[serde(default, alias = "sid", alias = "CallSid")]
     call_sid: Option<String>,
-    #[serde(default, alias = "Status")]
     status: Option<String>,
+}
+
+impl CallResource {
+    fn read(value: &serde_json::Value) -> Option<Self> {
+        let object = value.as_object()?;
+        let first = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| object.get(*n).and_then(|v| v.as_str()))
+                .map(str::to_owned)
+        };
+        Some(Self {
+            call_sid: first(&["call_sid", "sid", "CallSid"]),
+            status: first(&["status", "Status"]),
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -140,7 +155,7 @@ impl TelnyxClient {
             })?;
             // Some answers wrap the resource in `data`.
             let resource = value.get("data").cloned().unwrap_or(value);
-            return serde_json::from_value(resource).map_err(|_| {
+            return CallResource::read(&resource).ok_or_else(|| {
                 ProviderError::Unknown(format!("HTTP {status}: unreadable call resource"))
             });
         }
@@ -221,5 +236,14 @@ mod tests {
         let e = classify(StatusCode::SERVICE_UNAVAILABLE, b"<html>");
         assert!(matches!(e, ProviderError::Unknown(_)) && !e.fails_over());
         assert_eq!(e.reason(), FailureReason::ProviderUnknown);
+    }
+
+    #[test]
+    fn a_call_resource_may_spell_its_id_several_ways_at_once() {
+        let both = json!({"sid": "v3:a", "call_sid": "v3:a", "status": "completed"});
+        let r = CallResource::read(&both).unwrap();
+        assert_eq!(r.call_sid.as_deref(), Some("v3:a"));
+        assert_eq!(r.status.as_deref(), Some("completed"));
+        assert!(CallResource::read(&json!("x")).is_none());
     }
 }
