@@ -147,13 +147,62 @@ pub enum ProviderKind {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TwilioConfig {
+    /// The account (`AC…`): the Calls API's path segment, and its Basic-auth user unless an
+    /// API key is configured.
     pub account_sid: String,
+    /// Signs webhooks; the Calls API password unless an API key is configured.
     pub auth_token: Secret,
+    /// An API key (`SK…`) for the Calls API's Basic auth, with `api_key_secret`.
+    #[serde(default)]
+    pub api_key_sid: Option<String>,
+    #[serde(default)]
+    pub api_key_secret: Option<Secret>,
+    /// A second auth token also accepted for webhook signatures (during a rotation).
+    #[serde(default)]
+    pub auth_token_secondary: Option<Secret>,
     pub api_base: String,
     /// Caller ID, E.164.
     pub from: String,
     pub ring_timeout_secs: u32,
     pub request_timeout_ms: u64,
+    /// Twilio's `TimeLimit` on every call (seconds); 0 = derived from the prompts
+    /// (`max_prompts` × (`gather_timeout_secs` + 30) + 30).
+    #[serde(default)]
+    pub time_limit_secs: u32,
+    /// Answering-machine detection (`MachineDetection=Enable`): a machine or fax ends the
+    /// verification `failed` / `voicemail` with nothing read out.
+    #[serde(default)]
+    pub machine_detection: MachineDetection,
+}
+
+/// `provider.twilio.machine_detection`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MachineDetection {
+    #[default]
+    Off,
+    Enable,
+}
+
+impl TwilioConfig {
+    /// The `TimeLimit` sent with every call: configured, or derived from the prompts.
+    pub fn time_limit(&self, verification: &VerificationConfig) -> u32 {
+        verification.time_limit(self.time_limit_secs)
+    }
+}
+
+impl VerificationConfig {
+    /// A call's time limit: `configured`, or (0) derived from the prompts:
+    /// `max_prompts` × (`gather_timeout_secs` + 30) + 30, at most 4 hours.
+    pub fn time_limit(&self, configured: u32) -> u32 {
+        if configured > 0 {
+            return configured;
+        }
+        self.max_prompts
+            .saturating_mul(self.gather_timeout_secs.saturating_add(30))
+            .saturating_add(30)
+            .min(14_400)
+    }
 }
 
 /// One `[[providers]]` entry: `name` (in webhook URLs), `kind`, and the kind's own keys.
@@ -193,6 +242,14 @@ pub struct TwilioAccount {
     pub name: String,
     pub account_sid: String,
     pub auth_token: Secret,
+    /// As `[provider.twilio]`: an API key for the Calls API's Basic auth, and a second auth
+    /// token accepted for signatures during a rotation.
+    #[serde(default)]
+    pub api_key_sid: Option<String>,
+    #[serde(default)]
+    pub api_key_secret: Option<Secret>,
+    #[serde(default)]
+    pub auth_token_secondary: Option<Secret>,
     #[serde(default = "default_twilio_api")]
     pub api_base: String,
     pub from: String,
@@ -200,6 +257,13 @@ pub struct TwilioAccount {
     pub ring_timeout_secs: u32,
     #[serde(default = "default_request_timeout")]
     pub request_timeout_ms: u64,
+    /// The call's time limit in seconds (0 = derived from the prompts, as
+    /// `provider.twilio.time_limit_secs`), where the provider supports one.
+    #[serde(default)]
+    pub time_limit_secs: u32,
+    /// Answering-machine detection, where the provider supports it (docs/PROVIDERS.md).
+    #[serde(default)]
+    pub machine_detection: MachineDetection,
     /// Defaults to `[provider] calls_per_second` / `max_queue_ms`.
     pub calls_per_second: Option<f64>,
     pub max_queue_ms: Option<u64>,
@@ -221,6 +285,13 @@ pub struct SignalWireAccount {
     pub ring_timeout_secs: u32,
     #[serde(default = "default_request_timeout")]
     pub request_timeout_ms: u64,
+    /// The call's time limit in seconds (0 = derived from the prompts, as
+    /// `provider.twilio.time_limit_secs`), where the provider supports one.
+    #[serde(default)]
+    pub time_limit_secs: u32,
+    /// Answering-machine detection, where the provider supports it (docs/PROVIDERS.md).
+    #[serde(default)]
+    pub machine_detection: MachineDetection,
     pub calls_per_second: Option<f64>,
     pub max_queue_ms: Option<u64>,
 }
@@ -245,6 +316,13 @@ pub struct TelnyxAccount {
     pub ring_timeout_secs: u32,
     #[serde(default = "default_request_timeout")]
     pub request_timeout_ms: u64,
+    /// The call's time limit in seconds (0 = derived from the prompts, as
+    /// `provider.twilio.time_limit_secs`), where the provider supports one.
+    #[serde(default)]
+    pub time_limit_secs: u32,
+    /// Answering-machine detection, where the provider supports it (docs/PROVIDERS.md).
+    #[serde(default)]
+    pub machine_detection: MachineDetection,
     pub calls_per_second: Option<f64>,
     pub max_queue_ms: Option<u64>,
 }
@@ -264,6 +342,13 @@ pub struct PlivoAccount {
     pub ring_timeout_secs: u32,
     #[serde(default = "default_request_timeout")]
     pub request_timeout_ms: u64,
+    /// The call's time limit in seconds (0 = derived from the prompts, as
+    /// `provider.twilio.time_limit_secs`), where the provider supports one.
+    #[serde(default)]
+    pub time_limit_secs: u32,
+    /// Answering-machine detection, where the provider supports it (docs/PROVIDERS.md).
+    #[serde(default)]
+    pub machine_detection: MachineDetection,
     pub calls_per_second: Option<f64>,
     pub max_queue_ms: Option<u64>,
 }
@@ -284,6 +369,13 @@ pub struct SimulatorAccount {
     /// call is refused as a provider refuses bad credentials (failover shows).
     #[serde(default)]
     pub refuse_calls: bool,
+    /// The call's time limit in seconds (0 = derived from the prompts, as
+    /// `provider.twilio.time_limit_secs`), where the provider supports one.
+    #[serde(default)]
+    pub time_limit_secs: u32,
+    /// Answering-machine detection, where the provider supports it (docs/PROVIDERS.md).
+    #[serde(default)]
+    pub machine_detection: MachineDetection,
     pub calls_per_second: Option<f64>,
     pub max_queue_ms: Option<u64>,
 }
@@ -324,6 +416,16 @@ impl AccountConfig {
         }
     }
 
+    fn time_limit_secs(&self) -> u32 {
+        match self {
+            AccountConfig::Twilio(a) => a.time_limit_secs,
+            AccountConfig::Signalwire(a) => a.time_limit_secs,
+            AccountConfig::Telnyx(a) => a.time_limit_secs,
+            AccountConfig::Plivo(a) => a.time_limit_secs,
+            AccountConfig::Simulator(a) => a.time_limit_secs,
+        }
+    }
+
     fn api_base(&self) -> Option<&str> {
         match self {
             AccountConfig::Twilio(a) => Some(&a.api_base),
@@ -336,6 +438,47 @@ impl AccountConfig {
 }
 
 impl Config {
+    /// The longest ring timeout of any account.
+    pub fn longest_ring_timeout(&self) -> u32 {
+        if self.providers.is_empty() {
+            return self.provider.twilio.ring_timeout_secs;
+        }
+        self.providers
+            .iter()
+            .map(AccountConfig::ring_timeout_secs)
+            .max()
+            .unwrap_or(self.provider.twilio.ring_timeout_secs)
+    }
+
+    /// The longest placing one call can take, trying every account in turn: per account, its
+    /// pacing wait and its throttling retries (`max_queue_ms` each) and one request deadline.
+    pub fn longest_placement_ms(&self) -> u64 {
+        let one = |max_queue_ms: u64, request_timeout_ms: u64| {
+            max_queue_ms
+                .saturating_mul(2)
+                .saturating_add(request_timeout_ms)
+        };
+        if self.providers.is_empty() {
+            return one(
+                self.provider.max_queue_ms,
+                self.provider.twilio.request_timeout_ms,
+            );
+        }
+        self.providers
+            .iter()
+            .map(|a| {
+                let timeout = match a {
+                    AccountConfig::Twilio(a) => a.request_timeout_ms,
+                    AccountConfig::Signalwire(a) => a.request_timeout_ms,
+                    AccountConfig::Telnyx(a) => a.request_timeout_ms,
+                    AccountConfig::Plivo(a) => a.request_timeout_ms,
+                    AccountConfig::Simulator(_) => self.provider.twilio.request_timeout_ms,
+                };
+                one(a.pacing(&self.provider).max_queue_ms, timeout)
+            })
+            .fold(0, u64::saturating_add)
+    }
+
     /// The names of the accounts new calls may go to, in file order (`twilio` alone for the
     /// single-provider form).
     pub fn account_names(&self) -> Vec<&str> {
@@ -377,6 +520,17 @@ pub struct VerificationConfig {
     /// Seconds of silence `<Gather>` waits for a key.
     pub gather_timeout_secs: u32,
     pub default_locale: String,
+    /// After the provider reports a call `completed` before approval, how long a `#` from that
+    /// call still counts (the keypress and the hang-up race); then it ends `hung_up`.
+    pub hangup_grace_ms: u64,
+    /// How often a live call is checked against the provider's own record of it
+    /// (reconciliation): a verification ends at most about this long after its call did, even
+    /// when the final status callback is lost.
+    pub reconcile_interval_secs: u64,
+    /// When the provider's answer to "place this call" is unknown (timeout, 5xx), how long past
+    /// the ring timeout a call may still report back before the verification ends
+    /// `provider_unknown`.
+    pub unknown_outcome_margin_secs: u64,
 }
 
 /// `server.log_format`.
@@ -615,6 +769,18 @@ impl Config {
             url::Url::parse(&self.provider.twilio.api_base)
                 .map_err(|e| ConfigError::Invalid(format!("provider.twilio.api_base: {e}")))?;
         }
+        let twilio = &self.provider.twilio;
+        if twilio.api_key_sid.is_some() != twilio.api_key_secret.is_some() {
+            return bad("provider.twilio.api_key_sid and api_key_secret go together".into());
+        }
+        if twilio.time_limit_secs > 14_400 {
+            return bad("provider.twilio.time_limit_secs must be 0..=14400".into());
+        }
+        if self.verification.reconcile_interval_secs == 0
+            || self.verification.reconcile_interval_secs > 30
+        {
+            return bad("verification.reconcile_interval_secs must be 1..=30".into());
+        }
         if !(1..=600).contains(&self.provider.twilio.ring_timeout_secs) {
             return bad("provider.twilio.ring_timeout_secs must be 1..=600".into());
         }
@@ -724,6 +890,18 @@ impl Config {
                 url::Url::parse(base)
                     .map_err(|e| ConfigError::Invalid(format!("providers.{name}.api_base: {e}")))?;
             }
+            if let AccountConfig::Twilio(a) = account
+                && a.api_key_sid.is_some() != a.api_key_secret.is_some()
+            {
+                return bad(format!(
+                    "providers.{name}.api_key_sid and api_key_secret go together"
+                ));
+            }
+            if account.time_limit_secs() > 14_400 {
+                return bad(format!(
+                    "providers.{name}.time_limit_secs must be 0..=14400"
+                ));
+            }
             let pacing = account.pacing(&self.provider);
             if !(pacing.calls_per_second >= 0.0 && pacing.calls_per_second <= 1000.0) {
                 return bad(format!(
@@ -748,6 +926,13 @@ mod tests {
         assert_eq!(config.server.header_read_timeout_ms, 10_000);
         assert_eq!(config.server.idle_timeout_ms, 60_000);
         assert_eq!(config.server.max_connections, 10_000);
+        assert_eq!(config.verification.hangup_grace_ms, 3000);
+        assert_eq!(config.verification.reconcile_interval_secs, 15);
+        let twilio = &config.provider.twilio;
+        assert_eq!(twilio.machine_detection, MachineDetection::Off);
+        assert_eq!(twilio.time_limit(&config.verification), 3 * 35 + 30);
+        assert!(twilio.api_key_sid.is_none() && twilio.auth_token_secondary.is_none());
+        assert!(Config::from_toml_overlay("[provider.twilio]\napi_key_sid = \"SK1\"").is_err());
         assert!(Config::from_toml_overlay("[server]\nmax_connections = 0").is_err());
         let policy = config.default_policy();
         assert!(policy.methods.phone.enabled && policy.methods.phone.office_phone_allowed);

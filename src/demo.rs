@@ -36,8 +36,14 @@ pub enum Scenario {
     Approve,
     /// Presses `5` first, then `#`.
     WrongKey,
-    /// Voicemail: answers and never presses a key.
+    /// An answering machine picks up; answering-machine detection is on, so nothing is read
+    /// out and the verification fails `voicemail`.
     Voicemail,
+    /// Answers and never presses a key (a person who stays silent): `no_input`.
+    Silent,
+    /// Presses `#` and hangs up at once, the status callbacks unordered: the keypress and the
+    /// `completed` race, and the keypress still approves.
+    HashThenHangup,
     Busy,
     NoAnswer,
     /// Presses `0` then `#`: "I did not ask for this call".
@@ -77,7 +83,9 @@ impl Scenario {
         match self {
             Scenario::Approve | Scenario::Failover => Behaviour::presses(["#"]),
             Scenario::WrongKey => Behaviour::presses(["5", "#"]),
-            Scenario::Voicemail => Behaviour::silent(),
+            Scenario::Voicemail => Behaviour::voicemail(),
+            Scenario::Silent => Behaviour::silent(),
+            Scenario::HashThenHangup => Behaviour::pound_then_hang_up(),
             Scenario::Busy => Behaviour::busy(),
             Scenario::NoAnswer => Behaviour::no_answer(),
             Scenario::Fraud => Behaviour::presses(["0", "#"]),
@@ -90,8 +98,12 @@ impl Scenario {
     fn expected(self) -> (Status, Option<FailureReason>) {
         use FailureReason::*;
         match self {
-            Scenario::Approve | Scenario::WrongKey | Scenario::Failover => (Status::Approved, None),
-            Scenario::Voicemail => (Status::Failed, Some(NoInput)),
+            Scenario::Approve
+            | Scenario::WrongKey
+            | Scenario::Failover
+            | Scenario::HashThenHangup => (Status::Approved, None),
+            Scenario::Voicemail => (Status::Failed, Some(Voicemail)),
+            Scenario::Silent => (Status::Failed, Some(NoInput)),
             Scenario::Busy => (Status::Failed, Some(Busy)),
             Scenario::NoAnswer => (Status::Failed, Some(NoAnswer)),
             Scenario::Fraud => (Status::FraudReported, None),
@@ -145,6 +157,13 @@ pub async fn run(options: DemoOptions) -> DemoResult<bool> {
             from: "+15005550006".into(),
             ring_timeout_secs: 30,
             refuse_calls,
+            time_limit_secs: 0,
+            // The voicemail scenario shows answering-machine detection at work.
+            machine_detection: if options.scenario == Scenario::Voicemail {
+                crate::config::MachineDetection::Enable
+            } else {
+                crate::config::MachineDetection::Off
+            },
             calls_per_second: None,
             max_queue_ms: None,
         })

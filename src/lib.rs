@@ -100,10 +100,12 @@ async fn start_provider(
     config: &Config,
 ) -> Result<(Simulators, provider::Providers), Box<dyn std::error::Error + Send + Sync>> {
     let locale = &config.verification.default_locale;
+    let verification = &config.verification;
     let mut simulators = Vec::new();
     let mut accounts = Vec::new();
     if config.providers.is_empty() {
         let mut twilio_config = config.provider.twilio.clone();
+        twilio_config.time_limit_secs = twilio_config.time_limit(&config.verification);
         if config.provider.kind == config::ProviderKind::Simulator {
             let handle = callverify_simulator::start(simulator_options(&config.provider)).await?;
             twilio_config.api_base = handle.base_url();
@@ -125,18 +127,39 @@ async fn start_provider(
                 let rest = config::TwilioConfig {
                     account_sid: a.account_sid.clone(),
                     auth_token: a.auth_token.clone(),
+                    api_key_sid: a.api_key_sid.clone(),
+                    api_key_secret: a.api_key_secret.clone(),
+                    auth_token_secondary: a.auth_token_secondary.clone(),
                     api_base: a.api_base.clone(),
                     from: a.from.clone(),
                     ring_timeout_secs: a.ring_timeout_secs,
                     request_timeout_ms: a.request_timeout_ms,
+                    time_limit_secs: verification.time_limit(a.time_limit_secs),
+                    machine_detection: a.machine_detection,
                 };
                 Arc::new(provider::twilio::Twilio::new(&a.name, &rest, locale)?)
             }
             config::AccountConfig::Signalwire(a) => {
-                Arc::new(provider::signalwire::SignalWire::new(a, locale)?)
+                let a = config::SignalWireAccount {
+                    time_limit_secs: verification.time_limit(a.time_limit_secs),
+                    ..a.clone()
+                };
+                Arc::new(provider::signalwire::SignalWire::new(&a, locale)?)
             }
-            config::AccountConfig::Telnyx(a) => Arc::new(provider::telnyx::Telnyx::new(a, locale)?),
-            config::AccountConfig::Plivo(a) => Arc::new(provider::plivo::Plivo::new(a, locale)?),
+            config::AccountConfig::Telnyx(a) => {
+                let a = config::TelnyxAccount {
+                    time_limit_secs: verification.time_limit(a.time_limit_secs),
+                    ..a.clone()
+                };
+                Arc::new(provider::telnyx::Telnyx::new(&a, locale)?)
+            }
+            config::AccountConfig::Plivo(a) => {
+                let a = config::PlivoAccount {
+                    time_limit_secs: verification.time_limit(a.time_limit_secs),
+                    ..a.clone()
+                };
+                Arc::new(provider::plivo::Plivo::new(&a, locale)?)
+            }
             config::AccountConfig::Simulator(a) => {
                 let (handle, adapter) = start_simulator_account(a, config).await?;
                 simulators.push((a.name.clone(), handle));
@@ -199,15 +222,24 @@ async fn start_simulator_account(
         account.ring_timeout_secs,
     );
     let request_timeout_ms = config.provider.twilio.request_timeout_ms;
+    // The simulator honours the same bounds as the providers: the derived time limit, and
+    // machine detection when the account asks for it.
+    let time_limit_secs = config.verification.time_limit(account.time_limit_secs);
+    let machine_detection = account.machine_detection;
     let adapter: Arc<dyn provider::Provider> = match account.dialect {
         Dialect::Twilio => {
             let rest = config::TwilioConfig {
                 account_sid,
                 auth_token: presented,
+                api_key_sid: None,
+                api_key_secret: None,
+                auth_token_secondary: None,
                 api_base,
                 from,
                 ring_timeout_secs: ring,
                 request_timeout_ms,
+                time_limit_secs,
+                machine_detection,
             };
             Arc::new(provider::twilio::Twilio::new(&name, &rest, locale)?)
         }
@@ -221,6 +253,8 @@ async fn start_simulator_account(
                 from,
                 ring_timeout_secs: ring,
                 request_timeout_ms,
+                time_limit_secs,
+                machine_detection,
                 calls_per_second: None,
                 max_queue_ms: None,
             },
@@ -237,6 +271,8 @@ async fn start_simulator_account(
                 from,
                 ring_timeout_secs: ring,
                 request_timeout_ms,
+                time_limit_secs,
+                machine_detection,
                 calls_per_second: None,
                 max_queue_ms: None,
             },
@@ -251,6 +287,8 @@ async fn start_simulator_account(
                 from,
                 ring_timeout_secs: ring,
                 request_timeout_ms,
+                time_limit_secs,
+                machine_detection,
                 calls_per_second: None,
                 max_queue_ms: None,
             },
@@ -288,13 +326,14 @@ pub async fn serve(
             state.store.clone(),
             state.config.events.clone(),
             &state.config.tenants,
-            stop_rx,
+            stop_rx.clone(),
         )
     });
     let signal = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     };
+    let reconciler = verification::reconcile::spawn(state.flow.clone(), stop_rx.clone());
     let grace = Duration::from_millis(state.config.server.shutdown_grace_ms);
     let limits = ops::connections::Limits {
         header_read_timeout: Duration::from_millis(state.config.server.header_read_timeout_ms),
@@ -305,5 +344,6 @@ pub async fn serve(
     if let Some(worker) = worker {
         let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
     }
+    let _ = tokio::time::timeout(Duration::from_secs(5), reconciler).await;
     served
 }

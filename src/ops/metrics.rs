@@ -24,6 +24,8 @@ pub const PROVIDER_REQUESTS: &str = "callverify_provider_requests_total";
 pub const PROVIDER_CALLS: &str = "callverify_provider_calls_total";
 pub const PROVIDER_DURATION: &str = "callverify_provider_request_duration_seconds";
 pub const REDIS_ERRORS: &str = "callverify_redis_errors_total";
+pub const RECONCILIATIONS: &str = "callverify_reconciliations_total";
+pub const PROVIDER_MISCONFIGURED: &str = "callverify_provider_misconfigured_total";
 
 /// Histogram buckets (seconds) for every `*_seconds` metric: fine below 5 ms, where webhook
 /// answers should be, and up to the 30 s long-poll.
@@ -102,12 +104,20 @@ fn describe() {
     );
     describe_counter!(
         PROVIDER_CALLS,
-        "calls asked of each provider account, by account and outcome (placed, rejected, invalid_number, throttled, unreachable, circuit_open, failed)"
+        "calls asked of each provider account, by account and outcome (placed, rejected, invalid_number, number_not_allowed, misconfigured, throttled, unreachable, circuit_open, unknown)"
     );
     describe_histogram!(
         PROVIDER_DURATION,
         metrics::Unit::Seconds,
         "provider REST request latency, by operation and outcome"
+    );
+    describe_counter!(
+        RECONCILIATIONS,
+        "reconciliation checks of live verifications against the provider's record, by outcome (ended, open, deferred, done, provider_error, redis_error)"
+    );
+    describe_counter!(
+        PROVIDER_MISCONFIGURED,
+        "calls refused because the provider account is misconfigured (credentials, caller ID, trial), by provider error code: alert on any increase"
     );
     describe_counter!(
         REDIS_ERRORS,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use reqwest::StatusCode;
 
-use super::ProviderError;
+use super::{CallRefusal, ProviderError};
 
 /// A client with the account's deadline (connect at most 2 s of it).
 pub fn client(request_timeout_ms: u64) -> Result<reqwest::Client, String> {
@@ -19,7 +19,8 @@ pub fn client(request_timeout_ms: u64) -> Result<reqwest::Client, String> {
 
 /// Sends `request`; returns the status and the body, whatever the status. A connection that
 /// could not be made is [`ProviderError::Unreachable`] (nothing left this machine); any other
-/// failure (a timeout once sent, a broken answer) is [`ProviderError::Failed`].
+/// failure (a timeout once sent, a broken answer) is [`ProviderError::Unknown`]: the request
+/// may have been processed.
 pub async fn exchange(
     request: reqwest::RequestBuilder,
 ) -> Result<(StatusCode, Bytes), ProviderError> {
@@ -28,7 +29,7 @@ pub async fn exchange(
     let body = response
         .bytes()
         .await
-        .map_err(|e| ProviderError::Failed(describe(&e)))?;
+        .map_err(|e| ProviderError::Unknown(describe(&e)))?;
     Ok((status, body))
 }
 
@@ -37,7 +38,7 @@ pub fn transport(e: reqwest::Error) -> ProviderError {
     if e.is_connect() {
         ProviderError::Unreachable(describe(&e))
     } else {
-        ProviderError::Failed(describe(&e))
+        ProviderError::Unknown(describe(&e))
     }
 }
 
@@ -56,23 +57,46 @@ pub fn describe(e: &reqwest::Error) -> String {
     }
 }
 
-/// The neutral error of a non-2xx answer whose provider code and message are known: 429 is
-/// throttling, other 4xx a refusal (an invalid number when `invalid_number`), 5xx unknown.
-pub fn refusal(
-    status: StatusCode,
-    code: u32,
-    message: String,
-    invalid_number: bool,
-) -> ProviderError {
+/// What an adapter's table says a provider error code means (docs/PROVIDERS.md#calls-api-errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeKind {
+    /// The destination is not a valid number.
+    InvalidNumber,
+    /// This provider will not call the number (geo permissions, blocklist).
+    NumberNotAllowed,
+    /// The operator's configuration (credentials, account, caller ID, credit).
+    Misconfigured,
+    /// Too many requests.
+    Throttled,
+    /// Anything else.
+    Other,
+}
+
+/// The neutral error of a non-2xx answer whose provider code, message and meaning are known.
+/// A 5xx (or any status that is neither 2xx nor 4xx) is [`ProviderError::Unknown`] whatever
+/// its code: the provider may have placed the call. Among 4xx: 429 or a throttling code is
+/// `Throttled`; a misconfiguration code, or any other 401/403, `Misconfigured`; the rest a
+/// `Refused` call with its [`CallRefusal`]. Numbers in the message are masked.
+pub fn refusal(status: StatusCode, code: u32, message: String, kind: CodeKind) -> ProviderError {
     let message = crate::phone::redact_numbers(&message);
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        ProviderError::Throttled(format!("{code} {message}"))
-    } else if status.is_client_error() && invalid_number {
-        ProviderError::InvalidNumber { code, message }
-    } else if status.is_client_error() {
-        ProviderError::Rejected { code, message }
-    } else {
-        ProviderError::Failed(format!("HTTP {}: {code} {message}", status.as_u16()))
+    if !status.is_client_error() {
+        return ProviderError::Unknown(format!("HTTP {}: {code} {message}", status.as_u16()));
+    }
+    let refused = |refusal| ProviderError::Refused {
+        refusal,
+        code,
+        message: message.clone(),
+    };
+    match kind {
+        _ if status == StatusCode::TOO_MANY_REQUESTS => ProviderError::Throttled { code, message },
+        CodeKind::Throttled => ProviderError::Throttled { code, message },
+        CodeKind::Misconfigured => ProviderError::Misconfigured { code, message },
+        CodeKind::InvalidNumber => refused(CallRefusal::InvalidNumber),
+        CodeKind::NumberNotAllowed => refused(CallRefusal::NumberNotAllowed),
+        CodeKind::Other if matches!(status.as_u16(), 401 | 403) => {
+            ProviderError::Misconfigured { code, message }
+        }
+        CodeKind::Other => refused(CallRefusal::Other),
     }
 }
 
@@ -93,16 +117,55 @@ pub async fn timed<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verification::FailureReason;
 
     #[test]
     fn statuses_classify_by_certainty() {
-        let e = refusal(StatusCode::BAD_REQUEST, 21211, "bad".into(), true);
-        assert!(matches!(e, ProviderError::InvalidNumber { .. }) && !e.fails_over());
-        let e = refusal(StatusCode::UNAUTHORIZED, 20003, "auth".into(), false);
-        assert!(matches!(e, ProviderError::Rejected { .. }) && e.fails_over());
-        let e = refusal(StatusCode::TOO_MANY_REQUESTS, 20429, "slow".into(), false);
-        assert!(matches!(e, ProviderError::Throttled(_)) && e.fails_over());
-        let e = refusal(StatusCode::BAD_GATEWAY, 0, "oops".into(), false);
-        assert!(matches!(e, ProviderError::Failed(_)) && !e.fails_over());
+        let e = refusal(
+            StatusCode::BAD_REQUEST,
+            21211,
+            "bad".into(),
+            CodeKind::InvalidNumber,
+        );
+        assert!(e.certainly_not_placed() && !e.fails_over());
+        assert_eq!(e.reason(), FailureReason::InvalidNumber);
+        let e = refusal(
+            StatusCode::BAD_REQUEST,
+            21215,
+            "geo".into(),
+            CodeKind::NumberNotAllowed,
+        );
+        assert!(e.fails_over() && !e.counts_against_account());
+        assert_eq!(e.reason(), FailureReason::NumberNotAllowedByProvider);
+        let e = refusal(
+            StatusCode::UNAUTHORIZED,
+            20003,
+            "auth".into(),
+            CodeKind::Other,
+        );
+        assert!(matches!(e, ProviderError::Misconfigured { .. }) && e.fails_over());
+        assert!(e.counts_against_account());
+        let e = refusal(StatusCode::BAD_REQUEST, 1, "other".into(), CodeKind::Other);
+        assert_eq!(e.reason(), FailureReason::ProviderRejected);
+        assert!(e.fails_over());
+        let e = refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            20429,
+            "slow".into(),
+            CodeKind::Other,
+        );
+        assert!(matches!(e, ProviderError::Throttled { .. }) && e.fails_over());
+        for kind in [
+            CodeKind::InvalidNumber,
+            CodeKind::Misconfigured,
+            CodeKind::Other,
+        ] {
+            let e = refusal(StatusCode::BAD_GATEWAY, 0, "oops".into(), kind);
+            assert!(matches!(e, ProviderError::Unknown(_)) && !e.fails_over());
+            assert!(!e.counts_against_account() && !e.certainly_not_placed());
+            assert_eq!(e.reason(), FailureReason::ProviderUnknown);
+        }
+        assert!(ProviderError::CircuitOpen.fails_over());
+        assert!(!ProviderError::CircuitOpen.counts_against_account());
     }
 }

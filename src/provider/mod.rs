@@ -31,36 +31,58 @@ pub struct CallRequest<'a> {
     pub answer_url: &'a str,
     /// Receives call progress (our `status` webhook).
     pub status_url: &'a str,
+    /// Fetched when a document of ours cannot be fetched (our `fallback` webhook: an apology).
+    pub fallback_url: &'a str,
 }
 
-/// Why the provider did not place a call. Maps onto the verification's failure reason, and
-/// says whether the next account may be tried: only when it is **certain** that nothing was
-/// dialled ([`ProviderError::certainty`]), and never for a number the provider calls invalid.
+/// Why the provider refused a call, in neutral terms: each adapter maps its own error codes
+/// onto these (the tables in docs/PROVIDERS.md#calls-api-errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallRefusal {
+    /// The number is not a valid destination (Twilio 21211, 21217). Another account would say
+    /// the same: never failed over.
+    InvalidNumber,
+    /// This provider will not call this number: geo permissions, its blocklist (Twilio 21215,
+    /// 21216). Another account may: failed over, but not counted against the account.
+    NumberNotAllowed,
+    /// Any other refusal of this call.
+    Other,
+}
+
+/// Why a provider request did not succeed, classified by what it means for the call: above all
+/// whether the call was certainly **not** placed (every variant but `Unknown`,
+/// [`ProviderError::certainty`]). That decides everything downstream: only a certain failure is
+/// refunded, fails the verification at once, and may be followed by the tenant's next account
+/// ([`ProviderError::fails_over`]); an unknown outcome keeps the verification `calling` (the
+/// first call that reports back binds, else `provider_unknown`). Adapters map their own error
+/// codes onto these variants.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderError {
-    /// The provider answered 4xx: it will not place this call (credentials, geo permissions,
-    /// suspended account, …). Nothing was dialled. Reason `provider_rejected`.
-    #[error("provider rejected the call: {code} {message}")]
-    Rejected { code: u32, message: String },
-    /// The provider says the destination is not a valid number (4xx). Nothing was dialled, and
-    /// another account would say the same: no failover. Reason `provider_rejected`.
-    #[error("provider rejected the number: {code} {message}")]
-    InvalidNumber { code: u32, message: String },
-    /// The provider asked us to slow down (429 past its retries). Nothing was dialled. Reason
-    /// `provider_throttled`.
-    #[error("provider throttled the call: {0}")]
-    Throttled(String),
-    /// No connection to the provider could be made (refused, DNS, connect timeout): the request
-    /// never left. Reason `provider_failed`.
+    /// Not placed: the provider refused this call (a 4xx about the call itself).
+    #[error("provider refused the call: {code} {message}")]
+    Refused {
+        refusal: CallRefusal,
+        code: u32,
+        message: String,
+    },
+    /// Not placed: too many requests (HTTP 429, Twilio 20429) past the retries inside
+    /// `max_queue_ms`, or the account's pacing queue is full (code 0).
+    #[error("provider throttled the request: {code} {message}")]
+    Throttled { code: u32, message: String },
+    /// Not placed: the operator's configuration is wrong (credentials, account, caller ID;
+    /// Twilio 20003, 21210, 21212, 21219, HTTP 401/403). Logged as an ERROR and counted.
+    #[error("provider account misconfigured: {code} {message}")]
+    Misconfigured { code: u32, message: String },
+    /// Not placed: the provider could not be reached at all (refused, DNS, connect timeout).
     #[error("provider unreachable: {0}")]
     Unreachable(String),
-    /// The account's circuit breaker is open: it was not asked at all. Reason `provider_failed`.
+    /// Not placed: the account's circuit breaker is open, it was not asked at all.
     #[error("provider account skipped: circuit open")]
     CircuitOpen,
-    /// 5xx, a timeout after the request was sent, or an unreadable answer: a call may be
-    /// ringing. Reason `provider_failed`.
-    #[error("provider failed: {0}")]
-    Failed(String),
+    /// Perhaps placed: a timeout after the request was sent, a 5xx or an unreadable success.
+    /// The call may ring.
+    #[error("provider outcome unknown: {0}")]
+    Unknown(String),
 }
 
 /// What a failed request says about the call.
@@ -73,47 +95,89 @@ pub enum Certainty {
 }
 
 impl ProviderError {
+    /// The failure reason when this error ends a verification.
     pub fn reason(&self) -> FailureReason {
         match self {
-            ProviderError::Rejected { .. } | ProviderError::InvalidNumber { .. } => {
-                FailureReason::ProviderRejected
+            ProviderError::Refused { refusal, .. } => match refusal {
+                CallRefusal::InvalidNumber => FailureReason::InvalidNumber,
+                CallRefusal::NumberNotAllowed => FailureReason::NumberNotAllowedByProvider,
+                CallRefusal::Other => FailureReason::ProviderRejected,
+            },
+            ProviderError::Throttled { .. } => FailureReason::ProviderThrottled,
+            ProviderError::Misconfigured { .. } => FailureReason::ProviderMisconfigured,
+            ProviderError::Unreachable(_) | ProviderError::CircuitOpen => {
+                FailureReason::ProviderFailed
             }
-            ProviderError::Throttled(_) => FailureReason::ProviderThrottled,
+            ProviderError::Unknown(_) => FailureReason::ProviderUnknown,
+        }
+    }
+
+    /// The provider's own error code, when it gave one.
+    pub fn code(&self) -> Option<u32> {
+        match self {
+            ProviderError::Refused { code, .. }
+            | ProviderError::Throttled { code, .. }
+            | ProviderError::Misconfigured { code, .. } => Some(*code).filter(|c| *c != 0),
             ProviderError::Unreachable(_)
             | ProviderError::CircuitOpen
-            | ProviderError::Failed(_) => FailureReason::ProviderFailed,
+            | ProviderError::Unknown(_) => None,
         }
     }
 
     /// The metric label of a failed request.
     pub fn outcome(&self) -> &'static str {
         match self {
-            ProviderError::Rejected { .. } => "rejected",
-            ProviderError::InvalidNumber { .. } => "invalid_number",
-            ProviderError::Throttled(_) => "throttled",
+            ProviderError::Refused { refusal, .. } => match refusal {
+                CallRefusal::InvalidNumber => "invalid_number",
+                CallRefusal::NumberNotAllowed => "number_not_allowed",
+                CallRefusal::Other => "rejected",
+            },
+            ProviderError::Throttled { .. } => "throttled",
+            ProviderError::Misconfigured { .. } => "misconfigured",
             ProviderError::Unreachable(_) => "unreachable",
             ProviderError::CircuitOpen => "circuit_open",
-            ProviderError::Failed(_) => "failed",
+            ProviderError::Unknown(_) => "unknown",
         }
     }
 
     pub fn certainty(&self) -> Certainty {
         match self {
-            ProviderError::Failed(_) => Certainty::Unknown,
+            ProviderError::Unknown(_) => Certainty::Unknown,
             _ => Certainty::NothingDialled,
         }
     }
 
-    /// Whether the next account of the tenant's list may place the call instead.
-    pub fn fails_over(&self) -> bool {
+    /// Whether the provider certainly did not place the call (so it is refunded and fails the
+    /// verification at once).
+    pub fn certainly_not_placed(&self) -> bool {
         self.certainty() == Certainty::NothingDialled
-            && !matches!(self, ProviderError::InvalidNumber { .. })
+    }
+
+    /// Whether the next account of the tenant's list may place the call instead: only when
+    /// nothing was dialled, and never for an invalid number.
+    pub fn fails_over(&self) -> bool {
+        self.certainly_not_placed()
+            && !matches!(
+                self,
+                ProviderError::Refused {
+                    refusal: CallRefusal::InvalidNumber,
+                    ..
+                }
+            )
     }
 
     /// Whether the account's circuit breaker counts it: a certain failure of the account
-    /// itself (not an invalid number, not a skipped request).
+    /// itself (not a number it will not call, not a skipped request, never an unknown outcome).
     pub fn counts_against_account(&self) -> bool {
-        self.fails_over() && !matches!(self, ProviderError::CircuitOpen)
+        self.fails_over()
+            && !matches!(
+                self,
+                ProviderError::CircuitOpen
+                    | ProviderError::Refused {
+                        refusal: CallRefusal::NumberNotAllowed,
+                        ..
+                    }
+            )
     }
 }
 
@@ -151,6 +215,11 @@ impl CallProgress {
         }
     }
 
+    /// Whether the call is over.
+    pub fn is_final(self) -> bool {
+        self.ending().is_some()
+    }
+
     /// For a call that ended: the status and reason it ends an open verification with.
     pub fn ending(self) -> Option<(Status, FailureReason)> {
         Some(match self {
@@ -182,6 +251,9 @@ pub struct Webhook {
     pub digits: String,
     /// The call's progress (status callbacks).
     pub progress: CallProgress,
+    /// Answering-machine detection said a machine or a fax answered (Twilio `AnsweredBy` =
+    /// `machine_*` or `fax`).
+    pub machine: bool,
 }
 
 /// Why a webhook was refused before it could change anything.
@@ -269,6 +341,7 @@ pub fn twilio_style_webhook(params: &twilio::form::FormParams) -> Result<Webhook
         call_id: call_id.to_owned(),
         digits: params.get("Digits").unwrap_or_default().to_owned(),
         progress: twilio::progress(params.get("CallStatus").unwrap_or_default()),
+        machine: twilio::answered_by_machine(params.get("AnsweredBy").unwrap_or_default()),
     })
 }
 

@@ -74,6 +74,13 @@ impl Keys {
         format!("{}:{{provider:{account}}}:circuit", self.prefix)
     }
 
+    /// Sorted set: verification id → when its call is next checked against the provider's
+    /// record (Unix ms). Its own hash tag, used only by single-key commands. No TTL: entries
+    /// leave when their verification ended or expired.
+    pub fn reconcile_due(&self) -> String {
+        format!("{}:{{recon}}:due", self.prefix)
+    }
+
     /// Sorted set: outbox entry ids waiting for a retry, scored by when they are due (Unix ms).
     pub fn outbox_retries(&self) -> String {
         format!("{}:{{outbox}}:retries", self.prefix)

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod methods;
 mod outbox;
 mod policy;
+pub mod reconcile;
 pub mod verifications;
 
 use std::time::Duration;
@@ -45,6 +46,8 @@ struct Scripts {
     circuit: redis::Script,
     outbox_claim: redis::Script,
     outbox_retry: redis::Script,
+    reconcile_schedule: redis::Script,
+    reconcile_claim: redis::Script,
 }
 
 impl Store {
@@ -103,6 +106,10 @@ impl Store {
                 circuit: redis::Script::new(include_str!("scripts/circuit.lua")),
                 outbox_claim: redis::Script::new(include_str!("scripts/outbox_claim.lua")),
                 outbox_retry: redis::Script::new(include_str!("scripts/outbox_retry.lua")),
+                reconcile_schedule: redis::Script::new(include_str!(
+                    "scripts/reconcile_schedule.lua"
+                )),
+                reconcile_claim: redis::Script::new(include_str!("scripts/reconcile_claim.lua")),
             }),
         })
     }

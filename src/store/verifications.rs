@@ -140,6 +140,9 @@ impl Store {
             .arg(self.keys.change_channel(id))
             .arg(AUDIT_CAP);
         match event {
+            Event::Uncertain { detail } => {
+                invocation.arg(detail);
+            }
             Event::Refused { reason, detail } => {
                 invocation.arg(reason.as_str()).arg(detail);
             }
@@ -147,16 +150,25 @@ impl Store {
                 digits,
                 step,
                 max_prompts,
+                prompt,
             } => {
                 invocation.arg(digits).arg(step.as_str()).arg(max_prompts);
+                match prompt {
+                    Some(n) => invocation.arg(n),
+                    None => invocation.arg(""),
+                };
             }
-            Event::Status { progress } => {
+            Event::Status { progress, grace_ms } => {
                 let (status, reason) = progress
                     .ending()
                     .map_or(("", ""), |(s, r)| (s.as_str(), r.as_str()));
-                invocation.arg(progress.as_str()).arg(status).arg(reason);
+                invocation
+                    .arg(progress.as_str())
+                    .arg(status)
+                    .arg(reason)
+                    .arg(grace_ms);
             }
-            Event::Placed | Event::Voice => {}
+            Event::Placed | Event::Voice | Event::Machine | Event::Settle => {}
         }
         let reply: String = invocation.invoke_async(&mut self.conn()).await?;
         let transition = Transition::decode(&reply).ok_or_else(|| {

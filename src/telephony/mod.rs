@@ -40,7 +40,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let router = Router::new()
         .route("/telephony/{provider}/{id}/voice", post(voice))
         .route("/telephony/{provider}/{id}/gather", post(gather))
-        .route("/telephony/{provider}/{id}/status", post(status));
+        .route("/telephony/{provider}/{id}/status", post(status))
+        .route("/telephony/{provider}/{id}/fallback", post(fallback));
     crate::ops::timeout::layer(router, base, |_| Duration::ZERO, on_timeout)
 }
 
@@ -74,6 +75,8 @@ struct Received {
     provider: Arc<dyn Provider>,
     id: String,
     step: Option<GatherStep>,
+    /// The prompt number a gather's action URL names (`n`).
+    prompt: Option<u32>,
     hook: Webhook,
 }
 
@@ -95,11 +98,14 @@ impl FromRequest<AppState> for Received {
         let id = id.to_owned();
         let path_and_query = parts.uri.path_and_query().map_or("", |p| p.as_str());
         let url = format!("{}{}", state.flow.settings.public_url, path_and_query);
-        let step = parts.uri.query().and_then(|q| {
-            form_urlencoded::parse(q.as_bytes())
-                .find(|(k, _)| k == "step")
-                .and_then(|(_, v)| GatherStep::parse(&v))
-        });
+        let (mut step, mut prompt) = (None, None);
+        for (k, v) in form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()) {
+            match &*k {
+                "step" => step = GatherStep::parse(&v),
+                "n" => prompt = v.parse().ok(),
+                _ => {}
+            }
+        }
         let limit = state.config.server.body_limit_bytes;
         let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
             ApiError::PayloadTooLarge(format!("webhook bodies are at most {limit} bytes"))
@@ -115,6 +121,7 @@ impl FromRequest<AppState> for Received {
                 provider,
                 id,
                 step,
+                prompt,
                 hook,
             }),
             Err(refusal) => Err(refuse(refusal)),
@@ -149,9 +156,10 @@ fn reply(reply: Reply) -> Response {
 }
 
 async fn voice(State(state): State<AppState>, r: Received) -> Response {
+    let (provider, hook) = (r.provider.as_ref(), &r.hook);
     let answered = state
         .flow
-        .answered(r.provider.as_ref(), &r.id, &r.hook.call_id);
+        .answered(provider, &r.id, &hook.call_id, hook.machine);
     reply(answered.await)
 }
 
@@ -160,18 +168,26 @@ async fn gather(State(state): State<AppState>, r: Received) -> Response {
     let (provider, hook) = (r.provider.as_ref(), &r.hook);
     let pressed = state
         .flow
-        .pressed(provider, &r.id, &hook.call_id, &hook.digits, step);
+        .pressed(provider, &r.id, &hook.call_id, &hook.digits, step, r.prompt);
     reply(pressed.await)
 }
 
 async fn status(State(state): State<AppState>, r: Received) -> Response {
     match state
         .flow
-        .progressed(&r.id, &r.hook.call_id, r.hook.progress)
+        .progressed(&r.id, &r.hook.call_id, r.hook.progress, r.hook.machine)
         .await
     {
         StatusReply::Recorded => StatusCode::NO_CONTENT.into_response(),
         StatusReply::NotThisCall => not_this_call(),
         StatusReply::Unavailable => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
+}
+
+/// `fallback`: the provider could not fetch one of our documents (timeout, error). The caller
+/// hears a polite apology and the call ends; the verification is left to its status callbacks
+/// and reconciliation. Touches no state, so it answers even when Redis does not.
+async fn fallback(r: Received) -> Response {
+    tracing::warn!(verification = %r.id, "fallback document requested: the caller hears the apology");
+    markup(apology(r.provider.as_ref()))
 }

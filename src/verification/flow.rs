@@ -34,6 +34,12 @@ pub struct FlowSettings {
     /// stays open before one call probes it (`[provider] circuit_failures`, `circuit_cooldown_ms`).
     pub circuit_failures: u32,
     pub circuit_cooldown_ms: u64,
+    /// The longest ring timeout of any account (bounds an unknown placement outcome).
+    pub ring_timeout_secs: u32,
+    /// The longest placing a call can take, failover over every account included: each
+    /// account's pacing wait and throttling retries (`max_queue_ms` each) plus its request
+    /// deadline (bounds how long an unknown placement may still be in flight).
+    pub placement_ms: u64,
     /// A tenant's policy until it stores its own.
     pub default_policy: Policy,
     limits: Limits,
@@ -54,6 +60,8 @@ impl FlowSettings {
             fraud_block_secs: config.abuse.fraud_block_secs,
             circuit_failures: config.provider.circuit_failures,
             circuit_cooldown_ms: config.provider.circuit_cooldown_ms,
+            ring_timeout_secs: config.longest_ring_timeout(),
+            placement_ms: config.longest_placement_ms(),
             default_policy: config.default_policy(),
             limits,
             tenant_limits,

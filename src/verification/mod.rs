@@ -10,6 +10,7 @@
 pub mod end;
 mod flow;
 pub mod prompts;
+pub mod reconcile;
 pub mod start;
 pub mod transition;
 pub mod webhooks;
@@ -33,10 +34,22 @@ pub enum FailureReason {
     NoInput,
     /// The provider could not place or complete the call (5xx, timeout, call `failed`).
     ProviderFailed,
-    /// The provider refused to place the call (4xx).
+    /// The provider refused to place the call (a 4xx not classified below).
     ProviderRejected,
-    /// The provider account's call queue was full (`provider.calls_per_second`).
+    /// The provider account's call queue was full (`provider.calls_per_second`), or the
+    /// provider kept throttling (429 / 20429) for longer than `provider.max_queue_ms`.
     ProviderThrottled,
+    /// The operator's provider configuration is wrong (credentials, caller ID, trial account).
+    ProviderMisconfigured,
+    /// The provider does not call this number (geo permissions, its blocklist).
+    NumberNotAllowedByProvider,
+    /// The provider says the number is not a valid destination.
+    InvalidNumber,
+    /// Whether the provider placed the call is unknown (timeout, 5xx, unreadable answer) and no
+    /// call reported back within the ring timeout plus a margin.
+    ProviderUnknown,
+    /// Answering-machine detection found a machine or a fax; nothing was read out.
+    Voicemail,
     /// The call was canceled before it was answered.
     Canceled,
     /// Nothing ended the verification before its expiry.
@@ -44,7 +57,7 @@ pub enum FailureReason {
 }
 
 impl FailureReason {
-    pub const ALL: [FailureReason; 9] = [
+    pub const ALL: [FailureReason; 14] = [
         FailureReason::Busy,
         FailureReason::NoAnswer,
         FailureReason::HungUp,
@@ -52,6 +65,11 @@ impl FailureReason {
         FailureReason::ProviderFailed,
         FailureReason::ProviderRejected,
         FailureReason::ProviderThrottled,
+        FailureReason::ProviderMisconfigured,
+        FailureReason::NumberNotAllowedByProvider,
+        FailureReason::InvalidNumber,
+        FailureReason::ProviderUnknown,
+        FailureReason::Voicemail,
         FailureReason::Canceled,
         FailureReason::Expired,
     ];
@@ -65,6 +83,11 @@ impl FailureReason {
             FailureReason::ProviderFailed => "provider_failed",
             FailureReason::ProviderRejected => "provider_rejected",
             FailureReason::ProviderThrottled => "provider_throttled",
+            FailureReason::ProviderMisconfigured => "provider_misconfigured",
+            FailureReason::NumberNotAllowedByProvider => "number_not_allowed_by_provider",
+            FailureReason::InvalidNumber => "invalid_number",
+            FailureReason::ProviderUnknown => "provider_unknown",
+            FailureReason::Voicemail => "voicemail",
             FailureReason::Canceled => "canceled",
             FailureReason::Expired => "expired",
         }
@@ -274,7 +297,7 @@ mod tests {
         }
         // The transition script writes two reasons of its own (the rest come from Rust).
         let script = include_str!("../store/scripts/transition.lua");
-        for written in ["no_input", "expired"] {
+        for written in ["no_input", "expired", "hung_up", "voicemail"] {
             assert!(script.contains(&format!("'{written}'")));
             assert!(FailureReason::parse(written).is_some(), "{written}");
         }

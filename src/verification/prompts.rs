@@ -112,6 +112,8 @@ pub enum Answer<'a> {
     },
     /// Say the closing sentence and hang up.
     Goodbye { locale: &'a str, closing: Closing },
+    /// Hang up without a word (an answering machine: nothing is read out).
+    Hangup,
 }
 
 /// Every supported locale with its sentences, parsed once (the files are compiled in and

@@ -146,6 +146,19 @@ pub async fn start(
     };
     let limits = settings.limits_for(tenant);
     let counted = abuse::limits::admit(&flow.store, limits, &id, subject).await?;
+    // The first reconciliation check is scheduled before the call exists, so a crash right
+    // after dialling still gets it checked. From here until a provider may have dialled, any
+    // failure undoes the start (`abandon`): the verification and its live slot go, the
+    // rate-limit counts are refunded.
+    let first_check_ms = settings.verification.reconcile_interval_secs * 1000;
+    if let Err(error) = flow
+        .store
+        .schedule_reconcile(&id, first_check_ms, false)
+        .await
+    {
+        abandon(flow, &id, &counted).await;
+        return Err(error.into());
+    }
     // --- end abuse protection ---
 
     // Dialled from a task of its own so a portal hanging up during a pacing wait does not
@@ -209,10 +222,11 @@ struct Dialled {
     queued_ms: u64,
 }
 
-/// Tries the tenant's accounts in order: each waits for its pacing slot, then asks its
-/// provider to place the call. A failure that certainly dialled nothing (refused, unreachable,
-/// throttled, circuit open; never an invalid number) moves on to the next account; an unknown
-/// outcome (timeout, 5xx) stops here, since a call may be ringing. Records the outcome.
+/// First pause after a throttled request (doubled each time, with jitter).
+const THROTTLE_BACKOFF: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Tries the tenant's accounts in order, and records the outcome. Until a provider may have
+/// dialled, a failure (Redis) undoes the start: no live slot, no counts.
 async fn dial(
     flow: CallFlow,
     accounts: Vec<Account>,
@@ -221,21 +235,54 @@ async fn dial(
     purpose: Purpose,
     counted: abuse::limits::Counted,
 ) -> Result<Dialled, ApiError> {
+    let mut maybe_dialled = false;
+    let dialled = dial_accounts(
+        &flow,
+        &accounts,
+        &id,
+        &e164,
+        purpose,
+        &counted,
+        &mut maybe_dialled,
+    )
+    .await;
+    if dialled.is_err() && !maybe_dialled {
+        abandon(&flow, &id, &counted).await;
+    }
+    dialled
+}
+
+/// Tries the tenant's accounts in order: each waits for its pacing slot, then asks its
+/// provider to place the call. A failure that certainly dialled nothing (refused, unreachable,
+/// misconfigured, throttled past its retries, circuit open; never an invalid number) moves on
+/// to the next account. An unknown outcome (timeout, 5xx, unreadable answer) stops here: a call
+/// may be ringing, so nothing is refunded and the verification stays `calling` (the first call
+/// that reports back binds; reconciliation ends it `provider_unknown` if none does).
+/// `maybe_dialled` turns true once a provider may have placed the call.
+async fn dial_accounts(
+    flow: &CallFlow,
+    accounts: &[Account],
+    id: &VerificationId,
+    e164: &str,
+    purpose: Purpose,
+    counted: &abuse::limits::Counted,
+    maybe_dialled: &mut bool,
+) -> Result<Dialled, ApiError> {
     let mut last: Option<(String, ProviderError)> = None;
     let mut queued_ms = 0;
     for (i, account) in accounts.iter().enumerate() {
         let name = account.name();
         if i > 0 {
-            flow.store.set_provider(&id, name).await?;
+            flow.store.set_provider(id, name).await?;
             tracing::warn!(verification = %id, provider = name, "failing over to the next provider account");
         }
-        let outcome = try_account(&flow, account, &id, &e164, &mut queued_ms).await?;
+        let outcome = try_account(flow, account, id, e164, &mut queued_ms, maybe_dialled).await?;
         let error = match outcome {
             Ok(call_id) => {
-                let placed = flow.store.transition(&id, &call_id, Event::Placed).await?;
-                tracing::info!(verification = %id, purpose = purpose.as_str(), provider = name, to = %phone::mask_e164(&e164), "call placed");
+                let placed = flow.store.transition(id, &call_id, Event::Placed).await?;
+                tracing::info!(verification = %id, purpose = purpose.as_str(), provider = name, to = %phone::mask_e164(e164), "call placed");
                 crate::ops::metrics::provider_call(name, "placed");
-                flow.ended(&id, &placed, false);
+                flow.ended(id, &placed, false);
                 return Ok(Dialled {
                     transition: placed,
                     account: name.to_owned(),
@@ -245,8 +292,30 @@ async fn dial(
             }
             Err(error) => error,
         };
-        tracing::warn!(verification = %id, provider = name, %error, "provider did not place the call");
         crate::ops::metrics::provider_call(name, error.outcome());
+        if !error.certainly_not_placed() {
+            // The call may ring: nothing is refunded, no other account is tried, and the
+            // verification stays `calling`. The first call that reports back binds;
+            // reconciliation ends it `provider_unknown` if none does within the ring timeout
+            // plus a margin.
+            tracing::warn!(verification = %id, provider = name, %error, "provider's answer unknown: the verification stays open");
+            let detail = error.to_string();
+            let event = Event::Uncertain { detail: &detail };
+            let open = flow.store.transition(id, "", event).await?;
+            return Ok(Dialled {
+                transition: open,
+                account: name.to_owned(),
+                provider_error: Some(detail),
+                queued_ms,
+            });
+        }
+        if let ProviderError::Misconfigured { code, .. } = &error {
+            tracing::error!(verification = %id, provider = name, code, %error, "provider account misconfigured: fix the provider configuration");
+            let code = code.to_string();
+            metrics::counter!(crate::ops::metrics::PROVIDER_MISCONFIGURED, "provider" => name.to_owned(), "code" => code).increment(1);
+        } else {
+            tracing::warn!(verification = %id, provider = name, %error, "provider did not place the call");
+        }
         let fails_over = error.fails_over();
         last = Some((name.to_owned(), error));
         if !fails_over {
@@ -256,17 +325,16 @@ async fn dial(
     let (account, error) = last.unwrap_or_else(|| {
         (
             String::new(),
-            ProviderError::Failed("no provider account".into()),
+            ProviderError::Unreachable("no provider account".into()),
         )
     });
-    // No call to talk about: nothing counts against the rate limits (as before failover; an
-    // unknown outcome is refunded too, `error.certainty()` tells them apart).
-    abuse::limits::refund(&flow.store, &id, &counted).await;
+    // Nothing was dialled, so nothing counts against the rate limits.
+    abuse::limits::refund(&flow.store, id, counted).await;
     let detail = error.to_string();
     let refused = flow
         .store
         .transition(
-            &id,
+            id,
             "",
             Event::Refused {
                 reason: error.reason(),
@@ -274,7 +342,7 @@ async fn dial(
             },
         )
         .await?;
-    flow.ended(&id, &refused, false);
+    flow.ended(id, &refused, false);
     Ok(Dialled {
         transition: refused,
         account,
@@ -283,7 +351,21 @@ async fn dial(
     })
 }
 
-/// One account's attempt: its circuit breaker, its pacing slot, its provider. Redis failures
+/// Undoes a start that failed before anything may have been dialled: refunds the rate-limit
+/// counts and drops the verification with its live slot and its reconciliation check. Failures
+/// are logged (the live slot expires with the verification; counts with their windows).
+async fn abandon(flow: &CallFlow, id: &VerificationId, counted: &abuse::limits::Counted) {
+    abuse::limits::refund(&flow.store, id, counted).await;
+    if let Err(e) = flow.store.discard_verification(id).await {
+        tracing::warn!(verification = %id, error = %e, "abandoned verification not discarded");
+    }
+    if let Err(e) = flow.store.unschedule_reconcile(id.as_str()).await {
+        tracing::warn!(verification = %id, error = %e, "abandoned verification still scheduled");
+    }
+}
+
+/// One account's attempt: its circuit breaker, its pacing slot, its provider (asked again,
+/// with backoff, while it throttles and the account's `max_queue_ms` allows). Redis failures
 /// are the caller's (`Err`); the provider's answer is the inner result.
 async fn try_account(
     flow: &CallFlow,
@@ -291,6 +373,7 @@ async fn try_account(
     id: &VerificationId,
     e164: &str,
     queued_ms: &mut u64,
+    maybe_dialled: &mut bool,
 ) -> Result<Result<String, ProviderError>, ApiError> {
     let settings = &flow.settings;
     let name = account.name();
@@ -314,9 +397,10 @@ async fn try_account(
     )
     .await?;
     let Some(queued) = reserved else {
-        return Ok(Err(ProviderError::Throttled(
-            "the provider account's call queue is full (calls_per_second)".into(),
-        )));
+        return Ok(Err(ProviderError::Throttled {
+            code: 0,
+            message: "the provider account's call queue is full (calls_per_second)".into(),
+        }));
     };
     if !queued.is_zero() {
         *queued_ms += queued.as_millis() as u64;
@@ -324,14 +408,37 @@ async fn try_account(
         tokio::time::sleep(queued).await;
     }
     let base = settings.webhook_base(name, id.as_str());
-    let placed = account
-        .provider
-        .place_call(CallRequest {
-            to_e164: e164,
-            answer_url: &format!("{base}voice"),
-            status_url: &format!("{base}status"),
-        })
-        .await;
+    let (answer_url, status_url, fallback_url) = (
+        format!("{base}voice"),
+        format!("{base}status"),
+        format!("{base}fallback"),
+    );
+    let call = CallRequest {
+        to_e164: e164,
+        answer_url: &answer_url,
+        status_url: &status_url,
+        fallback_url: &fallback_url,
+    };
+    let give_up_at =
+        tokio::time::Instant::now() + std::time::Duration::from_millis(pacing.max_queue_ms);
+    let mut backoff = THROTTLE_BACKOFF;
+    let placed = loop {
+        let placed = account.provider.place_call(call).await;
+        let pause = jittered(backoff);
+        match placed {
+            Err(ProviderError::Throttled { .. })
+                if tokio::time::Instant::now() + pause < give_up_at =>
+            {
+                tracing::info!(verification = %id, provider = name, "provider throttled the call; retrying");
+                tokio::time::sleep(pause).await;
+                backoff *= 2;
+            }
+            placed => break placed,
+        }
+    };
+    if placed.as_ref().is_ok() || placed.as_ref().is_err_and(|e| !e.certainly_not_placed()) {
+        *maybe_dialled = true;
+    }
     if circuit_on {
         match &placed {
             Ok(_) => {
@@ -348,6 +455,12 @@ async fn try_account(
         }
     }
     Ok(placed)
+}
+
+/// `pause` ± 25 %, so instances throttled together do not retry together.
+fn jittered(pause: std::time::Duration) -> std::time::Duration {
+    use rand::RngExt;
+    pause.mul_f64(rand::rng().random_range(0.75..1.25))
 }
 
 fn resolve_locale(requested: Option<&str>, default: &str) -> Result<&'static str, ApiError> {

@@ -17,14 +17,29 @@ pub enum Event<'a> {
     },
     /// The callee answered; the provider asks what to play.
     Voice,
-    /// The callee pressed keys (`""` = silence) in the gather of `step`.
+    /// The callee pressed keys (`""` = silence) in the gather of `step`, asked by the document
+    /// of prompt number `prompt` (from the action URL; `None` for URLs from before it was
+    /// there): a repeated delivery of an older gather does not consume a prompt.
     Gather {
         digits: &'a str,
         step: GatherStep,
         max_prompts: u32,
+        prompt: Option<u32>,
     },
-    /// Call progress as the provider reported it.
-    Status { progress: CallProgress },
+    /// Call progress as the provider reported it. A `completed` before approval waits
+    /// `grace_ms` for a `#` already on its way before it ends the verification `hung_up`.
+    Status {
+        progress: CallProgress,
+        grace_ms: u64,
+    },
+    /// The provider's answer to placing the call is unknown (`detail`): the verification stays
+    /// open, waiting for a call to report back.
+    Uncertain { detail: &'a str },
+    /// Answering-machine detection: a machine or fax answered. Ends `failed` / `voicemail`.
+    Machine,
+    /// Reconciliation: applies what is due by time alone (a hang-up whose grace is over, an
+    /// expiry); changes nothing else.
+    Settle,
 }
 
 impl Event<'_> {
@@ -36,6 +51,9 @@ impl Event<'_> {
             Event::Voice => "voice",
             Event::Gather { .. } => "gather",
             Event::Status { .. } => "status",
+            Event::Uncertain { .. } => "uncertain",
+            Event::Machine => "machine",
+            Event::Settle => "settle",
         }
     }
 }
@@ -85,6 +103,11 @@ pub enum Outcome {
     RepromptSilence,
     /// Out of prompts: failed with `no_input`.
     NoInput,
+    /// The call ended before approval: the verification ends `hung_up` once the grace for a
+    /// `#` on its way is over (reconciliation settles it then).
+    Deferred,
+    /// A machine answered: failed with `voicemail`; hang up without a word.
+    Voicemail,
 }
 
 impl Outcome {
@@ -101,6 +124,8 @@ impl Outcome {
             "reprompt_invalid" => Outcome::RepromptInvalid,
             "reprompt_silence" => Outcome::RepromptSilence,
             "no_input" => Outcome::NoInput,
+            "deferred" => Outcome::Deferred,
+            "voicemail" => Outcome::Voicemail,
             _ => return None,
         })
     }

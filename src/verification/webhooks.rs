@@ -3,6 +3,8 @@
 //! chosen here and rendered in the provider's markup. Signature checks and parameter decoding
 //! happened before (`src/telephony/mod.rs` with the provider adapter).
 
+use std::fmt::Write;
+
 use super::CallFlow;
 use super::prompts::{Answer, Closing, Preface};
 use super::transition::{Event, GatherStep, Outcome, Transition};
@@ -28,12 +30,25 @@ pub enum StatusReply {
 }
 
 impl CallFlow {
-    /// `voice`: the callee answered; play the prompt.
-    pub async fn answered(&self, provider: &dyn Provider, id: &str, call_id: &str) -> Reply {
-        self.play(provider, id, call_id, Event::Voice).await
+    /// `voice`: the callee answered; play the prompt — or, when answering-machine detection
+    /// found a machine, end the verification (`voicemail`) and hang up without a word.
+    pub async fn answered(
+        &self,
+        provider: &dyn Provider,
+        id: &str,
+        call_id: &str,
+        machine: bool,
+    ) -> Reply {
+        let event = if machine {
+            Event::Machine
+        } else {
+            Event::Voice
+        };
+        self.play(provider, id, call_id, event).await
     }
 
-    /// `gather`: the callee pressed `digits` (empty: silence) in the gather of `step`.
+    /// `gather`: the callee pressed `digits` (empty: silence) in the gather of `step`, asked
+    /// by prompt number `prompt` (from the action URL).
     pub async fn pressed(
         &self,
         provider: &dyn Provider,
@@ -41,6 +56,7 @@ impl CallFlow {
         call_id: &str,
         digits: &str,
         step: GatherStep,
+        prompt: Option<u32>,
     ) -> Reply {
         // Dialects that ignore numDigits may deliver "0#" at once: that is a confirmed fraud
         // report, asked and answered in one go.
@@ -54,21 +70,42 @@ impl CallFlow {
             digits,
             step,
             max_prompts,
+            prompt,
         };
         self.play(provider, id, call_id, event).await
     }
 
-    /// `status`: call progress.
-    pub async fn progressed(&self, id: &str, call_id: &str, progress: CallProgress) -> StatusReply {
+    /// `status`: call progress (`machine`: answering-machine detection found a machine).
+    pub async fn progressed(
+        &self,
+        id: &str,
+        call_id: &str,
+        progress: CallProgress,
+        machine: bool,
+    ) -> StatusReply {
         let Ok(id) = VerificationId::parse(id) else {
             return StatusReply::Recorded;
         };
-        match self
-            .store
-            .transition(&id, call_id, Event::Status { progress })
-            .await
-        {
+        let grace_ms = self.settings.verification.hangup_grace_ms;
+        let event = if machine && progress == CallProgress::Answered {
+            Event::Machine
+        } else {
+            Event::Status { progress, grace_ms }
+        };
+        match self.store.transition(&id, call_id, event).await {
             Ok(t) if t.outcome == Outcome::Mismatch => StatusReply::NotThisCall,
+            Ok(t) if t.outcome == Outcome::Deferred => {
+                // The hang-up ends the verification once its grace is over: reconciliation
+                // settles it then (any instance, even if this one stops meanwhile).
+                match self.store.schedule_reconcile(&id, grace_ms, true).await {
+                    Ok(()) => StatusReply::Recorded,
+                    Err(e) => {
+                        crate::ops::metrics::redis_error("webhook", &e);
+                        tracing::error!(verification = %id, error = %e, "hang-up not scheduled");
+                        StatusReply::Unavailable
+                    }
+                }
+            }
             Ok(t) => {
                 self.ended(&id, &t, true);
                 StatusReply::Recorded
@@ -102,6 +139,11 @@ impl CallFlow {
                 tracing::warn!(verification = %id, "webhook refused: call id does not match the verification's call");
                 Reply::NotThisCall
             }
+            Ok(t) if matches!(event, Event::Machine) => {
+                // Nothing is read out to a machine, whatever the verification's state.
+                self.ended(&id, &t, true);
+                Reply::Document(provider.render(&Answer::Hangup))
+            }
             Ok(t) => {
                 self.ended(&id, &t, true);
                 Reply::Document(self.answer(provider, &id, &t))
@@ -119,10 +161,13 @@ impl CallFlow {
     fn answer(&self, provider: &dyn Provider, id: &VerificationId, t: &Transition) -> Markup {
         let locale = t.locale.as_str();
         let timeout_secs = self.settings.verification.gather_timeout_secs;
+        // The action names the prompt it answers, so a repeated delivery of an older gather
+        // does not consume a prompt (see transition.lua).
         let action = |step: GatherStep| {
             let mut url = self.settings.webhook_base(provider.name(), id.as_str());
             url.push_str("gather?step=");
             url.push_str(step.as_str());
+            let _ = write!(url, "&n={}", t.prompts);
             url
         };
         let prompt = |preface| match t.purpose {
@@ -152,7 +197,12 @@ impl CallFlow {
             Outcome::Approved => Closing::Approved,
             Outcome::FraudReported => Closing::FraudReported,
             Outcome::NoInput => Closing::NoInput,
-            Outcome::Missing | Outcome::Gone | Outcome::Ok | Outcome::Mismatch => Closing::Gone,
+            Outcome::Voicemail => return provider.render(&Answer::Hangup),
+            Outcome::Missing
+            | Outcome::Gone
+            | Outcome::Ok
+            | Outcome::Mismatch
+            | Outcome::Deferred => Closing::Gone,
         };
         provider.render(&Answer::Goodbye { locale, closing })
     }

@@ -185,7 +185,7 @@ async fn calls_the_provider_refused_do_not_count() {
     for user in ["xia", "yan"] {
         let (status, body, _) = register_from(&server, user, "+14255550200", None).await;
         assert_eq!(status, 202);
-        assert_eq!(body["reason"], "provider_rejected", "{body}");
+        assert_eq!(body["reason"], "invalid_number", "{body}");
     }
     stub.set_mode(Mode::Created);
     let (status, body, _) = register_from(&server, "zed", "+14255550200", None).await;

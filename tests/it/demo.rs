@@ -128,3 +128,31 @@ fn the_demo_plays_every_providers_dialect_and_a_failover() {
     assert!(out.contains("\"provider\":\"backup\""), "{out}");
     assert_eq!(out.trim_end().lines().last(), Some("verification approved"));
 }
+
+#[test]
+fn the_demo_shows_the_races_of_a_real_network() {
+    let (ok, out) = demo(&["--scenario", "hash-then-hangup"]);
+    assert!(ok, "{out}");
+    assert_eq!(out.trim_end().lines().last(), Some("verification approved"));
+
+    let (ok, out) = demo(&["--scenario", "voicemail"]);
+    assert!(ok, "{out}");
+    assert!(
+        !out.contains("press the pound key"),
+        "nothing read out: {out}"
+    );
+    assert_eq!(
+        out.trim_end().lines().last(),
+        Some("verification failed (voicemail)")
+    );
+    // Machine detection in another dialect (Telnyx reports AnsweredBy, Plivo Machine=true).
+    for provider in ["telnyx", "plivo"] {
+        let (ok, out) = demo(&["--provider", provider, "--scenario", "voicemail"]);
+        assert!(ok, "{provider}: {out}");
+        assert_eq!(
+            out.trim_end().lines().last(),
+            Some("verification failed (voicemail)"),
+            "{provider}"
+        );
+    }
+}

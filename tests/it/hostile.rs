@@ -302,22 +302,23 @@ async fn numbers_in_provider_errors_are_masked_in_whatever_form_they_are_written
     let quoted = [
         (
             Mode::RejectedSaying("The 'To' number +1 (206) 555-0142 is not a valid phone number."),
-            "provider_rejected",
+            json!("invalid_number"),
         ),
         (
             Mode::RejectedSaying("Number 206.555.0143 is unverified; see +31 6 12345678"),
-            "provider_rejected",
+            json!("invalid_number"),
         ),
+        // A 5xx leaves the outcome unknown: still open, no reason yet, the error kept.
         (
             Mode::FailedSaying("upstream refused 206-555-0144"),
-            "provider_failed",
+            serde_json::Value::Null,
         ),
     ];
     for (i, (mode, reason)) in quoted.into_iter().enumerate() {
         stub.set_mode(mode);
         let (status, v) = server.register(&format!("mask{i}"), "+14255550127").await;
         assert_eq!(status, 202, "{v}");
-        assert_eq!(v["reason"], reason, "{v}");
+        assert_eq!(v.get("reason").cloned().unwrap_or_default(), reason, "{v}");
         let error = v["provider_error"].as_str().unwrap().to_owned();
         let read_back = server.verification(v["id"].as_str().unwrap()).await;
         assert_eq!(read_back["provider_error"], error.as_str());

@@ -383,7 +383,8 @@ async fn an_invalid_number_refusal_never_fails_over() {
     let (code, body) = server.register("amy", "+14255551234").await;
     assert_eq!(code, 202, "{body}");
     assert_eq!(body["status"], "failed", "{body}");
-    assert_eq!(body["reason"], "provider_rejected");
+    // Issue 10 names the reason (it was `provider_rejected`).
+    assert_eq!(body["reason"], "invalid_number");
     assert_eq!(body["provider"], "first");
     assert!(body["provider_error"].as_str().unwrap().contains("21211"));
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -413,8 +414,9 @@ async fn timeouts_and_server_errors_never_place_a_second_call() {
         .await;
         let (code, body) = server.register("amy", "+14255551234").await;
         assert_eq!(code, 202, "{body}");
-        assert_eq!(body["status"], "failed", "{status}: {body}");
-        assert_eq!(body["reason"], "provider_failed");
+        // Issue 10: an unknown outcome stays open (it failed `provider_failed` before); the
+        // first call that reports back binds, else it ends `provider_unknown`.
+        assert_eq!(body["status"], "calling", "{status}: {body}");
         assert_eq!(body["provider"], "first");
         tokio::time::sleep(Duration::from_millis(300)).await;
         let simulator = server.simulator.as_ref().unwrap();
@@ -497,4 +499,157 @@ async fn switching_a_tenant_to_telnyx_is_configuration_only() {
         (v["status"].as_str(), v["provider"].as_str()),
         (Some("approved"), Some("telnyx"))
     );
+}
+
+/// Issue 10 × issue 12: an unknown outcome from a Telnyx or Plivo account (a 5xx after the
+/// call was placed, or no answer before the deadline) never fails over: the verification stays
+/// `calling` with that account, the next account is never asked, and the call that was placed
+/// after all binds when it reports back.
+#[tokio::test]
+async fn an_unknown_outcome_from_telnyx_or_plivo_stays_calling_and_never_fails_over() {
+    use callverify_simulator::{ApiChaos, Behaviour, Chaos};
+    let cases = [
+        ("telnyx", ApiChaos::ErrorAfterPlacing),
+        ("plivo", ApiChaos::TimeoutAfterPlacing { stall_ms: 1500 }),
+    ];
+    for (dialect, api) in cases {
+        let backup = stub(Duration::ZERO).await;
+        // Slow enough that the call is still going when the Calls API's answer is given up on.
+        let extra = format!(
+            r#"[provider.simulator]
+time_scale = 0.2
+[provider.twilio]
+request_timeout_ms = 500
+[[providers]]
+name = "first"
+kind = "simulator"
+dialect = "{dialect}"
+[[providers]]
+name = "backup"
+kind = "twilio"
+account_sid = "AC1"
+auth_token = "t"
+api_base = "{}"
+from = "+15005550006"
+"#,
+            backup.base
+        );
+        let server = TestServer::start_with(
+            &backup.base,
+            Options {
+                extra: &extra,
+                ..Options::default()
+            },
+        )
+        .await;
+        let simulator = server.simulator.as_ref().unwrap();
+        let chaos = Chaos {
+            api,
+            ..Chaos::default()
+        };
+        simulator.script(
+            "+14255551234",
+            Behaviour::presses(["#"])
+                .with_key_delay(2.0)
+                .with_chaos(chaos),
+        );
+        let (code, body) = server.register("amy", "+14255551234").await;
+        assert_eq!(code, 202, "{body}");
+        // Open (`calling`, or already bound by the call's first callbacks), never failed.
+        assert!(
+            matches!(
+                body["status"].as_str(),
+                Some("calling" | "ringing" | "answered")
+            ),
+            "{dialect}: {body}"
+        );
+        assert_eq!(body["provider"], "first", "{dialect}");
+        assert_eq!(
+            backup.hits.load(Ordering::SeqCst),
+            0,
+            "{dialect}: no failover"
+        );
+        // The call the provider placed after all reports back, binds, and approves.
+        let v = wait_for_end(&server, body["id"].as_str().unwrap()).await;
+        assert_eq!(v["status"], "approved", "{dialect}: {v}");
+        assert_eq!(v["provider"], "first", "{dialect}");
+        assert_eq!(backup.hits.load(Ordering::SeqCst), 0, "{dialect}");
+        assert_eq!(simulator.calls_to("+14255551234").len(), 1, "{dialect}");
+    }
+}
+
+/// Reconciliation reads the call back from the account that placed it (the verification's
+/// `provider`), in that provider's own API: a call through a Plivo or Telnyx account whose final
+/// callback was lost still ends, with the reason the provider's record gives.
+#[tokio::test]
+async fn reconciliation_ends_a_call_through_a_non_twilio_account_whose_final_callback_was_lost() {
+    use callverify_simulator::{Behaviour, Chaos};
+    for dialect in ["telnyx", "plivo"] {
+        let extra = format!(
+            "{SIMULATED}[verification]\nhangup_grace_ms = 300\nreconcile_interval_secs = 1\n\
+             [[providers]]\nname = \"sim-{dialect}\"\nkind = \"simulator\"\ndialect = \"{dialect}\"\n"
+        );
+        let server = TestServer::start_with(
+            "http://unused.invalid",
+            Options {
+                extra: &extra,
+                ..Options::default()
+            },
+        )
+        .await;
+        let simulator = server.simulator.as_ref().unwrap();
+        let chaos = Chaos {
+            drop_final: true,
+            ..Chaos::default()
+        };
+        simulator.script(
+            "+14255551234",
+            Behaviour::hangs_up_mid_prompt().with_chaos(chaos),
+        );
+        let (code, body) = server.register("amy", "+14255551234").await;
+        assert_eq!(code, 202, "{body}");
+        let id = body["id"].as_str().unwrap().to_owned();
+        let call = simulator.calls_to("+14255551234").pop().unwrap();
+        let t = simulator
+            .wait_until_finished(&call.call_sid, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(
+            !t.entries.iter().any(|e| matches!(
+                e,
+                callverify_simulator::Entry::Webhook { params, .. }
+                    if params.get("CallStatus").is_some_and(|s| s == "completed")
+            )),
+            "{dialect}: the final callback was never sent"
+        );
+        // Ended by reconciliation alone, within a few check intervals.
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        let mut v = server.verification(&id).await;
+        while v["status"] != "failed" && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            v = server.verification(&id).await;
+        }
+        assert_eq!(
+            (&v["status"], &v["reason"], &v["provider"]),
+            (
+                &json!("failed"),
+                &json!("hung_up"),
+                &json!(format!("sim-{dialect}"))
+            ),
+            "{dialect}: {v}"
+        );
+        let metrics = server
+            .http
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("callverify_reconciliations_total{outcome=\"ended\"}"),
+            "{dialect}"
+        );
+    }
 }

@@ -34,6 +34,8 @@ pub struct CallRequest {
     /// Subset of `initiated`, `ringing`, `answered`; `completed` is always sent.
     pub status_callback_events: Vec<String>,
     pub timeout_secs: u32,
+    /// `MachineDetection` was asked for: webhooks carry `AnsweredBy`.
+    pub machine_detection: bool,
 }
 
 /// Everything the task playing a call needs.
@@ -42,6 +44,67 @@ pub struct ActiveCall {
     pub slot: Arc<CallSlot>,
     pub sid: String,
     pub request: CallRequest,
+    /// The disorder this call meets.
+    pub chaos: super::Chaos,
+    /// `AnsweredBy` on the answered call's webhooks (answering-machine detection asked).
+    pub answered_by: Option<&'static str>,
+}
+
+/// Starts playing a call the Calls API (of any dialect) accepted: to the number's virtual phone
+/// if it has one, else as its scripted behaviour says, meeting its chaos (the call's own, or
+/// the run's). Returns that chaos: the API's answer may meet it too (a timeout or a 5xx after
+/// placing).
+pub fn place(
+    shared: &Arc<Shared>,
+    slot: Arc<CallSlot>,
+    sid: String,
+    request: CallRequest,
+) -> super::Chaos {
+    let phone = shared.phone_for(&request.to);
+    let behaviour = shared.behaviour_for(&request.to);
+    let chaos = behaviour.chaos.unwrap_or_default();
+    let machine = phone.is_none() && behaviour.pickup == Pickup::Machine;
+    let answered_by =
+        request
+            .machine_detection
+            .then_some(if machine { "machine_end_beep" } else { "human" });
+    let call = ActiveCall {
+        shared: Arc::clone(shared),
+        slot,
+        sid,
+        request,
+        chaos,
+        answered_by,
+    };
+    match phone {
+        Some(phone) => spawn_to_phone(call, &phone),
+        None => spawn(call, behaviour),
+    }
+    chaos
+}
+
+/// Chaos [`super::ApiChaos::ThrottleOnce`]: whether this create (the first to `to`) is
+/// throttled instead of placed.
+pub fn throttled_once(shared: &Shared, to: &str) -> bool {
+    let behaviour = shared.behaviour_for(to);
+    if behaviour.chaos.unwrap_or_default().api != super::ApiChaos::ThrottleOnce {
+        return false;
+    }
+    let mut throttled = shared.throttled.lock().unwrap_or_else(|e| e.into_inner());
+    throttled.insert(to.to_owned())
+}
+
+/// Chaos after placing: the Calls API's answer stalls (the client times out) or fails; `true`
+/// when it fails with a 5xx.
+pub async fn after_placing(chaos: super::Chaos) -> bool {
+    match chaos.api {
+        super::ApiChaos::TimeoutAfterPlacing { stall_ms } => {
+            tokio::time::sleep(Duration::from_millis(stall_ms)).await;
+            false
+        }
+        super::ApiChaos::ErrorAfterPlacing => true,
+        super::ApiChaos::Orderly | super::ApiChaos::ThrottleOnce => false,
+    }
 }
 
 pub fn spawn(call: ActiveCall, behaviour: Behaviour) {
@@ -123,9 +186,11 @@ async fn run(call: ActiveCall, pickup: Pickup, mut callee: Callee) {
     };
     let mut callbacks = StatusCallbacks { sequence: 0 };
     let mut hangup = call.slot.hangup_requests();
+    let mut racing = None;
     let mut stopping = call.shared.stopping.subscribe();
+    let call = Arc::new(call);
     let stop = tokio::select! {
-        status = play(&call, pickup, &mut callee, &mut clock, &mut callbacks) => Stop::Played(status),
+        status = play(&call, pickup, &mut callee, &mut clock, &mut callbacks, &mut racing) => Stop::Played(status),
         _ = hangup.wait_for(|requested| *requested) => Stop::HangupRequested,
         _ = stopping.wait_for(|stopping| *stopping) => Stop::ShuttingDown,
     };
@@ -143,11 +208,18 @@ async fn run(call: ActiveCall, pickup: Pickup, mut callee: Callee) {
     };
     call.slot.set_status(status);
     let duration = clock.talk_secs();
-    // Nobody would receive it once the simulator is stopping.
-    if !matches!(stop, Stop::ShuttingDown) {
-        callbacks
-            .notify(&call, "completed", status, Some(duration))
-            .await;
+    // Nobody would receive it once the simulator is stopping; chaos may lose it.
+    if !matches!(stop, Stop::ShuttingDown) && !call.chaos.drop_final {
+        let completed = callbacks.notify(&call, "completed", status, Some(duration));
+        match &racing {
+            // The callee's last keys and the hang-up go out together.
+            Some(last) => {
+                let _ = tokio::join!(interpreter::fetch(&call, last), completed);
+            }
+            None => completed.await,
+        }
+    } else if let Some(last) = &racing {
+        let _ = interpreter::fetch(&call, last).await;
     }
     // Last: whoever waits for the call sees every entry, the final callback included.
     call.slot.finish(duration);
@@ -157,11 +229,12 @@ async fn run(call: ActiveCall, pickup: Pickup, mut callee: Callee) {
 }
 
 async fn play(
-    call: &ActiveCall,
+    call: &Arc<ActiveCall>,
     pickup: Pickup,
     callee: &mut Callee,
     clock: &mut Clock,
     callbacks: &mut StatusCallbacks,
+    racing: &mut Option<interpreter::Fetch>,
 ) -> CallStatus {
     call.slot.set_status(CallStatus::Initiated);
     callbacks
@@ -176,7 +249,7 @@ async fn play(
             clock.sleep(NETWORK_VERDICT_SECS).await;
             return CallStatus::Busy;
         }
-        Pickup::Answer | Pickup::NoAnswer => {}
+        Pickup::Answer | Pickup::NoAnswer | Pickup::Machine => {}
     }
     call.slot.set_status(CallStatus::Ringing);
     callbacks
@@ -201,7 +274,7 @@ async fn play(
     callbacks
         .notify(call, "answered", CallStatus::InProgress, None)
         .await;
-    interpreter::run(call, callee, clock).await
+    interpreter::run(call, callee, clock, racing).await
 }
 
 impl ActiveCall {
@@ -221,10 +294,18 @@ impl ActiveCall {
                 ("Direction", "outbound"),
                 ("Event", "StartApp"),
             ];
-            return pairs
+            let mut params: Vec<(String, String)> = pairs
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect();
+            // Plivo's machine detection: `Machine=true|false` on the answered call.
+            if let Some(answered_by) = self.answered_by
+                && status == CallStatus::InProgress
+            {
+                let machine = answered_by.starts_with("machine");
+                params.push(("Machine".into(), machine.to_string()));
+            }
+            return params;
         }
         let pairs = [
             ("CallSid", self.sid.as_str()),
@@ -235,10 +316,16 @@ impl ActiveCall {
             ("ApiVersion", "2010-04-01"),
             ("Direction", "outbound-api"),
         ];
-        pairs
+        let mut params: Vec<(String, String)> = pairs
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect()
+            .collect();
+        if let Some(answered_by) = self.answered_by
+            && status == CallStatus::InProgress
+        {
+            params.push(("AnsweredBy".into(), answered_by.into()));
+        }
+        params
     }
 
     /// Sends a signed webhook and records it, whatever the outcome, in the transcript.
@@ -254,7 +341,21 @@ impl ActiveCall {
             url,
             params: &params,
         };
-        let result = request.send(&self.shared.client, &self.shared.signer).await;
+        let send = || request.send(&self.shared.client, &self.shared.signer);
+        // Chaos: a second delivery of the same request, concurrently (its answer is lost).
+        let mut result = if self.chaos.twice() {
+            tokio::join!(send(), send()).0
+        } else {
+            send().await
+        };
+        // Retried as the URL's connection overrides say (`#rc=`), else as chaos says.
+        let retries = super::chaos::override_retries(url).unwrap_or(self.chaos.retries);
+        for _ in 0..retries {
+            if matches!(&result, Ok(answer) if answer.status < 500) {
+                break;
+            }
+            result = send().await;
+        }
         self.slot.record(Entry::Webhook {
             kind,
             method,
@@ -276,7 +377,7 @@ impl StatusCallbacks {
     /// so callbacks arrive in order. Failures are recorded and otherwise ignored, as by Twilio.
     async fn notify(
         &mut self,
-        call: &ActiveCall,
+        call: &Arc<ActiveCall>,
         event: &str,
         status: CallStatus,
         duration: Option<u64>,
@@ -304,13 +405,21 @@ impl StatusCallbacks {
             params.push(("CallDuration".into(), secs.to_string()));
         }
         self.sequence += 1;
+        let method = request.status_callback_method;
+        if call.chaos.unordered_callbacks {
+            // Concurrent and unordered, like Twilio's: nobody waits for the answer.
+            let (call, url) = (Arc::clone(call), url.clone());
+            tokio::spawn(async move {
+                let jitter = rand::RngExt::random_range(&mut rand::rng(), 0..15);
+                tokio::time::sleep(Duration::from_millis(jitter)).await;
+                let _ = call
+                    .webhook(WebhookKind::StatusCallback, method, &url, params)
+                    .await;
+            });
+            return;
+        }
         let _ = call
-            .webhook(
-                WebhookKind::StatusCallback,
-                request.status_callback_method,
-                url,
-                params,
-            )
+            .webhook(WebhookKind::StatusCallback, method, url, params)
             .await;
     }
 }

@@ -29,6 +29,9 @@ pub enum Pickup {
     NoAnswer,
     /// The call cannot be connected (Twilio status `failed`).
     Fail,
+    /// An answering machine picks up: answers, never presses a key; answering-machine
+    /// detection (`MachineDetection`) reports it as `AnsweredBy=machine_end_beep`.
+    Machine,
 }
 
 /// What the callee does during one `<Gather>`.
@@ -38,6 +41,9 @@ pub enum GatherResponse {
     Press(String),
     /// Hangs up halfway through the gather's prompt.
     HangUp,
+    /// Presses these keys and hangs up at once: the gather's action and the final status
+    /// callback are sent together (they race).
+    PressThenHangUp(String),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -47,6 +53,8 @@ pub struct Behaviour {
     pub responses: Vec<GatherResponse>,
     /// Simulated seconds from the start of a gather to the first key press.
     pub key_delay_secs: f64,
+    /// The disorder this call meets (`None`: the simulator's run-wide chaos, if any).
+    pub chaos: Option<super::Chaos>,
 }
 
 /// Long enough to hear a few words, shorter than a typical prompt: keys barge in.
@@ -66,7 +74,34 @@ impl Behaviour {
                 .map(|k| GatherResponse::Press(k.into()))
                 .collect(),
             key_delay_secs: DEFAULT_KEY_DELAY_SECS,
+            chaos: None,
         }
+    }
+
+    /// An answering machine (see [`Pickup::Machine`]).
+    pub fn voicemail() -> Self {
+        Self {
+            pickup: Pickup::Machine,
+            ..Self::silent()
+        }
+    }
+
+    /// Presses `#` and hangs up at once: the keypress and the `completed` callback race.
+    pub fn pound_then_hang_up() -> Self {
+        Self {
+            chaos: Some(super::Chaos {
+                unordered_callbacks: true,
+                ..super::Chaos::default()
+            }),
+            responses: vec![GatherResponse::PressThenHangUp("#".into())],
+            ..Self::presses(Vec::<String>::new())
+        }
+    }
+
+    /// This call meets `chaos`.
+    pub fn with_chaos(mut self, chaos: super::Chaos) -> Self {
+        self.chaos = Some(chaos);
+        self
     }
 
     /// Answers and never presses a key (an answering machine).
@@ -138,7 +173,12 @@ impl Callee {
     pub fn new(behaviour: &Behaviour) -> Self {
         Self {
             responses: behaviour.responses.iter().cloned().collect(),
-            key_delay_secs: behaviour.key_delay_secs.max(0.0),
+            // Chaos: the keys are already pressed when the gather starts (during the fetch).
+            key_delay_secs: if behaviour.chaos.is_some_and(|c| c.keys_during_fetch) {
+                0.0
+            } else {
+                behaviour.key_delay_secs.max(0.0)
+            },
             person: None,
         }
     }

@@ -18,7 +18,7 @@ use time::format_description::well_known::Rfc2822;
 use url::Url;
 
 use super::Shared;
-use super::call::{self, ActiveCall, CallRequest};
+use super::call::{self, CallRequest};
 use super::registry::CallSlot;
 use super::transcript::CallStatus;
 use super::twiml::Method;
@@ -102,22 +102,26 @@ async fn create(
     authenticate(&shared, &account_sid, &headers)?;
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let request = parse_create(&form)?;
+    if call::throttled_once(&shared, &request.to) {
+        return Err(error(
+            StatusCode::TOO_MANY_REQUESTS,
+            20429,
+            "Too Many Requests",
+        ));
+    }
     let call_sid = shared.options.dialect.new_call_id();
     let slot = shared
         .registry
         .insert(&call_sid, &request.to, &request.from);
     let resource = resource(&shared, &call_sid, &slot);
-    let phone = shared.phone_for(&request.to);
-    let behaviour = shared.behaviour_for(&request.to);
-    let call = ActiveCall {
-        shared: Arc::clone(&shared),
-        slot,
-        sid: call_sid,
-        request,
-    };
-    match phone {
-        Some(phone) => call::spawn_to_phone(call, &phone),
-        None => call::spawn(call, behaviour),
+    let chaos = call::place(&shared, slot, call_sid, request);
+    // The call is placed whatever the client hears now.
+    if call::after_placing(chaos).await {
+        return Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            20500,
+            "Internal Server Error",
+        ));
     }
     Ok((StatusCode::CREATED, Json(resource)).into_response())
 }
@@ -176,6 +180,8 @@ fn parse_create(form: &[(String, String)]) -> Result<CallRequest, ApiError> {
         status_callback_method: Method::parse_or_post(field("StatusCallbackMethod")),
         status_callback_events,
         timeout_secs,
+        machine_detection: field("MachineDetection")
+            .is_some_and(|m| m.eq_ignore_ascii_case("Enable") || m == "DetectMessageEnd"),
     })
 }
 

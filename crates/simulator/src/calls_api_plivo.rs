@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use super::Shared;
-use super::call::{self, ActiveCall, CallRequest};
+use super::call::{self, CallRequest};
 use super::calls_api::{http_url, is_e164};
 use super::twiml::Method;
 
@@ -112,20 +112,20 @@ async fn create(
         status_callback_method: Method::parse_or_post(field("hangup_method")),
         status_callback_events: events,
         timeout_secs,
+        machine_detection: field("machine_detection")
+            .is_some_and(|m| m.eq_ignore_ascii_case("true") || m.eq_ignore_ascii_case("hangup")),
     };
+    if call::throttled_once(&shared, &request.to) {
+        return error(StatusCode::TOO_MANY_REQUESTS, "too many requests");
+    }
     let uuid = shared.options.dialect.new_call_id();
     let slot = shared.registry.insert(&uuid, &request.to, &request.from);
-    let behaviour = shared.behaviour_for(&request.to);
     let answer = json!({ "api_id": api_id(), "message": "call fired", "request_uuid": uuid });
-    call::spawn(
-        ActiveCall {
-            shared: Arc::clone(&shared),
-            slot,
-            sid: uuid,
-            request,
-        },
-        behaviour,
-    );
+    let chaos = call::place(&shared, slot, uuid, request);
+    // The call is placed whatever the client hears now.
+    if call::after_placing(chaos).await {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
+    }
     (StatusCode::CREATED, Json(answer)).into_response()
 }
 

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use super::Shared;
-use super::call::{self, ActiveCall, CallRequest};
+use super::call::{self, CallRequest};
 use super::calls_api::{http_url, is_e164};
 use super::transcript::CallStatus;
 use super::twiml::Method;
@@ -119,21 +119,31 @@ async fn create(
         status_callback_method: Method::parse_or_post(field("StatusCallbackMethod")),
         status_callback_events: events,
         timeout_secs,
+        machine_detection: field("MachineDetection")
+            .is_some_and(|m| m.eq_ignore_ascii_case("enable")),
     };
+    if call::throttled_once(&shared, &request.to) {
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "10011",
+            "Too many requests",
+            None,
+        );
+    }
     let sid = shared.options.dialect.new_call_id();
     let slot = shared.registry.insert(&sid, &request.to, &request.from);
-    let behaviour = shared.behaviour_for(&request.to);
     let answer =
         json!({ "call_sid": sid, "from": request.from, "to": request.to, "status": "queued" });
-    call::spawn(
-        ActiveCall {
-            shared: Arc::clone(&shared),
-            slot,
-            sid,
-            request,
-        },
-        behaviour,
-    );
+    let chaos = call::place(&shared, slot, sid, request);
+    // The call is placed whatever the client hears now.
+    if call::after_placing(chaos).await {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "10007",
+            "Unexpected error",
+            None,
+        );
+    }
     (StatusCode::OK, Json(answer)).into_response()
 }
 

@@ -20,6 +20,8 @@ const INTER_KEY_SECS: f64 = 0.3;
 pub enum GatherEnd {
     /// Request the action with these parameters.
     Action(Fetch),
+    /// Request the action while the callee hangs up (they race).
+    ActionThenHangUp(Fetch),
     /// No input: go on with the next verb.
     FallThrough,
     CalleeHungUp,
@@ -72,6 +74,11 @@ pub async fn run(
     }
     let prompt_secs: f64 = gather.prompt.iter().map(duration_secs).sum();
     let response = callee.next_response();
+    let hangs_up_after = matches!(response, GatherResponse::PressThenHangUp(_));
+    let response = match response {
+        GatherResponse::PressThenHangUp(keys) => GatherResponse::Press(keys),
+        other => other,
+    };
     // When the callee acts, in simulated seconds from the start of the gather.
     let (keys, acts_at) = match response {
         GatherResponse::HangUp => (String::new(), Some(prompt_secs / 2.0)),
@@ -80,6 +87,7 @@ pub async fn run(
             (keys, Some(callee.key_delay_secs))
         }
         GatherResponse::Press(_) => (String::new(), None),
+        GatherResponse::PressThenHangUp(_) => unreachable!("mapped to Press above"),
     };
 
     let mut elapsed = 0.0;
@@ -124,7 +132,12 @@ pub async fn run(
         .and_then(|i| i.finished_on_key)
         .map(String::from)
         .unwrap_or_default();
-    Ok(GatherEnd::Action(Fetch {
+    let end = if hangs_up_after {
+        GatherEnd::ActionThenHangUp
+    } else {
+        GatherEnd::Action
+    };
+    Ok(end(Fetch {
         kind: WebhookKind::Gather,
         // No `action`: Twilio requests the current document's URL again.
         url: resolve(document_url, gather.action.as_deref().unwrap_or(""))?,

@@ -34,11 +34,18 @@ pub struct AppError {
 
 enum Flow {
     Fetch(Fetch),
+    HangUpDuring(Fetch),
     End(CallStatus),
 }
 
-/// Runs the conversation; returns the call's final status.
-pub async fn run(call: &ActiveCall, callee: &mut Callee, clock: &mut Clock) -> CallStatus {
+/// Runs the conversation; returns the call's final status. A request the callee left behind
+/// when hanging up (a gather's action racing the hang-up) is put in `racing`.
+pub async fn run(
+    call: &ActiveCall,
+    callee: &mut Callee,
+    clock: &mut Clock,
+    racing: &mut Option<Fetch>,
+) -> CallStatus {
     let mut next = Fetch {
         kind: WebhookKind::Answer,
         url: call.request.url.clone(),
@@ -52,6 +59,13 @@ pub async fn run(call: &ActiveCall, callee: &mut Callee, clock: &mut Clock) -> C
         };
         match execute(call, callee, clock, &next.url, &verbs).await {
             Ok(Flow::Fetch(fetch)) => next = fetch,
+            Ok(Flow::HangUpDuring(fetch)) => {
+                call.slot.record(Entry::HungUp {
+                    cause: HangupCause::Callee,
+                });
+                *racing = Some(fetch);
+                return CallStatus::Completed;
+            }
             Ok(Flow::End(status)) => return status,
             Err(error) => return application_error(call, clock, error).await,
         }
@@ -63,7 +77,7 @@ pub async fn run(call: &ActiveCall, callee: &mut Callee, clock: &mut Clock) -> C
     application_error(call, clock, error).await
 }
 
-async fn fetch(call: &ActiveCall, next: &Fetch) -> Result<Vec<Verb>, AppError> {
+pub async fn fetch(call: &ActiveCall, next: &Fetch) -> Result<Vec<Verb>, AppError> {
     let mut params = call.params(CallStatus::InProgress);
     params.extend(next.extra.iter().cloned());
     let answer = call
@@ -108,6 +122,7 @@ async fn execute(
             },
             Verb::Gather(g) => match gather::run(call, callee, clock, g, document_url).await? {
                 GatherEnd::Action(fetch) => return Ok(Flow::Fetch(fetch)),
+                GatherEnd::ActionThenHangUp(fetch) => return Ok(Flow::HangUpDuring(fetch)),
                 GatherEnd::FallThrough => {}
                 GatherEnd::CalleeHungUp => return Ok(Flow::End(CallStatus::Completed)),
             },

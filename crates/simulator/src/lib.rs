@@ -10,8 +10,11 @@
 //! It shares no code with callverify: it signs webhooks and parses TwiML on its own, so a
 //! mistake in the server cannot be mirrored here and go unnoticed.
 //!
-//! Not simulated: inline `Twiml`, `FallbackUrl`, `SendDigits`, answering-machine detection,
-//! speech input; verbs such as `<Dial>` or `<Record>` are skipped (an `Unsupported` entry).
+//! A chaos mode ([`Chaos`]) plays the disorder of a real network: unordered and duplicated
+//! callbacks, retries, lost final callbacks, early keys, a throttling or unreliable Calls API.
+//! Answering-machine detection reports `AnsweredBy` for [`Pickup::Machine`] callees.
+//!
+//! Not simulated: inline `Twiml`, `FallbackUrl`, `SendDigits`, speech input; verbs such as `<Dial>` or `<Record>` are skipped (an `Unsupported` entry).
 //!
 //! A number can instead be given a [`VirtualPhone`] ([`Simulator::virtual_phone`]): its calls
 //! are answered by a person (or a test) whose keys come from the phone, not from a script.
@@ -25,6 +28,7 @@ pub mod callee;
 mod calls_api;
 mod calls_api_plivo;
 mod calls_api_telnyx;
+pub mod chaos;
 pub mod dialect;
 mod gather;
 mod interpreter;
@@ -49,6 +53,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use callee::{Behaviour, GatherResponse, Pickup};
+pub use chaos::{ApiChaos, Chaos};
 pub use dialect::Dialect;
 pub use interpreter::APPLICATION_ERROR_SPEECH;
 pub use phone::{PhoneError, PhoneView, Speech, VirtualPhone};
@@ -93,6 +98,10 @@ struct Shared {
     scripts: Mutex<HashMap<String, Behaviour>>,
     /// Numbers answered by a person at a virtual phone (they take precedence over scripts).
     phones: Mutex<HashMap<String, VirtualPhone>>,
+    /// The chaos of calls whose behaviour names none (`Simulator::set_chaos`).
+    chaos: Mutex<Chaos>,
+    /// Numbers whose first create was already throttled (`ApiChaos::ThrottleOnce`).
+    throttled: Mutex<std::collections::HashSet<String>>,
     /// Set when the simulator stops: calls in progress end without further webhooks.
     stopping: watch::Sender<bool>,
     /// Signs every webhook as the dialect's provider does.
@@ -104,10 +113,15 @@ struct Shared {
 impl Shared {
     fn behaviour_for(&self, number: &str) -> Behaviour {
         let scripts = self.scripts.lock().unwrap_or_else(|e| e.into_inner());
-        scripts
+        let mut behaviour = scripts
             .get(number)
             .cloned()
-            .unwrap_or_else(|| Behaviour::for_number(number))
+            .unwrap_or_else(|| Behaviour::for_number(number));
+        if behaviour.chaos.is_none() {
+            let chaos = *self.chaos.lock().unwrap_or_else(|e| e.into_inner());
+            behaviour.chaos = (chaos != Chaos::default()).then_some(chaos);
+        }
+        behaviour
     }
 
     fn phone_for(&self, number: &str) -> Option<VirtualPhone> {
@@ -159,6 +173,8 @@ impl Simulator {
                 registry: registry::Registry::default(),
                 scripts: Mutex::new(HashMap::new()),
                 phones: Mutex::new(HashMap::new()),
+                chaos: Mutex::new(Chaos::default()),
+                throttled: Mutex::default(),
                 stopping: watch::Sender::new(false),
                 signer,
                 public_key,
@@ -201,6 +217,11 @@ impl Simulator {
             .entry(number.to_owned())
             .or_insert_with(VirtualPhone::new)
             .clone()
+    }
+
+    /// Every call without chaos of its own meets `chaos` from now on (a chaotic run).
+    pub fn set_chaos(&self, chaos: Chaos) {
+        *self.shared.chaos.lock().unwrap_or_else(|e| e.into_inner()) = chaos;
     }
 
     /// The call so far (or its whole story once finished).
@@ -300,6 +321,11 @@ impl SimulatorHandle {
     /// See [`Simulator::virtual_phone`].
     pub fn virtual_phone(&self, number: &str) -> VirtualPhone {
         self.simulator.virtual_phone(number)
+    }
+
+    /// See [`Simulator::set_chaos`].
+    pub fn set_chaos(&self, chaos: Chaos) {
+        self.simulator.set_chaos(chaos);
     }
 
     /// See [`Simulator::transcript`].

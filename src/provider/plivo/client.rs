@@ -9,8 +9,8 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::config::{PlivoAccount, Secret};
-use crate::provider::http::{self, timed};
+use crate::config::{MachineDetection, PlivoAccount, Secret};
+use crate::provider::http::{self, CodeKind, timed};
 use crate::provider::{CallRequest, ProviderError};
 
 #[derive(Clone)]
@@ -21,6 +21,9 @@ pub struct PlivoClient {
     auth_token: Secret,
     from: String,
     ring_timeout_secs: u32,
+    /// `time_limit` (already resolved: never 0).
+    time_limit_secs: u32,
+    machine_detection: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -52,21 +55,32 @@ impl PlivoClient {
             auth_token: config.auth_token.clone(),
             from: config.from.clone(),
             ring_timeout_secs: config.ring_timeout_secs,
+            time_limit_secs: config.time_limit_secs,
+            machine_detection: config.machine_detection == MachineDetection::Enable,
         })
     }
 
     pub async fn create_call(&self, call: CallRequest<'_>) -> Result<String, ProviderError> {
-        let body = json!({
+        let mut body = json!({
             "from": self.from,
             "to": call.to_e164,
             "answer_url": call.answer_url,
             "answer_method": "POST",
+            "fallback_url": call.fallback_url,
+            "fallback_method": "POST",
             "ring_url": call.status_url,
             "ring_method": "POST",
             "hangup_url": call.status_url,
             "hangup_method": "POST",
             "ring_timeout": self.ring_timeout_secs,
         });
+        if self.time_limit_secs > 0 {
+            body["time_limit"] = self.time_limit_secs.into();
+        }
+        if self.machine_detection {
+            // Synchronous detection: the answer_url request carries `Machine=true|false`.
+            body["machine_detection"] = "true".into();
+        }
         let request = self
             .http
             .post(format!("{}/Call/", self.account_url))
@@ -82,7 +96,7 @@ impl PlivoClient {
             _ => None,
         };
         uuid.filter(|u| !u.is_empty())
-            .ok_or_else(|| ProviderError::Failed("call fired without a request_uuid".into()))
+            .ok_or_else(|| ProviderError::Unknown("call fired without a request_uuid".into()))
     }
 
     pub async fn end_call(&self, uuid: &str) -> Result<(), ProviderError> {
@@ -90,7 +104,7 @@ impl PlivoClient {
             .http
             .delete(format!("{}/Call/{}/", self.account_url, encode(uuid)));
         match timed("end_call", self.send(live)).await {
-            Err(ProviderError::Rejected { code: 404, .. }) => {
+            Err(ProviderError::Refused { code: 404, .. }) => {
                 let queued =
                     self.http
                         .delete(format!("{}/Request/{}/", self.account_url, encode(uuid)));
@@ -109,7 +123,7 @@ impl PlivoClient {
             encode(uuid)
         ));
         let answer = match timed("call_status", self.send(live)).await {
-            Err(ProviderError::Rejected { code: 404, .. }) => {
+            Err(ProviderError::Refused { code: 404, .. }) => {
                 let record = self
                     .http
                     .get(format!("{}/Call/{}/", self.account_url, encode(uuid)));
@@ -128,7 +142,7 @@ impl PlivoClient {
                 return Ok(Answer::default());
             }
             return serde_json::from_slice(&body)
-                .map_err(|_| ProviderError::Failed(format!("HTTP {status}: unreadable answer")));
+                .map_err(|_| ProviderError::Unknown(format!("HTTP {status}: unreadable answer")));
         }
         Err(classify(status, &body))
     }
@@ -139,7 +153,9 @@ fn encode(uuid: &str) -> String {
 }
 
 /// A Plivo error answer in neutral terms: Plivo has no error codes, so the HTTP status is the
-/// code, and a 400 whose message is about the destination is an invalid number.
+/// code: a 400 whose message calls the destination invalid is an invalid number, one that says
+/// the destination is not allowed (geo permissions) a number not allowed, 401/402/403 the
+/// operator's (credentials, credit), 429 throttling, 5xx unknown.
 pub fn classify(status: StatusCode, body: &[u8]) -> ProviderError {
     let message = serde_json::from_slice::<ErrorBody>(body)
         .ok()
@@ -153,12 +169,25 @@ pub fn classify(status: StatusCode, body: &[u8]) -> ProviderError {
     let invalid = status == StatusCode::BAD_REQUEST
         && (lower.contains("'to'") || lower.contains("destination") || lower.contains("to number"))
         && lower.contains("invalid");
-    http::refusal(status, u32::from(status.as_u16()), message, invalid)
+    let not_allowed = lower.contains("not allowed")
+        || lower.contains("not permitted")
+        || lower.contains("geo permission");
+    let kind = if invalid {
+        CodeKind::InvalidNumber
+    } else if not_allowed && status.is_client_error() && status != StatusCode::UNAUTHORIZED {
+        CodeKind::NumberNotAllowed
+    } else if status == StatusCode::PAYMENT_REQUIRED {
+        CodeKind::Misconfigured
+    } else {
+        CodeKind::Other
+    };
+    http::refusal(status, u32::from(status.as_u16()), message, kind)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::CallRefusal;
 
     #[test]
     fn plivo_errors_map_to_neutral_reasons() {
@@ -166,24 +195,38 @@ mod tests {
             StatusCode::BAD_REQUEST,
             br#"{"api_id":"x","error":"invalid 'to' number"}"#,
         );
-        assert!(matches!(e, ProviderError::InvalidNumber { code: 400, .. }) && !e.fails_over());
+        assert!(
+            matches!(
+                e,
+                ProviderError::Refused {
+                    refusal: CallRefusal::InvalidNumber,
+                    code: 400,
+                    ..
+                }
+            ) && !e.fails_over()
+        );
         let e = classify(
             StatusCode::UNAUTHORIZED,
             br#"{"error":"authentication failed"}"#,
         );
-        assert!(matches!(e, ProviderError::Rejected { code: 401, .. }) && e.fails_over());
+        assert!(matches!(e, ProviderError::Misconfigured { code: 401, .. }) && e.fails_over());
         let e = classify(
             StatusCode::PAYMENT_REQUIRED,
             br#"{"error":"insufficient credit"}"#,
         );
-        assert!(matches!(e, ProviderError::Rejected { code: 402, .. }));
+        assert!(matches!(e, ProviderError::Misconfigured { code: 402, .. }));
+        let e = classify(
+            StatusCode::BAD_REQUEST,
+            br#"{"error":"destination country not allowed for this account"}"#,
+        );
+        assert!(e.fails_over() && !e.counts_against_account());
         assert!(matches!(
             classify(StatusCode::TOO_MANY_REQUESTS, b""),
-            ProviderError::Throttled(_)
+            ProviderError::Throttled { .. }
         ));
         assert!(matches!(
             classify(StatusCode::INTERNAL_SERVER_ERROR, b""),
-            ProviderError::Failed(_)
+            ProviderError::Unknown(_)
         ));
     }
 }

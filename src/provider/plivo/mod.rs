@@ -126,6 +126,11 @@ impl Provider for Plivo {
                 params.get("CallStatus").unwrap_or_default(),
                 params.get("HangupCause").unwrap_or_default(),
             ),
+            // Machine detection (`machine_detection=true`): `Machine=true` when a machine
+            // answered.
+            machine: params
+                .get("Machine")
+                .is_some_and(|m| m.eq_ignore_ascii_case("true")),
         })
     }
 

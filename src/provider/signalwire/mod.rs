@@ -35,10 +35,18 @@ impl SignalWire {
         let rest = TwilioConfig {
             account_sid: config.project_id.clone(),
             auth_token: config.api_token.clone(),
+            // SignalWire's REST credential is the project and its API token: no API keys, and
+            // webhooks are signed with the separate signing key (no rotation pair here).
+            api_key_sid: None,
+            api_key_secret: None,
+            auth_token_secondary: None,
             api_base: config.api_base.clone(),
             from: config.from.clone(),
             ring_timeout_secs: config.ring_timeout_secs,
             request_timeout_ms: config.request_timeout_ms,
+            // The compatibility API takes Twilio's TimeLimit, FallbackUrl and MachineDetection.
+            time_limit_secs: config.time_limit_secs,
+            machine_detection: config.machine_detection,
         };
         Ok(Self {
             name: config.name.clone(),

@@ -6,8 +6,8 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::config::{Secret, TelnyxAccount};
-use crate::provider::http::{self, timed};
+use crate::config::{MachineDetection, Secret, TelnyxAccount};
+use crate::provider::http::{self, CodeKind, timed};
 use crate::provider::{CallRequest, ProviderError};
 
 #[derive(Clone)]
@@ -18,16 +18,34 @@ pub struct TelnyxClient {
     application_sid: String,
     from: String,
     ring_timeout_secs: u32,
+    /// `TimeLimit` (already resolved: never 0).
+    time_limit_secs: u32,
+    machine_detection: bool,
 }
 
 /// The call resource: the create answer and `GET …/Calls/{sid}` (field names vary between
-/// Telnyx's examples, so every spelling seen is read).
-#[derive(Deserialize, Default)]
+/// Telnyx's examples, so every spelling seen is read — several may be present at once, which a
+/// serde alias would refuse as a duplicate field).
+#[derive(Default)]
 struct CallResource {
-    #[serde(default, alias = "sid", alias = "CallSid")]
     call_sid: Option<String>,
-    #[serde(default, alias = "Status")]
     status: Option<String>,
+}
+
+impl CallResource {
+    fn read(value: &serde_json::Value) -> Option<Self> {
+        let object = value.as_object()?;
+        let first = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| object.get(*n).and_then(|v| v.as_str()))
+                .map(str::to_owned)
+        };
+        Some(Self {
+            call_sid: first(&["call_sid", "sid", "CallSid"]),
+            status: first(&["status", "Status"]),
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -56,6 +74,11 @@ struct ErrorSource {
 
 /// Telnyx codes for a destination that is not a valid, dialable number (docs/PROVIDERS.md#telnyx-texml).
 pub const INVALID_NUMBER_CODES: [u32; 3] = [10016, 90010, 90011];
+/// Telnyx codes for the operator's configuration: authentication (10009) and authorization
+/// (10010) failed.
+pub const MISCONFIGURED_CODES: [u32; 2] = [10009, 10010];
+/// Telnyx's "too many requests".
+pub const THROTTLED_CODES: [u32; 1] = [10011];
 
 impl TelnyxClient {
     pub fn new(config: &TelnyxAccount) -> Result<Self, String> {
@@ -70,27 +93,37 @@ impl TelnyxClient {
             application_sid: config.application_sid.clone(),
             from: config.from.clone(),
             ring_timeout_secs: config.ring_timeout_secs,
+            time_limit_secs: config.time_limit_secs,
+            machine_detection: config.machine_detection == MachineDetection::Enable,
         })
     }
 
     pub async fn create_call(&self, call: CallRequest<'_>) -> Result<String, ProviderError> {
-        let body = json!({
+        let mut body = json!({
             "ApplicationSid": self.application_sid,
             "To": call.to_e164,
             "From": self.from,
             "Url": call.answer_url,
             "Method": "POST",
+            "FallbackUrl": call.fallback_url,
+            "FallbackMethod": "POST",
             "StatusCallback": call.status_url,
             "StatusCallbackMethod": "POST",
             "StatusCallbackEvent": "initiated ringing answered completed",
             "Timeout": self.ring_timeout_secs,
         });
+        if self.time_limit_secs > 0 {
+            body["TimeLimit"] = self.time_limit_secs.into();
+        }
+        if self.machine_detection {
+            body["MachineDetection"] = "Enable".into();
+        }
         let request = self.http.post(&self.calls_url).json(&body);
         timed("create_call", self.send(request))
             .await?
             .call_sid
             .filter(|sid| !sid.is_empty())
-            .ok_or_else(|| ProviderError::Failed("call created without a call_sid".into()))
+            .ok_or_else(|| ProviderError::Unknown("call created without a call_sid".into()))
     }
 
     pub async fn end_call(&self, call_sid: &str) -> Result<(), ProviderError> {
@@ -118,12 +151,12 @@ impl TelnyxClient {
         let (status, body) = http::exchange(request.bearer_auth(self.api_key.expose())).await?;
         if status.is_success() {
             let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
-                ProviderError::Failed(format!("HTTP {status}: unreadable call resource"))
+                ProviderError::Unknown(format!("HTTP {status}: unreadable call resource"))
             })?;
             // Some answers wrap the resource in `data`.
             let resource = value.get("data").cloned().unwrap_or(value);
-            return serde_json::from_value(resource).map_err(|_| {
-                ProviderError::Failed(format!("HTTP {status}: unreadable call resource"))
+            return CallResource::read(&resource).ok_or_else(|| {
+                ProviderError::Unknown(format!("HTTP {status}: unreadable call resource"))
             });
         }
         Err(classify(status, &body))
@@ -155,28 +188,62 @@ pub fn classify(status: reqwest::StatusCode, body: &[u8]) -> ProviderError {
         })
         .filter(|m| !m.is_empty())
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
-    let invalid = INVALID_NUMBER_CODES.contains(&code) || points_at_to;
-    http::refusal(status, code, message, invalid)
+    let kind = if INVALID_NUMBER_CODES.contains(&code) || points_at_to {
+        CodeKind::InvalidNumber
+    } else if MISCONFIGURED_CODES.contains(&code) {
+        CodeKind::Misconfigured
+    } else if THROTTLED_CODES.contains(&code) {
+        CodeKind::Throttled
+    } else {
+        CodeKind::Other
+    };
+    http::refusal(status, code, message, kind)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::CallRefusal;
+    use crate::verification::FailureReason;
     use reqwest::StatusCode;
 
     #[test]
     fn telnyx_errors_map_to_neutral_reasons() {
         let to = br#"{"errors":[{"code":"10016","title":"Phone number must be in +E.164 format","source":{"pointer":"/To"}}]}"#;
+        let e = classify(StatusCode::UNPROCESSABLE_ENTITY, to);
         assert!(matches!(
-            classify(StatusCode::UNPROCESSABLE_ENTITY, to),
-            ProviderError::InvalidNumber { code: 10016, .. }
+            e,
+            ProviderError::Refused {
+                refusal: CallRefusal::InvalidNumber,
+                code: 10016,
+                ..
+            }
         ));
+        assert_eq!(e.reason(), FailureReason::InvalidNumber);
+        assert!(!e.fails_over());
         let auth = br#"{"errors":[{"code":"10009","title":"Authentication failed"}]}"#;
         let e = classify(StatusCode::UNAUTHORIZED, auth);
-        assert!(matches!(e, ProviderError::Rejected { code: 10009, .. }) && e.fails_over());
+        assert!(matches!(e, ProviderError::Misconfigured { code: 10009, .. }) && e.fails_over());
         let e = classify(StatusCode::TOO_MANY_REQUESTS, b"{}");
-        assert!(matches!(e, ProviderError::Throttled(_)));
+        assert!(matches!(e, ProviderError::Throttled { .. }));
+        let slow = br#"{"errors":[{"code":"10011","title":"Too many requests"}]}"#;
+        let e = classify(StatusCode::BAD_REQUEST, slow);
+        assert!(matches!(e, ProviderError::Throttled { code: 10011, .. }));
+        let other = br#"{"errors":[{"code":"10015","title":"Bad request"}]}"#;
+        let e = classify(StatusCode::BAD_REQUEST, other);
+        assert_eq!(e.reason(), FailureReason::ProviderRejected);
+        assert!(e.fails_over());
         let e = classify(StatusCode::SERVICE_UNAVAILABLE, b"<html>");
-        assert!(matches!(e, ProviderError::Failed(_)) && !e.fails_over());
+        assert!(matches!(e, ProviderError::Unknown(_)) && !e.fails_over());
+        assert_eq!(e.reason(), FailureReason::ProviderUnknown);
+    }
+
+    #[test]
+    fn a_call_resource_may_spell_its_id_several_ways_at_once() {
+        let both = json!({"sid": "v3:a", "call_sid": "v3:a", "status": "completed"});
+        let r = CallResource::read(&both).unwrap();
+        assert_eq!(r.call_sid.as_deref(), Some("v3:a"));
+        assert_eq!(r.status.as_deref(), Some("completed"));
+        assert!(CallResource::read(&json!("x")).is_none());
     }
 }

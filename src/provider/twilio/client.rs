@@ -5,17 +5,22 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::TwilioConfig;
+use crate::config::{MachineDetection, TwilioConfig};
+use crate::provider::http::CodeKind;
 use crate::provider::{CallRequest, ProviderError};
 
 #[derive(Clone)]
 pub struct TwilioClient {
     http: reqwest::Client,
     calls_url: String,
-    account_sid: String,
-    auth_token: String,
+    /// Basic auth: the API key (`SK…`) and its secret when configured, else the account SID and
+    /// its auth token. The account SID stays the URL's path segment either way.
+    user: String,
+    password: String,
     from: String,
     ring_timeout_secs: u32,
+    time_limit_secs: u32,
+    machine_detection: bool,
 }
 
 #[derive(Deserialize)]
@@ -44,10 +49,22 @@ impl TwilioClient {
                 config.api_base.trim_end_matches('/'),
                 config.account_sid
             ),
-            account_sid: config.account_sid.clone(),
-            auth_token: config.auth_token.expose().to_owned(),
+            user: config
+                .api_key_sid
+                .clone()
+                .unwrap_or_else(|| config.account_sid.clone()),
+            password: config
+                .api_key_secret
+                .as_ref()
+                .unwrap_or(&config.auth_token)
+                .expose()
+                .to_owned(),
             from: config.from.clone(),
             ring_timeout_secs: config.ring_timeout_secs,
+            // 0 means "derived": the caller resolves it (`TwilioConfig::time_limit`); 0 is never
+            // sent (it would end the call at once).
+            time_limit_secs: config.time_limit_secs,
+            machine_detection: config.machine_detection == MachineDetection::Enable,
         })
     }
 
@@ -83,11 +100,14 @@ impl TwilioClient {
 
     async fn send_create_call(&self, call: CallRequest<'_>) -> Result<String, ProviderError> {
         let timeout = self.ring_timeout_secs.to_string();
-        let form: [(&str, &str); 11] = [
+        let time_limit = self.time_limit_secs.to_string();
+        let mut form: Vec<(&str, &str)> = vec![
             ("To", call.to_e164),
             ("From", &self.from),
             ("Url", call.answer_url),
             ("Method", "POST"),
+            ("FallbackUrl", call.fallback_url),
+            ("FallbackMethod", "POST"),
             ("StatusCallback", call.status_url),
             ("StatusCallbackEvent", "initiated"),
             ("StatusCallbackEvent", "ringing"),
@@ -96,6 +116,12 @@ impl TwilioClient {
             ("StatusCallbackMethod", "POST"),
             ("Timeout", &timeout),
         ];
+        if self.time_limit_secs > 0 {
+            form.push(("TimeLimit", &time_limit));
+        }
+        if self.machine_detection {
+            form.push(("MachineDetection", "Enable"));
+        }
         let request = self.http.post(&self.calls_url).form(&form);
         self.send(request).await.map(|call| call.sid)
     }
@@ -103,7 +129,7 @@ impl TwilioClient {
     /// Sends an authenticated request and reads a call resource (or the error) from the answer.
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<CallResource, ProviderError> {
         let response = request
-            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .basic_auth(&self.user, Some(&self.password))
             .send()
             .await
             .map_err(crate::provider::http::transport)?;
@@ -111,10 +137,10 @@ impl TwilioClient {
         let body = response
             .bytes()
             .await
-            .map_err(|e| ProviderError::Failed(describe(e)))?;
+            .map_err(|e| ProviderError::Unknown(describe(e)))?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|_| {
-                ProviderError::Failed(format!("HTTP {status}: unreadable call resource"))
+                ProviderError::Unknown(format!("HTTP {status}: unreadable call resource"))
             });
         }
         let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
@@ -126,14 +152,30 @@ impl TwilioClient {
             .and_then(|e| e.message)
             .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
         // Twilio's messages quote the number ("The 'To' number 5551234567 is not valid"):
-        // masked (by `refusal`) before they reach a log line or the portal.
-        Err(crate::provider::http::refusal(
-            status,
-            code,
-            message,
-            INVALID_NUMBER_CODES.contains(&code),
-        ))
+        // masked (by `http::refusal`) before they reach a log line or the portal.
+        Err(classify(status.as_u16(), code, message))
     }
+}
+
+/// What Twilio's codes mean (the table in docs/PROVIDERS.md#twilio-calls-api-errors). Shared by
+/// SignalWire, whose compatibility API answers with Twilio's codes.
+pub fn code_kind(code: u32) -> CodeKind {
+    match code {
+        20429 => CodeKind::Throttled,
+        20003 | 20403 | 21210 | 21212 | 21219 => CodeKind::Misconfigured,
+        21215 | 21216 => CodeKind::NumberNotAllowed,
+        c if INVALID_NUMBER_CODES.contains(&c) => CodeKind::InvalidNumber,
+        _ => CodeKind::Other,
+    }
+}
+
+/// Twilio's errors in neutral terms: 5xx unknown, 429/20429 throttled, the operator's codes
+/// (and any 401/403) misconfigured, 21215/21216 a number not allowed, 21211/21217 (13223,
+/// 13224) an invalid number, any other 4xx a refusal.
+pub fn classify(http_status: u16, code: u32, message: String) -> ProviderError {
+    let status = reqwest::StatusCode::from_u16(http_status)
+        .unwrap_or(reqwest::StatusCode::INTERNAL_SERVER_ERROR);
+    crate::provider::http::refusal(status, code, message, code_kind(code))
 }
 
 /// Twilio's codes for a destination that is not a valid number (docs/PROVIDERS.md#twilio-calls-api-errors):
@@ -162,5 +204,42 @@ fn describe(e: reqwest::Error) -> String {
         "could not connect".to_owned()
     } else {
         e.without_url().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verification::FailureReason;
+
+    #[test]
+    fn twilio_codes_map_onto_neutral_errors() {
+        let reason = |status, code| classify(status, code, String::new()).reason();
+        assert_eq!(reason(429, 20429), FailureReason::ProviderThrottled);
+        assert_eq!(reason(400, 20429), FailureReason::ProviderThrottled);
+        for code in [20003, 21210, 21212, 21219] {
+            assert_eq!(
+                reason(400, code),
+                FailureReason::ProviderMisconfigured,
+                "{code}"
+            );
+        }
+        assert_eq!(reason(401, 20003), FailureReason::ProviderMisconfigured);
+        assert_eq!(reason(403, 12345), FailureReason::ProviderMisconfigured);
+        assert_eq!(
+            reason(400, 21215),
+            FailureReason::NumberNotAllowedByProvider
+        );
+        assert_eq!(
+            reason(400, 21216),
+            FailureReason::NumberNotAllowedByProvider
+        );
+        assert_eq!(reason(400, 21211), FailureReason::InvalidNumber);
+        assert_eq!(reason(400, 21217), FailureReason::InvalidNumber);
+        assert_eq!(reason(400, 21201), FailureReason::ProviderRejected);
+        assert_eq!(reason(500, 20500), FailureReason::ProviderUnknown);
+        assert_eq!(reason(503, 503), FailureReason::ProviderUnknown);
+        assert!(!classify(502, 0, String::new()).certainly_not_placed());
+        assert!(classify(400, 21211, String::new()).certainly_not_placed());
     }
 }

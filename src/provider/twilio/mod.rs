@@ -26,8 +26,10 @@ pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
 pub struct Twilio {
     name: String,
     client: TwilioClient,
-    /// Signs the webhooks (and is the REST password).
+    /// Signs the webhooks (and is the REST password unless an API key is configured).
     auth_token: Secret,
+    /// Also accepted for webhook signatures during a token rotation.
+    auth_token_secondary: Option<Secret>,
     twiml: Twiml,
 }
 
@@ -37,6 +39,7 @@ impl Twilio {
             name: name.to_owned(),
             client: TwilioClient::new(config).map_err(|e| e.to_string())?,
             auth_token: config.auth_token.clone(),
+            auth_token_secondary: config.auth_token_secondary.clone(),
             twiml: Twiml::new(default_locale)?,
         })
     }
@@ -55,6 +58,12 @@ pub fn progress(call_status: &str) -> CallProgress {
         "canceled" => CallProgress::Canceled,
         _ => CallProgress::Unknown,
     }
+}
+
+/// `AnsweredBy` (answering-machine detection): `machine_start`, `machine_end_*` or `fax`;
+/// `human` and `unknown` are treated as a person.
+pub fn answered_by_machine(answered_by: &str) -> bool {
+    answered_by.starts_with("machine_") || answered_by == "fax"
 }
 
 impl Provider for Twilio {
@@ -102,8 +111,13 @@ impl Provider for Twilio {
             return Err(Refusal::UnsupportedMediaType);
         }
         let params = FormParams::parse(request.body);
-        let token = self.auth_token.expose();
-        if !signature::validate_form(token, signature, request.url, &params.to_vec()) {
+        let pairs = params.to_vec();
+        let signed_with = |token: &Secret| {
+            signature::validate_form(token.expose(), signature, request.url, &pairs)
+        };
+        if !signed_with(&self.auth_token)
+            && !self.auth_token_secondary.as_ref().is_some_and(signed_with)
+        {
             return Err(Refusal::BadSignature);
         }
         let call_id = params.get("CallSid").unwrap_or_default();
@@ -114,6 +128,7 @@ impl Provider for Twilio {
             call_id: call_id.to_owned(),
             digits: params.get("Digits").unwrap_or_default().to_owned(),
             progress: progress(params.get("CallStatus").unwrap_or_default()),
+            machine: answered_by_machine(params.get("AnsweredBy").unwrap_or_default()),
         })
     }
 
@@ -136,5 +151,20 @@ mod tests {
         assert_eq!(progress("completed"), CallProgress::Completed);
         assert_eq!(progress("initiated"), CallProgress::Queued);
         assert_eq!(progress("bogus"), CallProgress::Unknown);
+    }
+
+    #[test]
+    fn machines_and_faxes_are_not_people() {
+        for machine in [
+            "machine_start",
+            "machine_end_beep",
+            "machine_end_other",
+            "fax",
+        ] {
+            assert!(answered_by_machine(machine), "{machine}");
+        }
+        for person in ["human", "unknown", ""] {
+            assert!(!answered_by_machine(person), "{person}");
+        }
     }
 }

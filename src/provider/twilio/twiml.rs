@@ -32,6 +32,9 @@ enum Gather {
 
 /// Stand-ins rendered where the per-call values go; private-use characters, so no prompt text
 /// contains them and HTML escaping leaves them alone.
+/// Hangs up without a word (an answering machine answered).
+const HANGUP: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Hangup/></Response>";
+
 const ACTION_HOLE: &str = "\u{E000}action\u{E000}";
 const TIMEOUT_HOLE: &str = "\u{E000}timeout\u{E000}";
 
@@ -205,6 +208,7 @@ impl Twiml {
                 timeout_secs,
             } => self.confirm_fraud(locale, action, timeout_secs),
             Answer::Goodbye { locale, closing } => self.goodbye(locale, closing),
+            Answer::Hangup => HANGUP.to_owned(),
         }
     }
 

@@ -5,17 +5,30 @@
 -- KEYS[1] verification hash   KEYS[2] the user's methods hash   KEYS[3] the user's audit stream
 -- KEYS[4] the user's live-verification slot (released when this verification ends)
 -- KEYS[5] the user's fraud block (set by a fraud report for the verification's fraud_block_secs)
--- ARGV[1] event: placed | refused | voice | gather | status
+-- ARGV[1] event: placed | refused | uncertain | voice | gather | status | machine | settle
 -- ARGV[2] provider call id (CallSid), '' when unknown
 -- ARGV[3] pub/sub channel announcing this verification's changes (long-poll wake-ups)
 -- ARGV[4] audit stream cap (entries)
 -- ARGV[5…] per event:
---   refused: reason (a `FailureReason`, src/verification/mod.rs), provider error text
---   voice:   (none)
---   gather:  digits ('' = silence), step ('prompt' | 'fraud'), max prompts
+--   refused: reason (a `FailureReason`, src/verification/mod.rs), provider error text; a no-op
+--            once a call is bound (a call that reported back was placed, whatever we heard)
+--   voice:   (none); only the first delivery plays prompt 1 (duplicates repeat it, uncounted)
+--   gather:  digits ('' = silence), step ('prompt' | 'fraud'), max prompts, the prompt number
+--            the gather was asked by ('' = unknown): a wrong key or silence from an older
+--            prompt's gather (a duplicated delivery) is answered without consuming a prompt
 --   status:  progress ('ringing' | 'answered' | 'end' | other: ignored), and for 'end' the
 --            terminal status and failure reason (mapped from the provider's status in Rust:
---            `CallProgress::ending` in src/provider/mod.rs)
+--            `CallProgress::ending` in src/provider/mod.rs), then the hang-up grace (ms)
+--   uncertain: the provider error text (placing the call had an unknown outcome): recorded
+--            as provider_error, the verification stays open
+--   machine: (none) answering-machine detection: failed / voicemail
+--   settle:  (none) only what is due by time (expiry, a hang-up whose grace is over)
+--
+-- The hang-up grace: a 'completed' (reason hung_up) before approval does not end the
+-- verification at once; it records settle_at = now + grace (ms). A '#' from the bound call
+-- before settle_at still approves; the first event at or after settle_at ends it hung_up
+-- (reconciliation sends 'settle' then). Other endings (busy, no-answer, failed, canceled) end
+-- it at once.
 -- Returns one space-separated string (one bulk reply decodes far cheaper than a 9-element array,
 -- and this runs on every keypress):
 --   'outcome status locale purpose prompts ended now updated_at reason'
@@ -28,12 +41,14 @@ local event, call_sid, channel, audit_cap = ARGV[1], ARGV[2], ARGV[3], tonumber(
 
 -- Only what every event needs; a re-prompt (the commonest webhook) reads nothing else.
 local v = redis.call('HMGET', vkey, 'status', 'call_sid', 'expires_at', 'prompts', 'locale',
-  'purpose', 'reason')
+  'purpose', 'reason', 'settle_at')
 local status = v[1]
 if not status then return 'missing    0 0 0  ' end
 local ended = 0
 local prompts = tonumber(v[4]) or 0
-local now = tonumber(redis.call('TIME')[1])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1])
+local now_ms = now * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local terminal = {approved = true, failed = true, expired = true, canceled = true, fraud_reported = true}
 local rank = {calling = 0, ringing = 1, answered = 2}
 
@@ -101,27 +116,53 @@ if call_sid ~= '' then
   end
 end
 
-if terminal[status] then return reply('gone') end
+-- An ended verification answers its own call with its own closing (a repeated '#' after the
+-- approval hears "thank you", not "no longer valid").
+local function closing()
+  if event == 'gather' or event == 'voice' then
+    if status == 'approved' then return reply('approved') end
+    if status == 'fraud_reported' then return reply('fraud_reported') end
+    if status == 'failed' and v[7] == 'no_input' then return reply('no_input') end
+  end
+  return reply('gone')
+end
+
+if terminal[status] then return closing() end
 if now >= tonumber(v[3]) then
   finish('expired', 'expired')
   return reply('gone')
 end
+-- The call hung up before approval and the grace for a '#' on its way is over.
+if v[8] and now_ms >= tonumber(v[8]) then
+  finish('failed', 'hung_up')
+  return closing()
+end
 
-if event == 'placed' then
+if event == 'placed' or event == 'settle' then
+  return reply('ok')
+
+elseif event == 'uncertain' then
+  redis.call('HSET', vkey, 'provider_error', ARGV[5], 'uncertain_at', now)
   return reply('ok')
 
 elseif event == 'refused' then
+  if v[2] and v[2] ~= '' then return reply('ok') end
   finish('failed', ARGV[5])
   redis.call('HSET', vkey, 'provider_error', ARGV[6])
   return reply('ok')
 
+elseif event == 'machine' then
+  finish('failed', 'voicemail')
+  return reply('voicemail')
+
 elseif event == 'voice' then
   if rank[status] < 2 then move('answered') end
-  prompts = redis.call('HINCRBY', vkey, 'prompts', 1)
+  if prompts == 0 then prompts = redis.call('HINCRBY', vkey, 'prompts', 1) end
   return reply('prompt')
 
 elseif event == 'gather' then
   local digits, step, max_prompts = ARGV[5], ARGV[6], tonumber(ARGV[7])
+  local asked_by = tonumber(ARGV[8])
   if rank[status] < 2 then move('answered') end
   if step == 'fraud' and digits == '#' and redis.call('HGET', vkey, 'fraud_asked') == '1' then
     finish('fraud_reported', nil)
@@ -152,7 +193,13 @@ elseif event == 'gather' then
     redis.call('HSET', vkey, 'fraud_asked', '1')
     return reply('confirm_fraud')
   end
-  -- A wrong key or silence: prompt again, or give up politely.
+  -- A wrong key or silence: prompt again, or give up politely. A repeated delivery of an older
+  -- prompt's gather is answered the same way without consuming a prompt.
+  local stale = asked_by ~= nil and asked_by < prompts
+  if stale then
+    if digits == '' then return reply('reprompt_silence') end
+    return reply('reprompt_invalid')
+  end
   if prompts >= max_prompts then
     finish('failed', 'no_input')
     return reply('no_input')
@@ -163,10 +210,14 @@ elseif event == 'gather' then
 
 elseif event == 'status' then
   local progress, end_status, end_reason = ARGV[5], ARGV[6], ARGV[7]
+  local grace_ms = tonumber(ARGV[8]) or 0
   if progress == 'ringing' then
     if status == 'calling' then move('ringing') end
   elseif progress == 'answered' then
     if rank[status] < 2 then move('answered') end
+  elseif end_status == 'failed' and end_reason == 'hung_up' and grace_ms > 0 then
+    if not v[8] then redis.call('HSET', vkey, 'settle_at', now_ms + grace_ms) end
+    return reply('deferred')
   elseif end_status ~= '' then
     finish(end_status, end_reason)
   end

@@ -26,6 +26,12 @@ pub enum Mode {
     RejectedSaying(&'static str),
     /// 500 with this error message.
     FailedSaying(&'static str),
+    /// This HTTP status with this Twilio error code.
+    Error(u16, u32),
+    /// 201 with a body that is not a call resource.
+    Unreadable,
+    /// Answers 201 only after `ms` (longer than the client's deadline: a timeout).
+    SlowMs(u64),
 }
 
 /// One recorded Calls API request.
@@ -57,6 +63,12 @@ impl CallsRequest {
 struct Inner {
     calls: Vec<CallsRequest>,
     mode: Option<Mode>,
+    /// This many next Calls requests are answered 429 / 20429 first.
+    throttle_next: usize,
+    /// Each call's status as `GET …/Calls/{sid}.json` reports it (default `in-progress`).
+    call_statuses: std::collections::HashMap<String, String>,
+    /// How many times a call's resource was read.
+    fetches: usize,
 }
 
 #[derive(Clone)]
@@ -86,17 +98,43 @@ async fn create_call(
     body: axum::body::Bytes,
 ) -> (StatusCode, axum::Json<serde_json::Value>) {
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-    let mut inner = inner.lock().unwrap();
-    let sid = format!("CA{:032x}", inner.calls.len() as u128 + 0xabc0);
-    inner.calls.push(CallsRequest {
-        form,
-        authorization: headers
-            .get("authorization")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default(),
-        sid: sid.clone(),
-    });
-    match inner.mode.unwrap_or(Mode::Created) {
+    let (sid, mode) = {
+        let mut inner = inner.lock().unwrap();
+        let sid = format!("CA{:032x}", inner.calls.len() as u128 + 0xabc0);
+        inner.calls.push(CallsRequest {
+            form,
+            authorization: headers
+                .get("authorization")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default(),
+            sid: sid.clone(),
+        });
+        if inner.throttle_next > 0 {
+            inner.throttle_next -= 1;
+            (sid, None)
+        } else {
+            (sid, Some(inner.mode.unwrap_or(Mode::Created)))
+        }
+    };
+    let Some(mode) = mode else {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            axum::Json(json!({"code": 20429, "message": "Too Many Requests", "status": 429})),
+        );
+    };
+    match mode {
+        Mode::SlowMs(ms) => {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            (
+                StatusCode::CREATED,
+                axum::Json(json!({"sid": sid, "account_sid": ACCOUNT_SID, "status": "queued"})),
+            )
+        }
+        Mode::Unreadable => (StatusCode::CREATED, axum::Json(json!(["not", "a", "call"]))),
+        Mode::Error(status, code) => (
+            StatusCode::from_u16(status).unwrap(),
+            axum::Json(json!({"code": code, "message": "refused", "status": status})),
+        ),
         Mode::Created => (
             StatusCode::CREATED,
             axum::Json(json!({"sid": sid, "account_sid": ACCOUNT_SID, "status": "queued"})),
@@ -122,6 +160,24 @@ async fn create_call(
     }
 }
 
+async fn fetch_call(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> (StatusCode, axum::Json<serde_json::Value>) {
+    let sid = file.trim_end_matches(".json").to_owned();
+    let mut inner = inner.lock().unwrap();
+    inner.fetches += 1;
+    let status = inner
+        .call_statuses
+        .get(&sid)
+        .cloned()
+        .unwrap_or_else(|| "in-progress".into());
+    (
+        StatusCode::OK,
+        axum::Json(json!({"sid": sid, "account_sid": ACCOUNT_SID, "status": status})),
+    )
+}
+
 /// A call the stub has accepted, to be played by the test.
 #[derive(Clone, Debug)]
 pub struct StubCall {
@@ -136,6 +192,10 @@ impl StubTwilio {
                 &format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"),
                 post(create_call),
             )
+            .route(
+                &format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/{{file}}"),
+                axum::routing::get(fetch_call),
+            )
             .with_state(inner.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -149,6 +209,24 @@ impl StubTwilio {
 
     pub fn set_mode(&self, mode: Mode) {
         self.inner.lock().unwrap().mode = Some(mode);
+    }
+
+    /// The next `n` Calls requests are throttled (429 / 20429).
+    pub fn throttle_next(&self, n: usize) {
+        self.inner.lock().unwrap().throttle_next = n;
+    }
+
+    /// What `GET …/Calls/{sid}.json` reports for the call from now on.
+    pub fn set_call_status(&self, sid: &str, status: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        inner
+            .call_statuses
+            .insert(sid.to_owned(), status.to_owned());
+    }
+
+    /// How many times a call resource was read (reconciliation).
+    pub fn fetches(&self) -> usize {
+        self.inner.lock().unwrap().fetches
     }
 
     pub fn calls(&self) -> Vec<CallsRequest> {

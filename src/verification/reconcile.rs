@@ -1,0 +1,212 @@
+//! Reconciliation: every live verification is checked against the provider's own record of its
+//! call, so a lost status callback (our 503 during a Redis blip, an instance restart, a dropped
+//! request) can never leave it open — and the user locked out by its live slot — until expiry.
+//!
+//! The schedule lives in Redis (`Store::schedule_reconcile`): a check is due
+//! `verification.reconcile_interval_secs` after the call was dialled and again after each check
+//! while the call lives, when a hang-up's grace is over, and when an unknown placement outcome
+//! runs out of time. Every instance runs this loop; each due check is claimed by one instance
+//! for a lease (`Store::claim_reconcile`), and a check whose instance died is taken over when
+//! the lease runs out, so the work is shared and survives restarts.
+//!
+//! A check: apply what is due by time (`Event::Settle`: a hang-up past its grace, an expiry);
+//! with no call bound, end `provider_unknown` past the ring timeout plus
+//! `verification.unknown_outcome_margin_secs`; otherwise read the call's progress from the
+//! provider and apply it if the call is over (through the same guarded transition as a status
+//! callback). Counted in `callverify_reconciliations_total{outcome}`.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::transition::{Event, Outcome, Transition};
+use super::{CallFlow, FailureReason};
+use crate::ids::VerificationId;
+
+/// How often each instance looks for due checks.
+const TICK: Duration = Duration::from_millis(500);
+/// Most checks one instance claims per tick.
+const BATCH: usize = 64;
+/// Checks run at once per instance.
+const CONCURRENCY: usize = 16;
+/// A claimed check is invisible to other instances this long (longer than a provider request).
+const LEASE_MS: u64 = 30_000;
+
+/// What one check did (the metric's `outcome` label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checked {
+    /// The verification ended in this check.
+    Ended,
+    /// Already ended or gone: dropped from the schedule.
+    Done,
+    /// Still open (the call goes on, or a deadline is ahead): checked again later.
+    Open,
+    /// The call is over; a `#` may still be on its way (hang-up grace).
+    Deferred,
+    /// The provider could not tell (error, timeout): checked again later.
+    ProviderError,
+    /// Redis failed: the lease runs out and the check is retried.
+    RedisError,
+}
+
+impl Checked {
+    fn label(self) -> &'static str {
+        match self {
+            Checked::Ended => "ended",
+            Checked::Done => "done",
+            Checked::Open => "open",
+            Checked::Deferred => "deferred",
+            Checked::ProviderError => "provider_error",
+            Checked::RedisError => "redis_error",
+        }
+    }
+}
+
+/// Runs the reconciliation loop until `stop` turns true.
+pub fn spawn(flow: CallFlow, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(TICK) => {}
+                _ = stop.wait_for(|stop| *stop) => break,
+            }
+            let due = match flow.store.claim_reconcile(BATCH, LEASE_MS).await {
+                Ok(due) => due,
+                Err(e) => {
+                    crate::ops::metrics::redis_error("reconcile", &e);
+                    continue;
+                }
+            };
+            futures_util::stream::iter(due)
+                .for_each_concurrent(CONCURRENCY, |id| {
+                    let flow = &flow;
+                    async move {
+                        let checked = flow.reconcile(&id).await;
+                        metrics::counter!(crate::ops::metrics::RECONCILIATIONS, "outcome" => checked.label())
+                            .increment(1);
+                    }
+                })
+                .await;
+        }
+    })
+}
+
+impl CallFlow {
+    /// One reconciliation check of verification `id` (claimed from the schedule).
+    pub async fn reconcile(&self, id: &str) -> Checked {
+        match self.try_reconcile(id).await {
+            Ok(checked) => checked,
+            Err(e) => {
+                crate::ops::metrics::redis_error("reconcile", &e);
+                tracing::warn!(verification = %id, error = %e, "reconciliation check failed");
+                Checked::RedisError
+            }
+        }
+    }
+
+    async fn try_reconcile(&self, id: &str) -> redis::RedisResult<Checked> {
+        let store = &self.store;
+        let Ok(vid) = VerificationId::parse(id) else {
+            store.unschedule_reconcile(id).await?;
+            return Ok(Checked::Done);
+        };
+        let Some(view) = store.reconcile_view(&vid).await? else {
+            store.unschedule_reconcile(id).await?;
+            return Ok(Checked::Done);
+        };
+        if view.status.is_terminal() {
+            store.unschedule_reconcile(id).await?;
+            return Ok(Checked::Done);
+        }
+        // What is due by time alone (expiry, a hang-up past its grace), on Redis' clock.
+        let settled = store.transition(&vid, "", Event::Settle).await?;
+        if let Some(done) = self.after(&vid, &settled).await? {
+            return Ok(done);
+        }
+        let now = settled.now;
+        let interval_ms = self.settings.verification.reconcile_interval_secs * 1000;
+        if let Some(settle_at_ms) = view.settle_at_ms {
+            let wait = (settle_at_ms - now * 1000).clamp(100, interval_ms as i64);
+            store.schedule_reconcile(&vid, wait as u64, false).await?;
+            return Ok(Checked::Deferred);
+        }
+        let Some(call_sid) = view.call_sid else {
+            // The provider's answer to "place the call" was unknown: the first call that
+            // reports back binds; past the ring timeout plus a margin, none will.
+            // Counted from the unknown answer; while the placement may still be in flight (or
+            // its instance died during it), from the longest it can take.
+            let settings = &self.settings;
+            let placed_by = view
+                .uncertain_at
+                .unwrap_or_else(|| view.created_at + settings.placement_ms.div_ceil(1000) as i64);
+            let deadline = placed_by
+                + i64::from(settings.ring_timeout_secs)
+                + settings.verification.unknown_outcome_margin_secs as i64;
+            if now < deadline {
+                let wait = ((deadline - now) * 1000).min(interval_ms as i64).max(100);
+                store.schedule_reconcile(&vid, wait as u64, false).await?;
+                return Ok(Checked::Open);
+            }
+            let detail =
+                "the provider's answer to placing the call was unknown, and no call reported back";
+            let event = Event::Refused {
+                reason: FailureReason::ProviderUnknown,
+                detail,
+            };
+            let t = store.transition(&vid, "", event).await?;
+            return Ok(self.after(&vid, &t).await?.unwrap_or(Checked::Open));
+        };
+        let Some(provider) = self.providers.get(&view.provider).cloned() else {
+            store.schedule_reconcile(&vid, interval_ms, false).await?;
+            return Ok(Checked::ProviderError);
+        };
+        let progress = match provider.call_progress(&call_sid).await {
+            Ok(progress) => progress,
+            Err(error) => {
+                tracing::warn!(verification = %id, %error, "call progress not readable");
+                store.schedule_reconcile(&vid, interval_ms, false).await?;
+                return Ok(Checked::ProviderError);
+            }
+        };
+        if !progress.is_final() {
+            store.schedule_reconcile(&vid, interval_ms, false).await?;
+            return Ok(Checked::Open);
+        }
+        let grace_ms = self.settings.verification.hangup_grace_ms;
+        let event = Event::Status { progress, grace_ms };
+        let t = store.transition(&vid, &call_sid, event).await?;
+        if t.outcome == Outcome::Deferred {
+            store
+                .schedule_reconcile(&vid, grace_ms.max(100), false)
+                .await?;
+            return Ok(Checked::Deferred);
+        }
+        if let Some(done) = self.after(&vid, &t).await? {
+            tracing::info!(verification = %id, reason = t.reason.map_or("", |r| r.as_str()), "ended by reconciliation with the provider's record");
+            return Ok(done);
+        }
+        store.schedule_reconcile(&vid, interval_ms, false).await?;
+        Ok(Checked::Open)
+    }
+
+    /// After a transition: when it ended the verification (or found it ended), announce it and
+    /// drop it from the schedule.
+    async fn after(
+        &self,
+        id: &VerificationId,
+        t: &Transition,
+    ) -> redis::RedisResult<Option<Checked>> {
+        if t.ended {
+            self.ended(id, t, true);
+            self.store.unschedule_reconcile(id.as_str()).await?;
+            return Ok(Some(Checked::Ended));
+        }
+        if t.status.is_none_or(|s| s.is_terminal()) {
+            self.store.unschedule_reconcile(id.as_str()).await?;
+            return Ok(Some(Checked::Done));
+        }
+        Ok(None)
+    }
+}
