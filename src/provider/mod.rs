@@ -5,8 +5,9 @@
 //! are in docs/PROVIDERS.md.
 //!
 //! Adding a provider: a new folder with a type implementing [`Provider`], and one line in
-//! `start_provider` in `src/lib.rs`, where the accounts are built.
+//! `src/provider/accounts.rs`, where the accounts are built.
 
+pub mod accounts;
 pub mod http;
 pub mod plivo;
 pub mod signalwire;
