@@ -32,6 +32,10 @@ pub struct Store {
     /// `redis.wait_replicas`: replicas a verification's ending waits for.
     wait_replicas: u32,
     timeout: Duration,
+    /// Until when endings skip `WAIT`: set when one came back short (a shard without enough
+    /// replicas, typically just after a failover), so the next ones do not each stall the
+    /// node's shared connection for the whole timeout.
+    replicas_short_until: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 struct Scripts {
@@ -77,6 +81,7 @@ impl Store {
             conn,
             wait_replicas: config.wait_replicas,
             timeout: Duration::from_millis(config.timeout_ms),
+            replicas_short_until: std::sync::Arc::default(),
             keys: Keys::new(&config.prefix),
             scripts: std::sync::Arc::new(Scripts {
                 create_verification: redis::Script::new(include_str!(

@@ -7,6 +7,9 @@ use crate::ids::VerificationId;
 use crate::verification::transition::{Event, Transition};
 use crate::verification::{FailureReason, Purpose, Status, Verification};
 
+/// How long endings skip `WAIT` after one came back short of `redis.wait_replicas`.
+const REPLICAS_SHORT_BACKOFF: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What a new verification stores.
 pub struct NewVerification<'a> {
     pub id: &'a VerificationId,
@@ -189,12 +192,31 @@ impl Store {
     /// replica is down or slow) are logged and the ending stands: availability over the
     /// replication window. A failed `WAIT` (the node was lost) is an error: the caller is not
     /// told of an ending that may not survive.
+    ///
+    /// A short answer means the shard has fewer replicas than asked (just after a failover, its
+    /// promoted master has none): waiting again would only stall every request that shares the
+    /// node's connection for the whole timeout, so endings skip `WAIT` for
+    /// [`REPLICAS_SHORT_BACKOFF`] (logged), then try again.
     async fn await_replicas(&self, key: &str) -> redis::RedisResult<()> {
+        let skipping = self
+            .replicas_short_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|until| std::time::Instant::now() < until);
+        if skipping {
+            tracing::warn!("redis.wait_replicas skipped: a shard recently had too few replicas");
+            return Ok(());
+        }
         let acknowledged = self
             .conn()
             .wait_for_replicas(key, self.wait_replicas, self.timeout)
             .await?;
         if acknowledged < i64::from(self.wait_replicas) {
+            *self
+                .replicas_short_until
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) =
+                Some(std::time::Instant::now() + REPLICAS_SHORT_BACKOFF);
             tracing::warn!(
                 acknowledged,
                 wanted = self.wait_replicas,
