@@ -317,6 +317,16 @@ pub trait Provider: Send + Sync + 'static {
     fn render(&self, answer: &Answer<'_>) -> Markup;
 }
 
+impl WebhookRequest<'_> {
+    /// A header's value, when present, readable and not empty (signature headers, timestamps).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+    }
+}
+
 /// Whether a webhook's body is form-encoded (or says nothing of its type): every webhook we
 /// configure is.
 pub fn is_form(headers: &HeaderMap) -> bool {

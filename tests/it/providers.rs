@@ -339,15 +339,7 @@ dialect = "telnyx"
 async fn a_refused_call_fails_over_to_the_next_account() {
     let stub = stub(Duration::ZERO).await;
     stub.status.store(401, Ordering::SeqCst);
-    let extra = failover_accounts(&stub.base);
-    let server = TestServer::start_with(
-        &stub.base,
-        Options {
-            extra: &extra,
-            ..Options::default()
-        },
-    )
-    .await;
+    let server = failover_server(&stub.base).await;
     let v = register_and_wait(&server, "amy", "+14255551234").await;
     assert_eq!(v["status"], "approved", "{v}");
     assert_eq!(v["provider"], "backup");
@@ -371,15 +363,7 @@ async fn a_refused_call_fails_over_to_the_next_account() {
 async fn an_invalid_number_refusal_never_fails_over() {
     let stub = stub(Duration::ZERO).await;
     stub.status.store(400, Ordering::SeqCst);
-    let extra = failover_accounts(&stub.base);
-    let server = TestServer::start_with(
-        &stub.base,
-        Options {
-            extra: &extra,
-            ..Options::default()
-        },
-    )
-    .await;
+    let server = failover_server(&stub.base).await;
     let (code, body) = server.register("amy", "+14255551234").await;
     assert_eq!(code, 202, "{body}");
     assert_eq!(body["status"], "failed", "{body}");
@@ -403,15 +387,7 @@ async fn timeouts_and_server_errors_never_place_a_second_call() {
     for (status, delay) in [(500u16, Duration::ZERO), (201, Duration::from_millis(1500))] {
         let stub = stub(delay).await;
         stub.status.store(status, Ordering::SeqCst);
-        let extra = failover_accounts(&stub.base);
-        let server = TestServer::start_with(
-            &stub.base,
-            Options {
-                extra: &extra,
-                ..Options::default()
-            },
-        )
-        .await;
+        let server = failover_server(&stub.base).await;
         let (code, body) = server.register("amy", "+14255551234").await;
         assert_eq!(code, 202, "{body}");
         // Issue 10: an unknown outcome stays open (it failed `provider_failed` before); the
@@ -652,4 +628,17 @@ async fn reconciliation_ends_a_call_through_a_non_twilio_account_whose_final_cal
             "{dialect}"
         );
     }
+}
+
+/// A callverify whose tenant has the two accounts of [`failover_accounts`].
+async fn failover_server(stub_base: &str) -> TestServer {
+    let extra = failover_accounts(stub_base);
+    TestServer::start_with(
+        stub_base,
+        Options {
+            extra: &extra,
+            ..Options::default()
+        },
+    )
+    .await
 }

@@ -88,16 +88,9 @@ impl Provider for Plivo {
     }
 
     fn receive(&self, request: &WebhookRequest<'_>) -> Result<Webhook, Refusal> {
-        let header = |name: &str| {
-            request
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .filter(|v| !v.is_empty())
-        };
         let (Some(sig), Some(nonce)) = (
-            header(signature::SIGNATURE_HEADER),
-            header(signature::NONCE_HEADER),
+            request.header(signature::SIGNATURE_HEADER),
+            request.header(signature::NONCE_HEADER),
         ) else {
             return Err(Refusal::MissingSignature);
         };

@@ -86,15 +86,9 @@ impl Provider for SignalWire {
     }
 
     fn receive(&self, request: &WebhookRequest<'_>) -> Result<Webhook, Refusal> {
-        let header_value = |name: &str| {
-            request
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .filter(|v| !v.is_empty())
-        };
-        let signature = header_value(SIGNATURE_HEADER)
-            .or_else(|| header_value(ALIAS_HEADER))
+        let signature = request
+            .header(SIGNATURE_HEADER)
+            .or_else(|| request.header(ALIAS_HEADER))
             .ok_or(Refusal::MissingSignature)?;
         if !super::is_form(request.headers) {
             return Err(Refusal::UnsupportedMediaType);

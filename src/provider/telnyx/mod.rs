@@ -74,16 +74,9 @@ impl Provider for Telnyx {
     }
 
     fn receive(&self, request: &WebhookRequest<'_>) -> Result<Webhook, Refusal> {
-        let header = |name: &str| {
-            request
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .filter(|v| !v.is_empty())
-        };
         let (Some(sig), Some(ts)) = (
-            header(signature::SIGNATURE_HEADER),
-            header(signature::TIMESTAMP_HEADER),
+            request.header(signature::SIGNATURE_HEADER),
+            request.header(signature::TIMESTAMP_HEADER),
         ) else {
             return Err(Refusal::MissingSignature);
         };

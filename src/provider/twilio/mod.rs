@@ -7,7 +7,6 @@ pub mod form;
 pub mod signature;
 pub mod twiml;
 
-use axum::http::header;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
@@ -93,21 +92,9 @@ impl Provider for Twilio {
     /// signed differently, and nothing we configure sends one).
     fn receive(&self, request: &WebhookRequest<'_>) -> Result<Webhook, Refusal> {
         let signature = request
-            .headers
-            .get(SIGNATURE_HEADER)
-            .and_then(|v| v.to_str().ok())
+            .header(SIGNATURE_HEADER)
             .ok_or(Refusal::MissingSignature)?;
-        let is_form = request
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|ct| {
-                ct.split(';').next().is_some_and(|t| {
-                    t.trim()
-                        .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-                })
-            });
-        if !is_form {
+        if !super::is_form(request.headers) {
             return Err(Refusal::UnsupportedMediaType);
         }
         let params = FormParams::parse(request.body);
