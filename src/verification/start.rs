@@ -379,13 +379,16 @@ async fn try_account(
     let name = account.name();
     let (failures, cooldown) = (settings.circuit_failures, settings.circuit_cooldown_ms);
     let circuit_on = failures > 0;
-    if circuit_on
-        && flow
+    // 1: closed with nothing counted, so a success has nothing to reset (no round trip).
+    let circuit = if circuit_on {
+        let check = flow
             .store
-            .circuit(name, CircuitOp::Check, failures, cooldown)
-            .await?
-            == 0
-    {
+            .circuit(name, CircuitOp::Check, failures, cooldown);
+        check.await?
+    } else {
+        1
+    };
+    if circuit == 0 {
         return Ok(Err(ProviderError::CircuitOpen));
     }
     let pacing = account.pacing;
@@ -441,6 +444,7 @@ async fn try_account(
     }
     if circuit_on {
         match &placed {
+            Ok(_) if circuit == 1 => {}
             Ok(_) => {
                 flow.store
                     .circuit(name, CircuitOp::Ok, failures, cooldown)
