@@ -47,6 +47,8 @@ enum Kind {
     Standalone(redis::Client),
     Cluster {
         client: Box<redis::cluster::ClusterClient>,
+        /// The seed URLs, for the clients of dedicated connections (see `dedicated`).
+        urls: Vec<String>,
         /// One client per seed, for the change subscription (see `subscription_client`).
         seeds: Vec<redis::Client>,
         next_seed: AtomicUsize,
@@ -62,21 +64,13 @@ impl Backend {
             RedisMode::Standalone => Kind::Standalone(redis::Client::open(config.url.expose())?),
             RedisMode::Cluster => {
                 let urls: Vec<&str> = config.cluster_urls.iter().map(|u| u.expose()).collect();
-                let client = ClusterClientBuilder::new(urls.clone())
-                    .connection_timeout(timeout)
-                    .response_timeout(timeout)
-                    // Redirects and reconnections during a failover are retried quickly, within
-                    // the same deadline as one round trip.
-                    .retries(8)
-                    .min_retry_wait(10)
-                    .max_retry_wait(400)
-                    .build()?;
                 let seeds = urls
-                    .into_iter()
-                    .map(redis::Client::open)
+                    .iter()
+                    .map(|url| redis::Client::open(*url))
                     .collect::<RedisResult<_>>()?;
                 Kind::Cluster {
-                    client: Box::new(client),
+                    client: Box::new(cluster_client(&urls, timeout)?),
+                    urls: urls.into_iter().map(str::to_owned).collect(),
                     seeds,
                     next_seed: AtomicUsize::new(0),
                 }
@@ -123,11 +117,16 @@ impl Backend {
                     .get_multiplexed_async_connection_with_config(&config)
                     .await?,
             ),
-            Kind::Cluster { client, .. } => {
-                let config = redis::cluster::ClusterConfig::new()
-                    .set_connection_timeout(Duration::from_secs(2))
-                    .set_response_timeout(response_timeout);
-                Inner::Cluster(client.get_async_connection_with_config(config).await?)
+            Kind::Cluster { urls, .. } => {
+                // A client of its own: a cluster client's overall deadline for a request (its
+                // retries included) is the one it was built with, whatever a connection's
+                // `ClusterConfig` says, and a blocking read must outlast it.
+                let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+                Inner::Cluster(
+                    cluster_client(&urls, response_timeout)?
+                        .get_async_connection()
+                        .await?,
+                )
             }
             Kind::Sentinel(master) => Inner::Plain(
                 master
@@ -162,6 +161,19 @@ impl Backend {
     }
 }
 
+/// A cluster client whose requests, redirects and reconnections included, end within `timeout`.
+fn cluster_client(urls: &[&str], timeout: Duration) -> RedisResult<redis::cluster::ClusterClient> {
+    ClusterClientBuilder::new(urls.to_vec())
+        .connection_timeout(timeout.min(Duration::from_secs(2)))
+        .response_timeout(timeout)
+        // Redirects and reconnections during a failover are retried quickly, within the same
+        // deadline as one round trip.
+        .retries(8)
+        .min_retry_wait(10)
+        .max_retry_wait(400)
+        .build()
+}
+
 impl RedisConnection {
     /// `WAIT replicas timeout` on the node that holds `key` (the one the last write went to);
     /// the number of replicas that acknowledged.
@@ -186,6 +198,19 @@ impl RedisConnection {
             }
             _ => cmd.query_async(self).await,
         }
+    }
+
+    /// `CLUSTER SLOTS` from any node; `None` when this is not a cluster.
+    pub(super) async fn cluster_slots(&mut self) -> RedisResult<Option<Value>> {
+        let Inner::Cluster(conn) = &mut self.0 else {
+            return Ok(None);
+        };
+        conn.route_command(
+            redis::cmd("CLUSTER").arg("SLOTS").clone(),
+            RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+        )
+        .await
+        .map(Some)
     }
 
     /// `CLUSTER INFO`'s `cluster_state` on a cluster (an error unless `ok`), `PING` elsewhere.

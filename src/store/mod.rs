@@ -10,6 +10,7 @@ pub mod methods;
 mod outbox;
 mod policy;
 pub mod reconcile;
+mod replicas;
 pub mod verifications;
 
 use std::time::Duration;
@@ -32,10 +33,8 @@ pub struct Store {
     /// `redis.wait_replicas`: replicas a verification's ending waits for.
     wait_replicas: u32,
     timeout: Duration,
-    /// Until when endings skip `WAIT`: set when one came back short (a shard without enough
-    /// replicas, typically just after a failover), so the next ones do not each stall the
-    /// node's shared connection for the whole timeout.
-    replicas_short_until: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    /// Which masters `WAIT` is not sent to for now (too few replicas; see `replicas.rs`).
+    replicas: std::sync::Arc<replicas::ReplicaWatch>,
 }
 
 struct Scripts {
@@ -81,7 +80,7 @@ impl Store {
             conn,
             wait_replicas: config.wait_replicas,
             timeout: Duration::from_millis(config.timeout_ms),
-            replicas_short_until: std::sync::Arc::default(),
+            replicas: std::sync::Arc::default(),
             keys: Keys::new(&config.prefix),
             scripts: std::sync::Arc::new(Scripts {
                 create_verification: redis::Script::new(include_str!(

@@ -7,9 +7,6 @@ use crate::ids::VerificationId;
 use crate::verification::transition::{Event, Transition};
 use crate::verification::{FailureReason, Purpose, Status, Verification};
 
-/// How long endings skip `WAIT` after one came back short of `redis.wait_replicas`.
-const REPLICAS_SHORT_BACKOFF: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// What a new verification stores.
 pub struct NewVerification<'a> {
     pub id: &'a VerificationId,
@@ -188,43 +185,76 @@ impl Store {
     }
 
     /// `redis.wait_replicas`: holds a verification's ending (an approval above all) until that
-    /// many replicas of its node have it, within `redis.timeout_ms`. Fewer acknowledgements (a
-    /// replica is down or slow) are logged and the ending stands: availability over the
-    /// replication window. A failed `WAIT` (the node was lost) is an error: the caller is not
-    /// told of an ending that may not survive.
+    /// many replicas of its master have it, for up to a quarter of `redis.timeout_ms`. Fewer
+    /// acknowledgements (a replica is down or slow) are logged and the ending stands:
+    /// availability over the replication window. A failed `WAIT` (the node was lost) is an
+    /// error: the caller is not told of an ending that may not survive.
     ///
-    /// A short answer means the shard has fewer replicas than asked (just after a failover, its
-    /// promoted master has none): waiting again would only stall every request that shares the
-    /// node's connection for the whole timeout, so endings skip `WAIT` for
-    /// [`REPLICAS_SHORT_BACKOFF`] (logged), then try again.
+    /// `WAIT` blocks the connection it is sent on, which every request to that node shares (it
+    /// must follow the write on the same connection), so it waits a quarter of the timeout, not
+    /// the whole of it (which would time out the `WAIT` and the requests queued behind it), and
+    /// is not sent to a master known to have too few replicas (`replicas.rs`).
     async fn await_replicas(&self, key: &str) -> redis::RedisResult<()> {
-        let skipping = self
-            .replicas_short_until
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|until| std::time::Instant::now() < until);
-        if skipping {
-            tracing::warn!("redis.wait_replicas skipped: a shard recently had too few replicas");
+        let wanted = self.wait_replicas;
+        let master = match self.shard_of(key).await? {
+            Some(shard) if shard.replicas < wanted as usize => {
+                if self.replicas.bench(&shard.master) {
+                    tracing::warn!(
+                        master = %shard.master,
+                        replicas = shard.replicas,
+                        wanted,
+                        "redis.wait_replicas not met: endings on this master do not wait for now"
+                    );
+                }
+                return Ok(());
+            }
+            Some(shard) => shard.master,
+            None => String::new(),
+        };
+        if self.replicas.is_benched(&master) {
+            tracing::debug!(%master, "redis.wait_replicas skipped: too few replicas lately");
             return Ok(());
         }
         let acknowledged = self
             .conn()
-            .wait_for_replicas(key, self.wait_replicas, self.timeout)
-            .await?;
-        if acknowledged < i64::from(self.wait_replicas) {
-            *self
-                .replicas_short_until
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) =
-                Some(std::time::Instant::now() + REPLICAS_SHORT_BACKOFF);
+            .wait_for_replicas(key, wanted, wait_timeout(self.timeout))
+            .await
+            .inspect_err(|e| {
+                if e.is_timeout() {
+                    self.replicas.bench(&master);
+                }
+            })?;
+        if acknowledged < i64::from(wanted) && self.replicas.bench(&master) {
             tracing::warn!(
+                %master,
                 acknowledged,
-                wanted = self.wait_replicas,
+                wanted,
                 "fewer replicas than redis.wait_replicas confirmed a verification's ending"
             );
         }
         Ok(())
     }
+
+    /// On a cluster, the shard holding `key` (from a `CLUSTER SLOTS` at most a second old).
+    async fn shard_of(&self, key: &str) -> redis::RedisResult<Option<super::replicas::Shard>> {
+        let shards = match self.replicas.fresh_shards() {
+            Some(shards) => shards,
+            None => match self.conn().cluster_slots().await? {
+                None => return Ok(None),
+                Some(reply) => match super::replicas::parse_cluster_slots(&reply) {
+                    Some(shards) => self.replicas.store_shards(shards),
+                    None => return Ok(None),
+                },
+            },
+        };
+        Ok(super::replicas::shard_of(&shards, key).cloned())
+    }
+}
+
+/// How long `WAIT` may hold the node's shared connection: a quarter of `redis.timeout_ms`
+/// (at least 1 ms: `WAIT … 0` would wait for ever).
+fn wait_timeout(timeout: std::time::Duration) -> std::time::Duration {
+    (timeout / 4).max(std::time::Duration::from_millis(1))
 }
 
 fn from_fields(id: &VerificationId, mut f: HashMap<String, String>) -> Option<Verification> {
