@@ -101,6 +101,33 @@ async fn register_once(stub: &StubTwilio, server: &TestServer, user: String) -> 
     attempt
 }
 
+/// `redis.wait_replicas` asking for more replicas than the deployment has (a single node has
+/// none; the test cluster one per master) degrades to not waiting: every approval is still
+/// confirmed to the caller, and `WAIT` — which blocks the node's shared connection — is not
+/// repeated for each one (on a cluster not even sent: the shard's replica count is known).
+#[tokio::test]
+async fn approvals_stand_when_fewer_replicas_exist_than_wait_replicas_asks() {
+    let stub = StubTwilio::start().await;
+    let server = TestServer::start(
+        &stub.base,
+        "[redis]\nwait_replicas = 2\ntimeout_ms = 2000\n",
+    )
+    .await;
+    let started = Instant::now();
+    for n in 0..6 {
+        let attempt = register_once(&stub, &server, format!("few-replicas-{n}")).await;
+        assert!(attempt.acknowledged, "approval {n} confirmed to the caller");
+    }
+    // A WAIT holds the connection for at most a quarter of the timeout (0.5 s), and a short one
+    // is not repeated; a WAIT as long as the timeout (what this replaced) alone took 2 s, when
+    // it did not time out.
+    assert!(
+        started.elapsed() < Duration::from_millis(1800),
+        "six approvals took {:?}",
+        started.elapsed()
+    );
+}
+
 /// Shuts down (`SHUTDOWN NOSAVE`) the first master among the seeds; its address.
 async fn kill_a_master(seeds: &[String]) -> String {
     for seed in seeds {

@@ -432,3 +432,27 @@ async fn a_first_attempt_left_pending_by_a_crashed_instance_is_taken_over() {
         "the stored bytes, not a re-serialisation"
     );
 }
+
+/// The worker's outbox read blocks longer than one Redis round trip may take: the read waits its
+/// whole `BLOCK` and comes back empty, not timed out. (On a cluster the client's overall
+/// deadline was once `redis.timeout_ms` whatever the connection asked for: every idle read
+/// timed out, and the worker reconnected and logged a warning every two seconds.)
+#[tokio::test]
+async fn an_idle_outbox_read_waits_its_whole_block_without_timing_out() {
+    let config = crate::support::redis_config(&crate::support::unique_prefix(), 300);
+    let store = callverify::store::Store::open(&config).await.unwrap();
+    store.ensure_delivery_group().await.unwrap();
+    let block = Duration::from_millis(900);
+    let mut conn = store.blocking_connection(block).await.unwrap();
+    let started = Instant::now();
+    let events = store
+        .read_new_events(&mut conn, "idle-reader", 10, block)
+        .await
+        .expect("an idle read is not an error");
+    assert!(events.is_empty());
+    assert!(
+        started.elapsed() >= Duration::from_millis(800),
+        "the read waited its block: {:?}",
+        started.elapsed()
+    );
+}

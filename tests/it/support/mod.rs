@@ -40,6 +40,29 @@ pub fn cluster_urls() -> Option<Vec<String>> {
     Some(urls.split(',').map(|u| u.trim().to_owned()).collect())
 }
 
+/// A `[redis]` section for the test Redis (single node or cluster), for tests that open a
+/// `Store` themselves.
+pub fn redis_config(prefix: &str, timeout_ms: u64) -> callverify::config::RedisConfig {
+    use callverify::config::{RedisConfig, RedisMode, Secret};
+    let (mode, cluster_urls) = match cluster_urls() {
+        Some(urls) => (
+            RedisMode::Cluster,
+            urls.into_iter().map(Secret::new).collect(),
+        ),
+        None => (RedisMode::Standalone, Vec::new()),
+    };
+    RedisConfig {
+        mode,
+        url: Secret::new(redis_url()),
+        cluster_urls,
+        sentinel_urls: Vec::new(),
+        sentinel_master: String::new(),
+        prefix: prefix.to_owned(),
+        timeout_ms,
+        wait_replicas: 0,
+    }
+}
+
 /// The `[redis]` keys (besides the prefix) that point callverify at the test Redis.
 fn redis_toml() -> String {
     match cluster_urls() {
