@@ -32,7 +32,8 @@ pub(super) struct Shard {
 
 #[derive(Default)]
 pub(super) struct ReplicaWatch {
-    /// Per master address ("" on a standalone or sentinel deployment): not asked until then.
+    /// Per master address ("the master" on a standalone or sentinel deployment): not asked
+    /// until then.
     short_until: Mutex<HashMap<String, Instant>>,
     shards: Mutex<Option<(Instant, Arc<Vec<Shard>>)>>,
 }

@@ -209,7 +209,7 @@ impl Store {
                 return Ok(());
             }
             Some(shard) => shard.master,
-            None => String::new(),
+            None => "the master".to_owned(),
         };
         if self.replicas.is_benched(&master) {
             tracing::debug!(%master, "redis.wait_replicas skipped: too few replicas lately");

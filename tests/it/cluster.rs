@@ -1,4 +1,5 @@
-//! Many instances on one Redis (single node or cluster), and losing a cluster master under load.
+//! Many instances on one Redis (single node, cluster or sentinel), and losing a master under
+//! load (cluster and sentinel).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -152,8 +153,8 @@ async fn kill_a_master(seeds: &[String]) -> String {
 /// The failover test (issue 13): registrations run on 8 workers; a master is shut down; the
 /// cluster promotes its replica (cluster-node-timeout 2 s in scripts/redis-cluster.sh) and
 /// service resumes, for users of every slot, within a few seconds of the promotion and without
-/// restarting callverify. With `wait_replicas = 1` no registration the
-/// callee heard confirmed is lost, and every verification in flight ends.
+/// restarting callverify. With `wait_replicas = 1` no registration the callee heard confirmed is
+/// lost, and every verification in flight ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "shuts down a master of the test cluster: .ci/run runs it after the cluster suite"]
 async fn losing_a_master_under_load_loses_no_confirmed_registration() {
@@ -161,6 +162,98 @@ async fn losing_a_master_under_load_loses_no_confirmed_registration() {
         eprintln!("skipped: needs CALLVERIFY_TEST_REDIS_MODE=cluster");
         return;
     };
+    failover_under_load(async move {
+        let killed = kill_a_master(&seeds).await;
+        eprintln!("shut down the master at {killed}");
+        let survivors: Vec<String> = seeds.iter().filter(|s| **s != killed).cloned().collect();
+        tokio::spawn(async move { cluster_ok_again(&killed, &survivors).await })
+    })
+    .await;
+}
+
+/// The same with Sentinel (scripts/redis-sentinel.sh: one master, one replica, three sentinels,
+/// down-after-milliseconds 1000): the master is shut down, the sentinels promote the replica,
+/// and callverify finds the new master through them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "shuts down the test deployment's master: .ci/run runs it after the sentinel suite"]
+async fn losing_the_sentinel_master_under_load_loses_no_confirmed_registration() {
+    let Some(sentinels) = crate::support::sentinel_urls() else {
+        eprintln!("skipped: needs CALLVERIFY_TEST_REDIS_MODE=sentinel");
+        return;
+    };
+    failover_under_load(async move {
+        let master = sentinel_master(&sentinels).await;
+        let client = redis::Client::open(master.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let _ = redis::cmd("SHUTDOWN")
+            .arg("NOSAVE")
+            .query_async::<()>(&mut conn)
+            .await;
+        eprintln!("shut down the master at {master}");
+        tokio::spawn(async move { sentinels_agree_on_a_new_master(&sentinels, &master).await })
+    })
+    .await;
+}
+
+/// The master the first answering sentinel names, as a URL.
+async fn sentinel_master(sentinels: &[String]) -> String {
+    for url in sentinels {
+        let Ok(mut conn) = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+        else {
+            continue;
+        };
+        let addr: Result<(String, u16), _> = redis::cmd("SENTINEL")
+            .arg("GET-MASTER-ADDR-BY-NAME")
+            .arg(crate::support::SENTINEL_MASTER)
+            .query_async(&mut conn)
+            .await;
+        if let Ok((host, port)) = addr {
+            return format!("redis://{host}:{port}");
+        }
+    }
+    panic!("no sentinel names the master");
+}
+
+/// How long until every sentinel names a master other than `old` and that one says it is a
+/// master (`ROLE`).
+async fn sentinels_agree_on_a_new_master(sentinels: &[String], old: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let mut named = Vec::new();
+        for url in sentinels {
+            named.push(sentinel_master(std::slice::from_ref(url)).await);
+        }
+        let agreed = named.iter().all(|m| m != old && *m == named[0]);
+        if agreed {
+            let role: Option<Vec<redis::Value>> = async {
+                let client = redis::Client::open(named[0].as_str()).ok()?;
+                let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+                redis::cmd("ROLE").query_async(&mut conn).await.ok()
+            }
+            .await;
+            if matches!(role.as_deref(), Some([redis::Value::BulkString(r), ..]) if r == b"master")
+            {
+                return started.elapsed();
+            }
+        }
+        if started.elapsed() > Duration::from_secs(40) {
+            return started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Registrations run on 8 workers; after 3 s `lose_master` shuts a master down and hands back
+/// a task telling how long after that the deployment was whole again (a replica promoted).
+/// Service must resume, for users of every slot, within that time plus a few seconds; with
+/// `wait_replicas = 1` no registration the callee heard confirmed may be lost, and every
+/// verification in flight must end.
+async fn failover_under_load(
+    lose_master: impl std::future::Future<Output = tokio::task::JoinHandle<Duration>>,
+) {
     // CALLVERIFY_TEST_LOG=redis=info,callverify=warn shows the failover as the client sees it.
     if std::env::var("CALLVERIFY_TEST_LOG").is_ok() {
         let _ = tracing_subscriber::fmt()
@@ -211,13 +304,7 @@ async fn losing_a_master_under_load_loses_no_confirmed_registration() {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let killed_at = Instant::now();
-    let killed = kill_a_master(&seeds).await;
-    eprintln!("shut down the master at {killed}");
-    let survivors: Vec<String> = seeds.iter().filter(|s| **s != killed).cloned().collect();
-    let promotion = {
-        let killed = killed.clone();
-        tokio::spawn(async move { cluster_ok_again(&killed, &survivors).await })
-    };
+    let promotion = lose_master.await;
     // Probe users spread over every slot range (24 users: each master holds some of them with
     // near certainty). Service has resumed once every probe read and /readyz answer 200 for
     // 3 s in a row; the time is that streak's start (or give up after 40 s).
@@ -265,7 +352,7 @@ async fn losing_a_master_under_load_loses_no_confirmed_registration() {
     readiness.await.unwrap();
     let promoted = promotion.await.unwrap();
     eprintln!(
-        "failover: cluster_state ok again {promoted:?} after the kill; probe failures while it \
+        "failover: the deployment was whole again {promoted:?} after the kill; probe failures while it \
          settled: {failing_probes:?}; rounds (failing probes, ! = /readyz not 200): {}",
         timeline.join(" ")
     );

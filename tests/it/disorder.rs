@@ -435,8 +435,8 @@ async fn every_call_is_bounded_and_a_machine_hears_nothing() {
 async fn each_due_check_is_claimed_by_exactly_one_instance() {
     use callverify::ids::{TenantId, UserId, VerificationId};
     let prefix = crate::support::unique_prefix();
-    let url = crate::support::redis_url();
-    let connect = || callverify::store::Store::connect(&url, &prefix, Duration::from_secs(2));
+    let config = crate::support::redis_config(&prefix, 2000);
+    let connect = || callverify::store::Store::open(&config);
     let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
     let tenant = TenantId::parse("contoso").unwrap();
     let mut ids = Vec::new();

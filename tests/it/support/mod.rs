@@ -27,58 +27,90 @@ pub fn redis_url() -> String {
 
 /// The Redis Cluster's seed URLs when the suite runs against one
 /// (`CALLVERIFY_TEST_REDIS_MODE=cluster`, seeds in `CALLVERIFY_TEST_REDIS_URLS`, comma-separated;
-/// see `scripts/redis-cluster.sh`); `None` on a single Redis (`CALLVERIFY_TEST_REDIS_URL`).
+/// see `scripts/redis-cluster.sh`); `None` otherwise.
 ///
 /// Tests about one Redis endpoint (a proxy cut, a wrong password, a Redis that starts late) set
-/// `redis.mode = "standalone"` themselves and use `CALLVERIFY_TEST_REDIS_URL` in either run.
+/// `redis.mode = "standalone"` themselves and use `CALLVERIFY_TEST_REDIS_URL` in every run.
 pub fn cluster_urls() -> Option<Vec<String>> {
-    if std::env::var("CALLVERIFY_TEST_REDIS_MODE").ok()?.as_str() != "cluster" {
+    mode_urls("cluster")
+}
+
+/// The sentinels' URLs when the suite runs against a Sentinel-managed master named
+/// [`SENTINEL_MASTER`] (`CALLVERIFY_TEST_REDIS_MODE=sentinel`, sentinels in
+/// `CALLVERIFY_TEST_REDIS_URLS`; see `scripts/redis-sentinel.sh`); `None` otherwise.
+pub fn sentinel_urls() -> Option<Vec<String>> {
+    mode_urls("sentinel")
+}
+
+/// The master name `scripts/redis-sentinel.sh` monitors.
+pub const SENTINEL_MASTER: &str = "callverify";
+
+fn mode_urls(mode: &str) -> Option<Vec<String>> {
+    if std::env::var("CALLVERIFY_TEST_REDIS_MODE").ok()? != mode {
         return None;
     }
     let urls = std::env::var("CALLVERIFY_TEST_REDIS_URLS")
-        .expect("CALLVERIFY_TEST_REDIS_URLS names the cluster's seed nodes");
+        .unwrap_or_else(|_| panic!("CALLVERIFY_TEST_REDIS_URLS names the {mode}'s nodes"));
     Some(urls.split(',').map(|u| u.trim().to_owned()).collect())
 }
 
-/// A `[redis]` section for the test Redis (single node or cluster), for tests that open a
-/// `Store` themselves.
+/// A `[redis]` section for the test Redis (single node, cluster or sentinel), for tests that
+/// open a `Store` themselves.
 pub fn redis_config(prefix: &str, timeout_ms: u64) -> callverify::config::RedisConfig {
     use callverify::config::{RedisConfig, RedisMode, Secret};
-    let (mode, cluster_urls) = match cluster_urls() {
-        Some(urls) => (
-            RedisMode::Cluster,
-            urls.into_iter().map(Secret::new).collect(),
-        ),
-        None => (RedisMode::Standalone, Vec::new()),
-    };
-    RedisConfig {
-        mode,
+    let secrets = |urls: Vec<String>| urls.into_iter().map(Secret::new).collect();
+    let mut config = RedisConfig {
+        mode: RedisMode::Standalone,
         url: Secret::new(redis_url()),
-        cluster_urls,
+        cluster_urls: Vec::new(),
         sentinel_urls: Vec::new(),
         sentinel_master: String::new(),
         prefix: prefix.to_owned(),
         timeout_ms,
         wait_replicas: 0,
+    };
+    if let Some(urls) = cluster_urls() {
+        config.mode = RedisMode::Cluster;
+        config.cluster_urls = secrets(urls);
+    } else if let Some(urls) = sentinel_urls() {
+        config.mode = RedisMode::Sentinel;
+        config.sentinel_urls = secrets(urls);
+        config.sentinel_master = SENTINEL_MASTER.to_owned();
     }
+    config
 }
 
 /// The `[redis]` keys (besides the prefix) that point callverify at the test Redis.
 fn redis_toml() -> String {
-    match cluster_urls() {
-        Some(urls) => format!("mode = \"cluster\"\ncluster_urls = {urls:?}"),
-        None => format!("url = \"{}\"", redis_url()),
+    if let Some(urls) = cluster_urls() {
+        format!("mode = \"cluster\"\ncluster_urls = {urls:?}")
+    } else if let Some(urls) = sentinel_urls() {
+        format!(
+            "mode = \"sentinel\"\nsentinel_urls = {urls:?}\nsentinel_master = \"{SENTINEL_MASTER}\""
+        )
+    } else {
+        format!("url = \"{}\"", redis_url())
     }
 }
 
 /// The environment variables that point a callverify process at the test Redis.
 pub fn redis_env() -> Vec<(&'static str, String)> {
-    match cluster_urls() {
-        Some(urls) => vec![
+    if let Some(urls) = cluster_urls() {
+        vec![
             ("CALLVERIFY__REDIS__MODE", "cluster".to_owned()),
             ("CALLVERIFY__REDIS__CLUSTER_URLS", urls.join(",")),
-        ],
-        None => vec![("CALLVERIFY__REDIS__URL", redis_url())],
+        ]
+    } else if let Some(urls) = sentinel_urls() {
+        vec![
+            ("CALLVERIFY__REDIS__MODE", "sentinel".to_owned()),
+            ("CALLVERIFY__REDIS__SENTINEL_URLS", urls.join(",")),
+            (
+                "CALLVERIFY__REDIS__SENTINEL_MASTER",
+                SENTINEL_MASTER.to_owned(),
+            ),
+        ]
+    } else {
+        vec![("CALLVERIFY__REDIS__URL", redis_url())]
     }
 }
 
@@ -449,9 +481,21 @@ pub fn open_policy() -> Value {
         "allowed_countries": null, "default_locale": "en-US"})
 }
 
-/// A direct Redis connection, for checks on what the server stored: to the single Redis, or a
-/// cluster connection (keys are routed to their node; `KEYS` asks every master).
+/// A direct Redis connection, for checks on what the server stored: to the single Redis, a
+/// cluster connection (keys are routed to their node; `KEYS` asks every master), or the master
+/// the sentinels name now.
 pub async fn redis() -> TestRedis {
+    if let Some(urls) = sentinel_urls() {
+        let mut sentinel = redis::sentinel::SentinelClient::build(
+            urls,
+            SENTINEL_MASTER.to_owned(),
+            None,
+            redis::sentinel::SentinelServerType::Master,
+        )
+        .unwrap();
+        let client = sentinel.async_get_client().await.unwrap();
+        return TestRedis::Single(client.get_multiplexed_async_connection().await.unwrap());
+    }
     match cluster_urls() {
         Some(urls) => TestRedis::Cluster(
             redis::cluster::ClusterClient::new(urls)
