@@ -166,7 +166,9 @@ async fn losing_a_master_under_load_loses_no_confirmed_registration() {
         let killed = kill_a_master(&seeds).await;
         eprintln!("shut down the master at {killed}");
         let survivors: Vec<String> = seeds.iter().filter(|s| **s != killed).cloned().collect();
-        tokio::spawn(async move { cluster_ok_again(&killed, &survivors).await })
+        Promotion(tokio::spawn(async move {
+            cluster_ok_again(&killed, &survivors).await
+        }))
     })
     .await;
 }
@@ -190,7 +192,9 @@ async fn losing_the_sentinel_master_under_load_loses_no_confirmed_registration()
             .query_async::<()>(&mut conn)
             .await;
         eprintln!("shut down the master at {master}");
-        tokio::spawn(async move { sentinels_agree_on_a_new_master(&sentinels, &master).await })
+        Promotion(tokio::spawn(async move {
+            sentinels_agree_on_a_new_master(&sentinels, &master).await
+        }))
     })
     .await;
 }
@@ -246,14 +250,15 @@ async fn sentinels_agree_on_a_new_master(sentinels: &[String], old: &str) -> Dur
     }
 }
 
+/// Watches the deployment after a master was shut down: how long until it was whole again.
+struct Promotion(tokio::task::JoinHandle<Duration>);
+
 /// Registrations run on 8 workers; after 3 s `lose_master` shuts a master down and hands back
 /// a task telling how long after that the deployment was whole again (a replica promoted).
 /// Service must resume, for users of every slot, within that time plus a few seconds; with
 /// `wait_replicas = 1` no registration the callee heard confirmed may be lost, and every
 /// verification in flight must end.
-async fn failover_under_load(
-    lose_master: impl std::future::Future<Output = tokio::task::JoinHandle<Duration>>,
-) {
+async fn failover_under_load(lose_master: impl std::future::Future<Output = Promotion>) {
     // CALLVERIFY_TEST_LOG=redis=info,callverify=warn shows the failover as the client sees it.
     if std::env::var("CALLVERIFY_TEST_LOG").is_ok() {
         let _ = tracing_subscriber::fmt()
@@ -350,7 +355,7 @@ async fn failover_under_load(
         attempts.extend(w.await.unwrap());
     }
     readiness.await.unwrap();
-    let promoted = promotion.await.unwrap();
+    let promoted = promotion.0.await.unwrap();
     eprintln!(
         "failover: the deployment was whole again {promoted:?} after the kill; probe failures while it \
          settled: {failing_probes:?}; rounds (failing probes, ! = /readyz not 200): {}",
