@@ -88,23 +88,29 @@ pub(super) async fn read(
     };
     let not_found = || ApiError::NotFound("no such verification".into());
     let id = VerificationId::parse(&id).map_err(|_| not_found())?;
-    // Subscribe before the first read so a change between the two still wakes us.
-    let mut changes = state.notifier.subscribe();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     let first = load(&state, &caller, &id).await?.ok_or_else(not_found)?;
-    let now = state.store.now().await?;
-    let first_view = first.view(now);
+    let first_view = first.view(state.store.now().await?);
     if wait == 0 || first_view.status.is_terminal() {
         return Ok(axum::Json(first_view));
     }
-    loop {
-        let announced = notify::changed(&mut changes, &id, deadline).await;
+    // Only a caller's own, existing verification is watched (on a cluster that subscribes to
+    // its channel). Read again once watching: a change made before the watch began is seen by
+    // this read, any later one wakes the wait.
+    let mut changes = state.notifier.watch(&id).await?;
+    let read = || async {
         let current = load(&state, &caller, &id).await?.ok_or_else(not_found)?;
-        let view = current.view(state.store.now().await?);
-        if !announced || view.status != first_view.status {
-            return Ok(axum::Json(view));
+        Ok::<_, ApiError>(current.view(state.store.now().await?))
+    };
+    let mut view = read().await?;
+    while view.status == first_view.status {
+        let read_again = notify::changed(&mut changes, &id, deadline).await;
+        view = read().await?;
+        if !read_again {
+            break; // the deadline: the latest state, changed or not
         }
     }
+    Ok(axum::Json(view))
 }
 
 /// The verification if it exists and belongs to the caller's tenant (else `None`: 404, so ids of

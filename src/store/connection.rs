@@ -156,6 +156,34 @@ impl Backend {
         }
     }
 
+    /// On a cluster, a connection for sharded pub/sub (`SSUBSCRIBE`): RESP3, its pushes (shard
+    /// messages, and `Disconnection` when a node's link drops) sent to `pushes`. It connects in
+    /// the background and re-subscribes a node's channels when it reconnects. `None` elsewhere.
+    pub(super) fn shard_subscriber(
+        &self,
+        pushes: tokio::sync::mpsc::UnboundedSender<redis::PushInfo>,
+    ) -> RedisResult<Option<ClusterConnection>> {
+        let Kind::Cluster { urls, .. } = &self.kind else {
+            return Ok(None);
+        };
+        let client = ClusterClientBuilder::new(urls.clone())
+            .connection_timeout(self.timeout.min(Duration::from_secs(2)))
+            .response_timeout(self.timeout)
+            .retries(8)
+            .min_retry_wait(10)
+            .max_retry_wait(400)
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .push_sender(pushes)
+            .build()?;
+        Ok(Some(
+            client.get_pending_async_connection_with_config(
+                redis::cluster::ClusterConfig::new()
+                    .set_connection_timeout(self.timeout.min(Duration::from_secs(2)))
+                    .set_response_timeout(self.timeout),
+            ),
+        ))
+    }
+
     pub(super) fn is_cluster(&self) -> bool {
         matches!(self.kind, Kind::Cluster { .. })
     }

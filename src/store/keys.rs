@@ -19,6 +19,11 @@ impl Keys {
         }
     }
 
+    /// What every key and channel starts with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// Hash: one verification. TTL: its expiry plus `verification.retain_secs`.
     pub fn verification(&self, id: &VerificationId) -> String {
         concat(&[&self.prefix, ":{", id.user_tag(), "}:vf:", id.as_str()])
@@ -96,21 +101,30 @@ impl Keys {
         format!("{}:{{outbox}}:disabled", self.prefix)
     }
 
-    /// Pub/sub channel announcing a verification's status changes.
+    /// Pub/sub channel announcing a verification's status changes. It carries the user's hash
+    /// tag, so on a cluster it is a shard channel in the slot of the keys the transition writes.
     pub fn change_channel(&self, id: &VerificationId) -> String {
-        concat(&[&self.prefix, ":vf-changed:", id.as_str()])
+        concat(&[
+            &self.prefix,
+            ":{",
+            id.user_tag(),
+            "}:vf-changed:",
+            id.as_str(),
+        ])
     }
 
-    /// Pattern matching every change channel of this prefix.
+    /// Pattern matching every change channel of this prefix (braces are literal in a pattern).
     pub fn change_pattern(&self) -> String {
-        format!("{}:vf-changed:*", self.prefix)
+        format!("{}:{{*}}:vf-changed:*", self.prefix)
     }
 
     /// The verification id back from a change channel name.
     pub fn id_from_channel<'a>(&self, channel: &'a str) -> Option<&'a str> {
-        channel
+        let (_tag, id) = channel
             .strip_prefix(&*self.prefix)?
-            .strip_prefix(":vf-changed:")
+            .strip_prefix(":{")?
+            .split_once("}:vf-changed:")?;
+        Some(id)
     }
 }
 
@@ -143,6 +157,11 @@ mod tests {
         assert_eq!(
             keys.id_from_channel(&keys.change_channel(&id)),
             Some(id.as_str())
+        );
+        assert!(keys.change_channel(&id).contains(&tag));
+        assert_eq!(
+            Keys::new("cv2").id_from_channel(&keys.change_channel(&id)),
+            None
         );
     }
 }

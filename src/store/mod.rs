@@ -33,6 +33,9 @@ pub struct Store {
     /// `redis.wait_replicas`: replicas a verification's ending waits for.
     wait_replicas: u32,
     timeout: Duration,
+    /// Whether changes are announced with sharded pub/sub (`SPUBLISH`): on a cluster whose
+    /// servers have it (Redis 7+; see `notify.rs`).
+    sharded_changes: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Which masters `WAIT` is not sent to for now (too few replicas; see `replicas.rs`).
     replicas: std::sync::Arc<replicas::ReplicaWatch>,
 }
@@ -75,7 +78,9 @@ impl Store {
     pub async fn open(config: &crate::config::RedisConfig) -> redis::RedisResult<Self> {
         let backend = connection::Backend::open(config)?;
         let conn = backend.shared()?;
+        let sharded_changes = std::sync::Arc::new(backend.is_cluster().into());
         Ok(Self {
+            sharded_changes,
             backend: std::sync::Arc::new(backend),
             conn,
             wait_replicas: config.wait_replicas,
@@ -130,6 +135,27 @@ impl Store {
             .await?
             .get_async_pubsub()
             .await
+    }
+
+    /// On a cluster, a connection for sharded pub/sub whose pushes go to `pushes` (see
+    /// `connection.rs`); `None` on a single node or sentinel deployment.
+    pub fn shard_subscriber(
+        &self,
+        pushes: tokio::sync::mpsc::UnboundedSender<redis::PushInfo>,
+    ) -> redis::RedisResult<Option<redis::cluster_async::ClusterConnection>> {
+        self.backend.shard_subscriber(pushes)
+    }
+
+    /// Whether changes are announced with `SPUBLISH` (a cluster) rather than `PUBLISH`.
+    pub fn sharded_changes(&self) -> bool {
+        self.sharded_changes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Announce changes with plain `PUBLISH` (a cluster whose servers lack sharded pub/sub).
+    pub fn announce_unsharded(&self) {
+        self.sharded_changes
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Is Redis serving? `PING`; on a cluster, `CLUSTER INFO` must say `cluster_state:ok`

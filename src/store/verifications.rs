@@ -137,6 +137,11 @@ impl Store {
         invocation
             .arg(event.name())
             .arg(call_sid)
+            .arg(if self.sharded_changes() {
+                "SPUBLISH"
+            } else {
+                "PUBLISH"
+            })
             .arg(self.keys.change_channel(id))
             .arg(AUDIT_CAP);
         match event {

@@ -63,6 +63,83 @@ async fn a_long_poll_on_one_instance_wakes_at_once_on_a_change_made_through_anot
     );
 }
 
+/// On a cluster, change announcements use sharded pub/sub: a long-poll subscribes its own
+/// verification's shard channel on the node that owns the slot, while no instance holds a
+/// pattern subscription (the broadcast path) on any node.
+#[tokio::test]
+async fn on_a_cluster_a_long_poll_subscribes_its_verifications_shard_channel() {
+    use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+    let Some(_) = cluster_urls() else {
+        return; // a single node: the pattern subscription is used (and tested by every long-poll)
+    };
+    let stub = StubTwilio::start().await;
+    let server = TestServer::start(&stub.base, "").await;
+    let (status, body) = server.register("shira", "+14255550134").await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let channel = callverify::store::Keys::new(&server.prefix)
+        .change_channel(&callverify::ids::VerificationId::parse(&id).unwrap());
+    let crate::support::TestRedis::Cluster(mut redis) = crate::support::redis().await else {
+        unreachable!("a cluster run");
+    };
+    let subscribers = |mut redis: redis::cluster_async::ClusterConnection, channel: String| async move {
+        let reply = redis
+            .route_command(
+                redis::cmd("PUBSUB")
+                    .arg("SHARDNUMSUB")
+                    .arg(&channel)
+                    .clone(),
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(
+                    channel.as_bytes(),
+                    SlotAddr::Master,
+                ))),
+            )
+            .await
+            .unwrap();
+        let (_, n): (String, i64) = redis::from_redis_value(reply).unwrap();
+        n
+    };
+    assert_eq!(subscribers(redis.clone(), channel.clone()).await, 0);
+    let path = format!("/v1/tenants/contoso/verifications/{id}?wait=20");
+    let poll = server.get_json(PORTAL_KEY, &path);
+    let check = async {
+        let mut seen = 0;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            seen = subscribers(redis.clone(), channel.clone()).await;
+            if seen > 0 {
+                break;
+            }
+        }
+        let call = call_for(&stub, &id).unwrap();
+        assert_eq!(stub.status(&call, "ringing", "1").await, 204);
+        seen
+    };
+    let ((status, v), seen) = tokio::join!(poll, check);
+    assert_eq!(
+        seen, 1,
+        "the waiting long-poll's subscription on the slot's master"
+    );
+    assert_eq!(status, 200);
+    assert_eq!(v["status"], "ringing", "{v}");
+    // No pattern subscriptions anywhere: PUBSUB NUMPAT on every master.
+    let reply = redis
+        .route_command(
+            redis::cmd("PUBSUB").arg("NUMPAT").clone(),
+            RoutingInfo::MultiNode((
+                redis::cluster_routing::MultipleNodeRoutingInfo::AllMasters,
+                None,
+            )),
+        )
+        .await
+        .unwrap();
+    let text = format!("{reply:?}");
+    assert!(
+        !text.contains("Int(") || text.matches("Int(0)").count() == text.matches("Int(").count(),
+        "pattern subscriptions on a master: {text}"
+    );
+}
+
 /// What one registration attempt under load came to.
 struct Attempt {
     user: String,

@@ -7,9 +7,11 @@
 -- KEYS[5] the user's fraud block (set by a fraud report for the verification's fraud_block_secs)
 -- ARGV[1] event: placed | refused | uncertain | voice | gather | status | machine | settle
 -- ARGV[2] provider call id (CallSid), '' when unknown
--- ARGV[3] pub/sub channel announcing this verification's changes (long-poll wake-ups)
--- ARGV[4] audit stream cap (entries)
--- ARGV[5…] per event:
+-- ARGV[3] how to announce changes: PUBLISH, or SPUBLISH (sharded pub/sub, on a cluster: the
+--         channel carries the user's hash tag, so it lives in the keys' slot)
+-- ARGV[4] pub/sub channel announcing this verification's changes (long-poll wake-ups)
+-- ARGV[5] audit stream cap (entries)
+-- ARGV[6…] per event:
 --   refused: reason (a `FailureReason`, src/verification/mod.rs), provider error text; a no-op
 --            once a call is bound (a call that reported back was placed, whatever we heard)
 --   voice:   (none); only the first delivery plays prompt 1 (duplicates repeat it, uncounted)
@@ -37,7 +39,8 @@
 --   with the verification's view), else empty; reason last (it may contain spaces), empty
 --   unless the verification failed.
 local vkey, mkey, akey = KEYS[1], KEYS[2], KEYS[3]
-local event, call_sid, channel, audit_cap = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local event, call_sid, publish, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local audit_cap = tonumber(ARGV[5])
 
 -- Only what every event needs; a re-prompt (the commonest webhook) reads nothing else.
 local v = redis.call('HMGET', vkey, 'status', 'call_sid', 'expires_at', 'prompts', 'locale',
@@ -85,7 +88,7 @@ local function move(new_status)
   redis.call('HSET', vkey, 'status', new_status, 'updated_at', now)
   status = new_status
   updated_at = now
-  redis.call('PUBLISH', channel, new_status)
+  redis.call(publish, channel, new_status)
 end
 
 local function finish(new_status, reason)
@@ -142,13 +145,13 @@ if event == 'placed' or event == 'settle' then
   return reply('ok')
 
 elseif event == 'uncertain' then
-  redis.call('HSET', vkey, 'provider_error', ARGV[5], 'uncertain_at', now)
+  redis.call('HSET', vkey, 'provider_error', ARGV[6], 'uncertain_at', now)
   return reply('ok')
 
 elseif event == 'refused' then
   if v[2] and v[2] ~= '' then return reply('ok') end
-  finish('failed', ARGV[5])
-  redis.call('HSET', vkey, 'provider_error', ARGV[6])
+  finish('failed', ARGV[6])
+  redis.call('HSET', vkey, 'provider_error', ARGV[7])
   return reply('ok')
 
 elseif event == 'machine' then
@@ -161,8 +164,8 @@ elseif event == 'voice' then
   return reply('prompt')
 
 elseif event == 'gather' then
-  local digits, step, max_prompts = ARGV[5], ARGV[6], tonumber(ARGV[7])
-  local asked_by = tonumber(ARGV[8])
+  local digits, step, max_prompts = ARGV[6], ARGV[7], tonumber(ARGV[8])
+  local asked_by = tonumber(ARGV[9])
   if rank[status] < 2 then move('answered') end
   if step == 'fraud' and digits == '#' and redis.call('HGET', vkey, 'fraud_asked') == '1' then
     finish('fraud_reported', nil)
@@ -209,8 +212,8 @@ elseif event == 'gather' then
   return reply('reprompt_invalid')
 
 elseif event == 'status' then
-  local progress, end_status, end_reason = ARGV[5], ARGV[6], ARGV[7]
-  local grace_ms = tonumber(ARGV[8]) or 0
+  local progress, end_status, end_reason = ARGV[6], ARGV[7], ARGV[8]
+  local grace_ms = tonumber(ARGV[9]) or 0
   if progress == 'ringing' then
     if status == 'calling' then move('ringing') end
   elseif progress == 'answered' then
