@@ -63,6 +63,41 @@ async fn a_long_poll_on_one_instance_wakes_at_once_on_a_change_made_through_anot
     );
 }
 
+/// A change whose announcement is lost (here: written straight into Redis, announced to no one)
+/// still reaches a waiting long-poll within the periodic re-read, long before its deadline.
+#[tokio::test]
+async fn a_long_poll_sees_a_change_whose_announcement_was_lost() {
+    let stub = StubTwilio::start().await;
+    let server = TestServer::start(&stub.base, "").await;
+    let (status, body) = server.register("lior", "+14255550134").await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let key = callverify::store::Keys::new(&server.prefix)
+        .verification(&callverify::ids::VerificationId::parse(&id).unwrap());
+    let path = format!("/v1/tenants/contoso/verifications/{id}?wait=25");
+    let started = Instant::now();
+    let poll = server.get_json(PORTAL_KEY, &path);
+    let silent_change = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut redis = crate::support::redis().await;
+        let _: () = redis::cmd("HSET")
+            .arg(&key)
+            .arg("status")
+            .arg("ringing")
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+    };
+    let ((status, v), ()) = tokio::join!(poll, silent_change);
+    assert_eq!(status, 200);
+    assert_eq!(v["status"], "ringing", "{v}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "seen after {:?} (deadline 25 s)",
+        started.elapsed()
+    );
+}
+
 /// On a cluster, change announcements use sharded pub/sub: a long-poll subscribes its own
 /// verification's shard channel on the node that owns the slot, while no instance holds a
 /// pattern subscription (the broadcast path) on any node.
