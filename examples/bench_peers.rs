@@ -475,9 +475,11 @@ where
         .filter(|l| l.contains(prefix) && !l.contains(" lua]"))
         .filter_map(|l| client(l))
         .collect();
+    // The reconciler's periodic claim (`{recon}:due`) shares callverify's connection and may
+    // fall into the window: it is background work, not the request's.
     Ok(seen
         .iter()
-        .filter(|l| !l.contains(" lua]"))
+        .filter(|l| !l.contains(" lua]") && !l.contains(":{recon}:"))
         .filter(|l| client(l).is_some_and(|c| ours.contains(&c)))
         .map(|l| {
             l.split("] ")
