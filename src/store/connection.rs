@@ -166,12 +166,8 @@ impl Backend {
         let Kind::Cluster { urls, .. } = &self.kind else {
             return Ok(None);
         };
-        let client = ClusterClientBuilder::new(urls.clone())
-            .connection_timeout(self.timeout.min(Duration::from_secs(2)))
-            .response_timeout(self.timeout)
-            .retries(8)
-            .min_retry_wait(10)
-            .max_retry_wait(400)
+        let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+        let client = cluster_builder(&urls, self.timeout)
             .use_protocol(redis::ProtocolVersion::RESP3)
             .push_sender(pushes)
             .build()?;
@@ -191,6 +187,10 @@ impl Backend {
 
 /// A cluster client whose requests, redirects and reconnections included, end within `timeout`.
 fn cluster_client(urls: &[&str], timeout: Duration) -> RedisResult<redis::cluster::ClusterClient> {
+    cluster_builder(urls, timeout).build()
+}
+
+fn cluster_builder(urls: &[&str], timeout: Duration) -> ClusterClientBuilder {
     ClusterClientBuilder::new(urls.to_vec())
         .connection_timeout(timeout.min(Duration::from_secs(2)))
         .response_timeout(timeout)
@@ -199,7 +199,6 @@ fn cluster_client(urls: &[&str], timeout: Duration) -> RedisResult<redis::cluste
         .retries(8)
         .min_retry_wait(10)
         .max_retry_wait(400)
-        .build()
 }
 
 impl RedisConnection {
