@@ -14,7 +14,9 @@
 //!   slot's node and re-subscribes when it reconnects. A cluster whose servers lack sharded
 //!   pub/sub falls back to the broadcast path above (logged once).
 //!
-//! When a subscription connection drops, announcements may be lost: every waiter is woken to
+//! A slot that moves to another node (resharding) unsubscribes its shard channels there; a
+//! channel still waited on is subscribed again on the new node. When a subscription connection
+//! drops, announcements may be lost: every waiter is woken to
 //! read again, and on a cluster every watched channel is subscribed again (on whichever node
 //! serves its slot by then) a few times over the next seconds. A long-poll also re-reads at
 //! least every [`REREAD_EVERY`], so an announcement lost any other way costs at most that.
@@ -267,6 +269,43 @@ impl Sharded {
                     });
                     if let Some(id) = channel.and_then(|c| self.store.keys().id_from_channel(c)) {
                         let _ = tx.send(Arc::from(id));
+                    }
+                }
+                redis::PushKind::SUnsubscribe => {
+                    // Ours (an idle channel swept) or the server's: a slot that moved to another
+                    // node (resharding) unsubscribes its channels there. A channel still waited
+                    // on is subscribed again, now on the slot's new node, and its waiters read.
+                    let Some(channel) = push.data.first().and_then(|v| match v {
+                        redis::Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+                        _ => None,
+                    }) else {
+                        continue;
+                    };
+                    let waited_on = match self.lock().get_mut(&channel) {
+                        Some(c) => {
+                            c.subscribed = false;
+                            c.waiters > 0
+                        }
+                        None => false,
+                    };
+                    if waited_on {
+                        let (sharded, tx) = (self.clone(), tx.clone());
+                        tokio::spawn(async move {
+                            let _no_sweep = sharded.sweeping.read().await;
+                            match sharded.conn.clone().ssubscribe(&channel).await {
+                                Ok(()) => {
+                                    if let Some(c) = sharded.lock().get_mut(&channel) {
+                                        c.subscribed = true;
+                                    }
+                                }
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "cannot move a change subscription to its slot's new node")
+                                }
+                            }
+                            if let Some(id) = sharded.store.keys().id_from_channel(&channel) {
+                                let _ = tx.send(Arc::from(id));
+                            }
+                        });
                     }
                 }
                 redis::PushKind::Disconnection => {

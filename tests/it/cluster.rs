@@ -619,10 +619,18 @@ struct Node {
     id: String,
 }
 
-/// The master of every slot range: `(first, last, master)`.
-async fn slot_owners(seed: &str) -> Vec<(u16, u16, Node)> {
-    let client = redis::Client::open(seed).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+/// The master of every slot range: `(first, last, master)`, from the first seed that answers
+/// (a seed may be a node an earlier failover test shut down).
+async fn slot_owners(seeds: &[String]) -> Vec<(u16, u16, Node)> {
+    let mut conn = None;
+    for seed in seeds {
+        let client = redis::Client::open(seed.as_str()).unwrap();
+        if let Ok(c) = client.get_multiplexed_async_connection().await {
+            conn = Some(c);
+            break;
+        }
+    }
+    let mut conn = conn.expect("a seed answers");
     let ranges: Vec<Vec<redis::Value>> = redis::cmd("CLUSTER")
         .arg("SLOTS")
         .query_async(&mut conn)
@@ -782,11 +790,27 @@ async fn resharding_under_load_fails_no_request_and_loses_nothing() {
             confirmed
         }));
     }
+    // A portal long-polls a verification of a user whose slot moves: its shard channel moves
+    // with the slot, and the wake-up still comes at once afterwards.
+    let watcher = "rs-seed-0".to_owned();
+    let (status, body) = server.register(&watcher, "+14255550134").await;
+    assert_eq!(status, 202, "{body}");
+    let watched = body["id"].as_str().unwrap().to_owned();
+    let poll_started = Instant::now();
+    let poll = {
+        let server = server.clone();
+        let path = format!("/v1/tenants/contoso/verifications/{watched}?wait=25");
+        tokio::spawn(async move {
+            let (status, v) = server.get_json(PORTAL_KEY, &path).await;
+            (status, v, Instant::now())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
     // Move every slot, one after another, while the workers run.
     let mut moved_keys = 0;
     let started = Instant::now();
     for slot in &slots {
-        let owners = slot_owners(&seeds[0]).await;
+        let owners = slot_owners(&seeds).await;
         let mut masters: Vec<Node> = owners.iter().map(|(_, _, m)| m.clone()).collect();
         masters.dedup();
         let from = owners
@@ -798,6 +822,22 @@ async fn resharding_under_load_fails_no_request_and_loses_nothing() {
         moved_keys += move_slot(*slot, &from, &to, &masters).await;
     }
     moving.store(false, Ordering::Relaxed);
+    // Change it 1 s after one of the long-poll's periodic re-reads (every 5 s): a wake-up by
+    // re-read would come ~4 s later, an announcement at once.
+    let since = poll_started.elapsed().as_millis() as u64;
+    let next = (since / 5000 + 1) * 5000 + 1000;
+    tokio::time::sleep(Duration::from_millis(next - since)).await;
+    let call = call_for(&stub, &watched).unwrap();
+    let changed_at = Instant::now();
+    assert_eq!(stub.status(&call, "ringing", "1").await, 204);
+    let (status, v, woke_at) = poll.await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(v["status"], "ringing", "{v}");
+    let woke_after = woke_at.saturating_duration_since(changed_at);
+    assert!(
+        woke_after < Duration::from_secs(1),
+        "the long-poll woke {woke_after:?} after the change (its slot had moved)"
+    );
     let mut confirmed = Vec::new();
     for w in workers {
         confirmed.extend(w.await.unwrap());
