@@ -53,6 +53,7 @@ pub struct Notifier {
 /// verification's subscription (released on drop).
 pub struct Watch {
     rx: broadcast::Receiver<Arc<str>>,
+    sharded: Option<Arc<Sharded>>,
     _subscription: Option<Subscription>,
 }
 
@@ -81,19 +82,30 @@ impl Notifier {
         Self { tx, sharded: None }
     }
 
-    /// Watch `id` before reading the state you wait on, so no change slips between the two. On
-    /// a cluster this subscribes to the verification's shard channel (one round trip unless
-    /// another waiter has it already).
-    pub async fn watch(&self, id: &VerificationId) -> redis::RedisResult<Watch> {
-        let rx = self.tx.subscribe();
-        let subscription = match &self.sharded {
-            Some(sharded) => Some(sharded.clone().acquire(id).await?),
-            None => None,
+    /// Start listening before the first read of the state you will wait on, so no announcement
+    /// slips between the two (no Redis work). On a cluster, [`Watch::follow`] the verification
+    /// once it is known to be the caller's.
+    pub fn listen(&self) -> Watch {
+        Watch {
+            rx: self.tx.subscribe(),
+            sharded: self.sharded.clone(),
+            _subscription: None,
+        }
+    }
+}
+
+impl Watch {
+    /// On a cluster, subscribes `id`'s shard channel unless another waiter already has it. True
+    /// when the subscription is new: an announcement made since [`Notifier::listen`] may have
+    /// gone unheard, so read the state again. Elsewhere (one pattern subscription per instance)
+    /// there is nothing to do.
+    pub async fn follow(&mut self, id: &VerificationId) -> redis::RedisResult<bool> {
+        let Some(sharded) = self.sharded.clone() else {
+            return Ok(false);
         };
-        Ok(Watch {
-            rx,
-            _subscription: subscription,
-        })
+        let (subscription, subscribed_now) = sharded.acquire(id).await?;
+        self._subscription = Some(subscription);
+        Ok(subscribed_now)
     }
 }
 
@@ -226,9 +238,12 @@ impl Sharded {
         self.channels.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn acquire(self: Arc<Self>, id: &VerificationId) -> redis::RedisResult<Subscription> {
+    /// A share of `id`'s channel subscription, and whether this call had to subscribe it.
+    async fn acquire(
+        self: Arc<Self>,
+        id: &VerificationId,
+    ) -> redis::RedisResult<(Subscription, bool)> {
         let channel = self.store.keys().change_channel(id);
-        let _no_sweep = self.sweeping.read().await;
         let subscribed = {
             let mut channels = self.lock();
             let c = channels.entry(channel.clone()).or_insert(Channel {
@@ -245,12 +260,20 @@ impl Sharded {
             channel,
         };
         if !subscribed {
-            self.conn.clone().ssubscribe(&share.channel).await?;
-            if let Some(c) = self.lock().get_mut(&share.channel) {
-                c.subscribed = true;
-            }
+            self.subscribe(&share.channel).await?;
         }
-        Ok(share)
+        Ok((share, !subscribed))
+    }
+
+    /// `SSUBSCRIBE` (routed to the node that serves the channel's slot now), then marks the
+    /// channel subscribed. Never overtaken by the sweep's `SUNSUBSCRIBE`.
+    async fn subscribe(&self, channel: &str) -> redis::RedisResult<()> {
+        let _no_sweep = self.sweeping.read().await;
+        self.conn.clone().ssubscribe(channel).await?;
+        if let Some(c) = self.lock().get_mut(channel) {
+            c.subscribed = true;
+        }
+        Ok(())
     }
 
     /// Shard messages → wake-ups. A dropped node link wakes everyone and subscribes every
@@ -261,46 +284,30 @@ impl Sharded {
         tx: broadcast::Sender<Arc<str>>,
     ) {
         while let Some(push) = pushes.recv().await {
-            match push.kind {
-                redis::PushKind::SMessage => {
-                    let channel = push.data.first().and_then(|v| match v {
-                        redis::Value::BulkString(b) => std::str::from_utf8(b).ok(),
-                        _ => None,
-                    });
-                    if let Some(id) = channel.and_then(|c| self.store.keys().id_from_channel(c)) {
+            let channel = push.data.first().and_then(|v| match v {
+                redis::Value::BulkString(b) => std::str::from_utf8(b).ok(),
+                _ => None,
+            });
+            match (push.kind, channel) {
+                (redis::PushKind::SMessage, Some(channel)) => {
+                    if let Some(id) = self.store.keys().id_from_channel(channel) {
                         let _ = tx.send(Arc::from(id));
                     }
                 }
-                redis::PushKind::SUnsubscribe => {
+                (redis::PushKind::SUnsubscribe, Some(channel)) => {
                     // Ours (an idle channel swept) or the server's: a slot that moved to another
                     // node (resharding) unsubscribes its channels there. A channel still waited
                     // on is subscribed again, now on the slot's new node, and its waiters read.
-                    let Some(channel) = push.data.first().and_then(|v| match v {
-                        redis::Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
-                        _ => None,
-                    }) else {
-                        continue;
-                    };
-                    let waited_on = match self.lock().get_mut(&channel) {
-                        Some(c) => {
-                            c.subscribed = false;
-                            c.waiters > 0
-                        }
-                        None => false,
-                    };
+                    let waited_on = self.lock().get_mut(channel).is_some_and(|c| {
+                        c.subscribed = false;
+                        c.waiters > 0
+                    });
                     if waited_on {
                         let (sharded, tx) = (self.clone(), tx.clone());
+                        let channel = channel.to_owned();
                         tokio::spawn(async move {
-                            let _no_sweep = sharded.sweeping.read().await;
-                            match sharded.conn.clone().ssubscribe(&channel).await {
-                                Ok(()) => {
-                                    if let Some(c) = sharded.lock().get_mut(&channel) {
-                                        c.subscribed = true;
-                                    }
-                                }
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "cannot move a change subscription to its slot's new node")
-                                }
+                            if let Err(e) = sharded.subscribe(&channel).await {
+                                tracing::warn!(error = %e, "cannot move a change subscription to its slot's new node");
                             }
                             if let Some(id) = sharded.store.keys().id_from_channel(&channel) {
                                 let _ = tx.send(Arc::from(id));
@@ -308,7 +315,7 @@ impl Sharded {
                         });
                     }
                 }
-                redis::PushKind::Disconnection => {
+                (redis::PushKind::Disconnection, _) => {
                     tracing::warn!("a change subscription's node link dropped; resubscribing");
                     // The next waiter of an idle channel subscribes it again itself.
                     for c in self.lock().values_mut() {
@@ -334,8 +341,7 @@ impl Sharded {
                 .map(|(name, _)| name.clone())
                 .collect();
             for channel in channels {
-                let _no_sweep = self.sweeping.read().await;
-                if let Err(e) = self.conn.clone().ssubscribe(&channel).await {
+                if let Err(e) = self.subscribe(&channel).await {
                     tracing::debug!(error = %e, "resubscription failed; trying again");
                 }
             }

@@ -89,21 +89,25 @@ pub(super) async fn read(
     let not_found = || ApiError::NotFound("no such verification".into());
     let id = VerificationId::parse(&id).map_err(|_| not_found())?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    // Listen before the first read so an announcement between the two still wakes us.
+    let mut changes = state.notifier.listen();
     let first = load(&state, &caller, &id).await?.ok_or_else(not_found)?;
     let first_view = first.view(state.store.now().await?);
     if wait == 0 || first_view.status.is_terminal() {
         return Ok(axum::Json(first_view));
     }
-    // Only a caller's own, existing verification is watched (on a cluster that subscribes to
-    // its channel). Read again once watching: a change made before the watch began is seen by
-    // this read, any later one wakes the wait.
-    let mut changes = state.notifier.watch(&id).await?;
     let read = || async {
         let current = load(&state, &caller, &id).await?.ok_or_else(not_found)?;
         Ok::<_, ApiError>(current.view(state.store.now().await?))
     };
-    let mut view = read().await?;
-    while view.status == first_view.status {
+    // Only a caller's own, existing verification is followed (on a cluster: its shard channel
+    // subscribed). A new subscription may have missed an announcement: read again then.
+    let first_status = first_view.status;
+    let mut view = first_view;
+    if changes.follow(&id).await? {
+        view = read().await?;
+    }
+    while view.status == first_status {
         let read_again = notify::changed(&mut changes, &id, deadline).await;
         view = read().await?;
         if !read_again {
