@@ -183,7 +183,11 @@ impl Store {
                 reply.clone(),
             ))
         })?;
-        if transition.ended && self.wait_replicas > 0 {
+        // Every answer about an ended verification waits, not only the one that ended it: a
+        // provider's retry of an approval whose first `WAIT` failed finds it already ended, and
+        // must not be told "complete" before the replicas have it either.
+        let ended = transition.status.is_some_and(|s| s.is_terminal());
+        if ended && self.wait_replicas > 0 {
             self.await_replicas(&self.keys.verification(id)).await?;
         }
         Ok(transition)
@@ -244,13 +248,15 @@ impl Store {
     async fn shard_of(&self, key: &str) -> redis::RedisResult<Option<super::replicas::Shard>> {
         let shards = match self.replicas.fresh_shards() {
             Some(shards) => shards,
-            None => match self.conn().cluster_slots().await? {
-                None => return Ok(None),
-                Some(reply) => match super::replicas::parse_cluster_slots(&reply) {
-                    Some(shards) => self.replicas.store_shards(shards),
-                    None => return Ok(None),
-                },
-            },
+            None => {
+                let Some(reply) = self.conn().cluster_slots().await? else {
+                    return Ok(None); // not a cluster
+                };
+                let Some(shards) = super::replicas::parse_cluster_slots(&reply) else {
+                    return Ok(None);
+                };
+                self.replicas.store_shards(shards)
+            }
         };
         Ok(super::replicas::shard_of(&shards, key).cloned())
     }

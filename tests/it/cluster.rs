@@ -63,15 +63,22 @@ async fn a_long_poll_on_one_instance_wakes_at_once_on_a_change_made_through_anot
     );
 }
 
+/// A stub provider, a server placing calls through it (`extra`: TOML over the test
+/// configuration) and `user`'s registration, started: its verification id.
+async fn started_registration(user: &str, extra: &str) -> (StubTwilio, TestServer, String) {
+    let stub = StubTwilio::start().await;
+    let server = TestServer::start(&stub.base, extra).await;
+    let (status, body) = server.register(user, "+14255550134").await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    (stub, server, id)
+}
+
 /// A change whose announcement is lost (here: written straight into Redis, announced to no one)
 /// still reaches a waiting long-poll within the periodic re-read, long before its deadline.
 #[tokio::test]
 async fn a_long_poll_sees_a_change_whose_announcement_was_lost() {
-    let stub = StubTwilio::start().await;
-    let server = TestServer::start(&stub.base, "").await;
-    let (status, body) = server.register("lior", "+14255550134").await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["id"].as_str().unwrap().to_owned();
+    let (_stub, server, id) = started_registration("lior", "").await;
     let key = callverify::store::Keys::new(&server.prefix)
         .verification(&callverify::ids::VerificationId::parse(&id).unwrap());
     let path = format!("/v1/tenants/contoso/verifications/{id}?wait=25");
@@ -98,50 +105,70 @@ async fn a_long_poll_sees_a_change_whose_announcement_was_lost() {
     );
 }
 
+/// Another tenant long-polling a verification gets the 404 at once (it does not wait out its
+/// `wait`), and on a cluster nothing is subscribed for it.
+#[tokio::test]
+async fn a_long_poll_on_another_tenants_verification_is_a_404_at_once_and_subscribes_nothing() {
+    let (_stub, server, id) = started_registration("oona", "").await;
+    let started = Instant::now();
+    let (status, problem) = server
+        .get_json(
+            crate::support::OTHER_KEY,
+            &format!("/v1/tenants/fabrikam/verifications/{id}?wait=20"),
+        )
+        .await;
+    assert_eq!(status, 404, "{problem}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    if cluster_urls().is_some() {
+        let channel = callverify::store::Keys::new(&server.prefix)
+            .change_channel(&callverify::ids::VerificationId::parse(&id).unwrap());
+        assert_eq!(shard_subscribers(&channel).await, 0);
+    }
+}
+
+/// Subscribers of a shard channel on the master of its slot (`PUBSUB SHARDNUMSUB`).
+async fn shard_subscribers(channel: &str) -> i64 {
+    use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+    let crate::support::TestRedis::Cluster(mut redis) = crate::support::redis().await else {
+        unreachable!("a cluster run");
+    };
+    let reply = redis
+        .route_command(
+            redis::cmd("PUBSUB").arg("SHARDNUMSUB").arg(channel).clone(),
+            RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(
+                channel.as_bytes(),
+                SlotAddr::Master,
+            ))),
+        )
+        .await
+        .unwrap();
+    let (_, n): (String, i64) = redis::from_redis_value(reply).unwrap();
+    n
+}
+
 /// On a cluster, change announcements use sharded pub/sub: a long-poll subscribes its own
 /// verification's shard channel on the node that owns the slot, while no instance holds a
 /// pattern subscription (the broadcast path) on any node.
 #[tokio::test]
 async fn on_a_cluster_a_long_poll_subscribes_its_verifications_shard_channel() {
-    use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-    let Some(_) = cluster_urls() else {
+    let Some(seeds) = cluster_urls() else {
         return; // a single node: the pattern subscription is used (and tested by every long-poll)
     };
-    let stub = StubTwilio::start().await;
-    let server = TestServer::start(&stub.base, "").await;
-    let (status, body) = server.register("shira", "+14255550134").await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["id"].as_str().unwrap().to_owned();
+    let (stub, server, id) = started_registration("shira", "").await;
     let channel = callverify::store::Keys::new(&server.prefix)
         .change_channel(&callverify::ids::VerificationId::parse(&id).unwrap());
-    let crate::support::TestRedis::Cluster(mut redis) = crate::support::redis().await else {
-        unreachable!("a cluster run");
-    };
-    let subscribers = |mut redis: redis::cluster_async::ClusterConnection, channel: String| async move {
-        let reply = redis
-            .route_command(
-                redis::cmd("PUBSUB")
-                    .arg("SHARDNUMSUB")
-                    .arg(&channel)
-                    .clone(),
-                RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(
-                    channel.as_bytes(),
-                    SlotAddr::Master,
-                ))),
-            )
-            .await
-            .unwrap();
-        let (_, n): (String, i64) = redis::from_redis_value(reply).unwrap();
-        n
-    };
-    assert_eq!(subscribers(redis.clone(), channel.clone()).await, 0);
+    assert_eq!(shard_subscribers(&channel).await, 0);
     let path = format!("/v1/tenants/contoso/verifications/{id}?wait=20");
     let poll = server.get_json(PORTAL_KEY, &path);
     let check = async {
         let mut seen = 0;
         for _ in 0..50 {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            seen = subscribers(redis.clone(), channel.clone()).await;
+            seen = shard_subscribers(&channel).await;
             if seen > 0 {
                 break;
             }
@@ -158,21 +185,12 @@ async fn on_a_cluster_a_long_poll_subscribes_its_verifications_shard_channel() {
     assert_eq!(status, 200);
     assert_eq!(v["status"], "ringing", "{v}");
     // No pattern subscriptions anywhere: PUBSUB NUMPAT on every master.
-    let reply = redis
-        .route_command(
-            redis::cmd("PUBSUB").arg("NUMPAT").clone(),
-            RoutingInfo::MultiNode((
-                redis::cluster_routing::MultipleNodeRoutingInfo::AllMasters,
-                None,
-            )),
-        )
-        .await
-        .unwrap();
-    let text = format!("{reply:?}");
-    assert!(
-        !text.contains("Int(") || text.matches("Int(0)").count() == text.matches("Int(").count(),
-        "pattern subscriptions on a master: {text}"
-    );
+    for (_, _, master) in slot_owners(&seeds).await {
+        let patterns: i64 =
+            redis::from_redis_value(node_cmd(&master, redis::cmd("PUBSUB").arg("NUMPAT")).await)
+                .unwrap();
+        assert_eq!(patterns, 0, "pattern subscriptions on {}", master.url);
+    }
 }
 
 /// What one registration attempt under load came to.
@@ -239,6 +257,85 @@ async fn approvals_stand_when_fewer_replicas_exist_than_wait_replicas_asks() {
         "six approvals took {:?}",
         started.elapsed()
     );
+}
+
+/// The cluster slot of keys tagged `{tag}`: CRC16 (XMODEM) of the tag, modulo 16384.
+fn tag_slot(tag: &str) -> u16 {
+    crc16::State::<crc16::XMODEM>::calculate(tag.as_bytes()) % 16384
+}
+
+/// `WAIT` calls a node has served so far (`INFO commandstats`).
+async fn waits_served(node_url: &str) -> u64 {
+    let client = redis::Client::open(node_url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_wait:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// With `wait_replicas`, an approval delivered twice (a provider retrying a `#` whose first
+/// answer it never got), and twice at once, waits for the replica on every delivery: a retry
+/// finds the verification already approved, and must not confirm it to the caller before the
+/// replica has it either. One registration stands.
+#[tokio::test]
+async fn a_repeated_approval_is_confirmed_only_after_the_replica_has_it() {
+    let Some(seeds) = cluster_urls() else {
+        return; // a single node has no replica to wait for
+    };
+    let (stub, server, id) = started_registration("wren", "[redis]\nwait_replicas = 1\n").await;
+    let call = call_for(&stub, &id).unwrap();
+    let (status, twiml) = stub.answer(&call).await;
+    assert_eq!(status, 200, "{twiml}");
+    let action = gather_action(&twiml);
+    let slot = tag_slot(
+        callverify::ids::VerificationId::parse(&id)
+            .unwrap()
+            .user_tag(),
+    );
+    let master = slot_owners(&seeds)
+        .await
+        .into_iter()
+        .find(|(first, last, _)| (*first..=*last).contains(&slot))
+        .map(|(_, _, m)| m.url)
+        .unwrap();
+    // Only this test asks for replicas while the suite runs (the failover test runs apart).
+    let before = waits_served(&master).await;
+    let (status, twiml) = stub.press(&call, &action, "#").await;
+    assert_eq!(status, 200);
+    assert!(twiml.contains("Your verification is complete"), "{twiml}");
+    let after_first = waits_served(&master).await;
+    assert_eq!(after_first, before + 1, "the approval waited once");
+    let (again, (a, b)) = tokio::join!(stub.press(&call, &action, "#"), async {
+        tokio::join!(
+            stub.press(&call, &action, "#"),
+            stub.press(&call, &action, "#")
+        )
+    });
+    for (status, twiml) in [again, a, b] {
+        assert_eq!(status, 200, "{twiml}");
+    }
+    assert_eq!(
+        waits_served(&master).await,
+        after_first + 3,
+        "each repeated delivery waited too"
+    );
+    let (status, methods) = server
+        .get_json(PORTAL_KEY, "/v1/tenants/contoso/users/wren/methods")
+        .await;
+    assert_eq!(status, 200);
+    let phones = methods["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "phone");
+    assert_eq!(phones.count(), 1, "{methods}");
 }
 
 /// Shuts down (`SHUTDOWN NOSAVE`) the first master among the seeds; its address.
@@ -727,7 +824,7 @@ async fn resharding_under_load_fails_no_request_and_loses_nothing() {
     let stub = Arc::new(StubTwilio::start().await);
     // The test configuration keeps pacing on (1000 calls/s): the `{provider}` slot is in use.
     let server = Arc::new(TestServer::start(&stub.base, "").await);
-    let slot_of = |tag: &str| crc16::State::<crc16::XMODEM>::calculate(tag.as_bytes()) % 16384;
+    let slot_of = tag_slot;
     let tenant = TenantId::parse("contoso").unwrap();
     let user_slot = |u: &str| slot_of(&user_tag(&tenant, &UserId::parse(u).unwrap()));
     // Eight users' slots, and for each a pool of further users in the same slot (found by
