@@ -11,6 +11,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
+pub use crate::provider::legacy::LegacyTwilio;
+pub use crate::provider::settings::{AccountConfig, MachineDetection};
+
 /// The commented defaults, also shipped as `config/default.toml`.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
@@ -25,8 +28,8 @@ pub struct Config {
     pub policy: crate::policy::PolicyInput,
     pub abuse: AbuseConfig,
     pub events: EventsConfig,
-    /// Named provider accounts (`[[providers]]`). Empty: the single-provider form
-    /// (`[provider] kind` + `[provider.twilio]`), one account named `twilio`.
+    /// Named provider accounts (`[[providers]]`). None written: the single-provider form
+    /// (`[provider] kind` + `[provider.twilio]`), mapped at load onto one account named `twilio`.
     #[serde(default)]
     pub providers: Vec<AccountConfig>,
     #[serde(default)]
@@ -124,7 +127,8 @@ fn url_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Secret>, D::Er
 pub struct ProviderConfig {
     /// `twilio` or `simulator`.
     pub kind: ProviderKind,
-    pub twilio: TwilioConfig,
+    /// The single-provider form's account (`src/provider/legacy.rs`).
+    pub twilio: LegacyTwilio,
     #[serde(default)]
     pub simulator: SimulatorConfig,
     /// The provider account's outbound calls per second, respected across instances (0 = no pacing).
@@ -144,53 +148,6 @@ pub enum ProviderKind {
     Simulator,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TwilioConfig {
-    /// The account (`AC…`): the Calls API's path segment, and its Basic-auth user unless an
-    /// API key is configured.
-    pub account_sid: String,
-    /// Signs webhooks; the Calls API password unless an API key is configured.
-    pub auth_token: Secret,
-    /// An API key (`SK…`) for the Calls API's Basic auth, with `api_key_secret`.
-    #[serde(default)]
-    pub api_key_sid: Option<String>,
-    #[serde(default)]
-    pub api_key_secret: Option<Secret>,
-    /// A second auth token also accepted for webhook signatures (during a rotation).
-    #[serde(default)]
-    pub auth_token_secondary: Option<Secret>,
-    pub api_base: String,
-    /// Caller ID, E.164.
-    pub from: String,
-    pub ring_timeout_secs: u32,
-    pub request_timeout_ms: u64,
-    /// Twilio's `TimeLimit` on every call (seconds); 0 = derived from the prompts
-    /// (`max_prompts` × (`gather_timeout_secs` + 30) + 30).
-    #[serde(default)]
-    pub time_limit_secs: u32,
-    /// Answering-machine detection (`MachineDetection=Enable`): a machine or fax ends the
-    /// verification `failed` / `voicemail` with nothing read out.
-    #[serde(default)]
-    pub machine_detection: MachineDetection,
-}
-
-/// `provider.twilio.machine_detection`.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum MachineDetection {
-    #[default]
-    Off,
-    Enable,
-}
-
-impl TwilioConfig {
-    /// The `TimeLimit` sent with every call: configured, or derived from the prompts.
-    pub fn time_limit(&self, verification: &VerificationConfig) -> u32 {
-        verification.time_limit(self.time_limit_secs)
-    }
-}
-
 impl VerificationConfig {
     /// A call's time limit: `configured`, or (0) derived from the prompts:
     /// `max_prompts` × (`gather_timeout_secs` + 30) + 30, at most 4 hours.
@@ -205,288 +162,33 @@ impl VerificationConfig {
     }
 }
 
-/// One `[[providers]]` entry: `name` (in webhook URLs), `kind`, and the kind's own keys.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum AccountConfig {
-    Twilio(TwilioAccount),
-    Signalwire(SignalWireAccount),
-    Telnyx(TelnyxAccount),
-    Plivo(PlivoAccount),
-    Simulator(SimulatorAccount),
-}
-
-fn default_ring_timeout() -> u32 {
-    30
-}
-fn default_request_timeout() -> u64 {
-    5000
-}
-fn default_twilio_api() -> String {
-    "https://api.twilio.com".into()
-}
-fn default_telnyx_api() -> String {
-    "https://api.telnyx.com".into()
-}
-fn default_plivo_api() -> String {
-    "https://api.plivo.com".into()
-}
-fn default_simulator_from() -> String {
-    "+15005550006".into()
-}
-
-/// `kind = "twilio"`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TwilioAccount {
-    pub name: String,
-    pub account_sid: String,
-    pub auth_token: Secret,
-    /// As `[provider.twilio]`: an API key for the Calls API's Basic auth, and a second auth
-    /// token accepted for signatures during a rotation.
-    #[serde(default)]
-    pub api_key_sid: Option<String>,
-    #[serde(default)]
-    pub api_key_secret: Option<Secret>,
-    #[serde(default)]
-    pub auth_token_secondary: Option<Secret>,
-    #[serde(default = "default_twilio_api")]
-    pub api_base: String,
-    pub from: String,
-    #[serde(default = "default_ring_timeout")]
-    pub ring_timeout_secs: u32,
-    #[serde(default = "default_request_timeout")]
-    pub request_timeout_ms: u64,
-    /// The call's time limit in seconds (0 = derived from the prompts, as
-    /// `provider.twilio.time_limit_secs`), where the provider supports one.
-    #[serde(default)]
-    pub time_limit_secs: u32,
-    /// Answering-machine detection, where the provider supports it (docs/PROVIDERS.md).
-    #[serde(default)]
-    pub machine_detection: MachineDetection,
-    /// Defaults to `[provider] calls_per_second` / `max_queue_ms`.
-    pub calls_per_second: Option<f64>,
-    pub max_queue_ms: Option<u64>,
-}
-
-/// `kind = "signalwire"`: REST with the project id and API token, webhooks signed with the
-/// separate signing key.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignalWireAccount {
-    pub name: String,
-    pub project_id: String,
-    pub api_token: Secret,
-    pub signing_key: Secret,
-    /// `https://{space}.signalwire.com/api/laml`.
-    pub api_base: String,
-    pub from: String,
-    #[serde(default = "default_ring_timeout")]
-    pub ring_timeout_secs: u32,
-    #[serde(default = "default_request_timeout")]
-    pub request_timeout_ms: u64,
-    /// The call's time limit in seconds (0 = derived from the prompts, as
-    /// `provider.twilio.time_limit_secs`), where the provider supports one.
-    #[serde(default)]
-    pub time_limit_secs: u32,
-    /// Answering-machine detection, where the provider supports it (docs/PROVIDERS.md).
-    #[serde(default)]
-    pub machine_detection: MachineDetection,
-    pub calls_per_second: Option<f64>,
-    pub max_queue_ms: Option<u64>,
-}
-
-/// `kind = "telnyx"` (TeXML).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TelnyxAccount {
-    pub name: String,
-    /// Bearer key of the REST API.
-    pub api_key: Secret,
-    /// The TeXML account (a path segment of the Calls API).
-    pub account_sid: String,
-    /// The TeXML application the calls run under.
-    pub application_sid: String,
-    /// Base64 Ed25519 public key that verifies `telnyx-signature-ed25519`.
-    pub public_key: String,
-    #[serde(default = "default_telnyx_api")]
-    pub api_base: String,
-    pub from: String,
-    #[serde(default = "default_ring_timeout")]
-    pub ring_timeout_secs: u32,
-    #[serde(default = "default_request_timeout")]
-    pub request_timeout_ms: u64,
-    /// The call's time limit in seconds (0 = derived from the prompts, as
-    /// `provider.twilio.time_limit_secs`), where the provider supports one.
-    #[serde(default)]
-    pub time_limit_secs: u32,
-    /// Answering-machine detection, where the provider supports it (docs/PROVIDERS.md).
-    #[serde(default)]
-    pub machine_detection: MachineDetection,
-    pub calls_per_second: Option<f64>,
-    pub max_queue_ms: Option<u64>,
-}
-
-/// `kind = "plivo"`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlivoAccount {
-    pub name: String,
-    pub auth_id: String,
-    /// Basic-auth password and the key of the V3 signatures.
-    pub auth_token: Secret,
-    #[serde(default = "default_plivo_api")]
-    pub api_base: String,
-    pub from: String,
-    #[serde(default = "default_ring_timeout")]
-    pub ring_timeout_secs: u32,
-    #[serde(default = "default_request_timeout")]
-    pub request_timeout_ms: u64,
-    /// The call's time limit in seconds (0 = derived from the prompts, as
-    /// `provider.twilio.time_limit_secs`), where the provider supports one.
-    #[serde(default)]
-    pub time_limit_secs: u32,
-    /// Answering-machine detection, where the provider supports it (docs/PROVIDERS.md).
-    #[serde(default)]
-    pub machine_detection: MachineDetection,
-    pub calls_per_second: Option<f64>,
-    pub max_queue_ms: Option<u64>,
-}
-
-/// `kind = "simulator"`: the built-in carrier, speaking `dialect`, started in-process with
-/// credentials of its own (delays scaled by `[provider.simulator] time_scale`).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SimulatorAccount {
-    pub name: String,
-    #[serde(default)]
-    pub dialect: callverify_simulator::Dialect,
-    #[serde(default = "default_simulator_from")]
-    pub from: String,
-    #[serde(default = "default_ring_timeout")]
-    pub ring_timeout_secs: u32,
-    /// Demo and tests: callverify presents credentials the simulator does not know, so every
-    /// call is refused as a provider refuses bad credentials (failover shows).
-    #[serde(default)]
-    pub refuse_calls: bool,
-    /// The call's time limit in seconds (0 = derived from the prompts, as
-    /// `provider.twilio.time_limit_secs`), where the provider supports one.
-    #[serde(default)]
-    pub time_limit_secs: u32,
-    /// Answering-machine detection, where the provider supports it (docs/PROVIDERS.md).
-    #[serde(default)]
-    pub machine_detection: MachineDetection,
-    pub calls_per_second: Option<f64>,
-    pub max_queue_ms: Option<u64>,
-}
-
-impl AccountConfig {
-    pub fn name(&self) -> &str {
-        match self {
-            AccountConfig::Twilio(a) => &a.name,
-            AccountConfig::Signalwire(a) => &a.name,
-            AccountConfig::Telnyx(a) => &a.name,
-            AccountConfig::Plivo(a) => &a.name,
-            AccountConfig::Simulator(a) => &a.name,
-        }
-    }
-
-    /// The account's pacing, `[provider]`'s where it sets none.
-    pub fn pacing(&self, defaults: &ProviderConfig) -> crate::provider::Pacing {
-        let (cps, queue) = match self {
-            AccountConfig::Twilio(a) => (a.calls_per_second, a.max_queue_ms),
-            AccountConfig::Signalwire(a) => (a.calls_per_second, a.max_queue_ms),
-            AccountConfig::Telnyx(a) => (a.calls_per_second, a.max_queue_ms),
-            AccountConfig::Plivo(a) => (a.calls_per_second, a.max_queue_ms),
-            AccountConfig::Simulator(a) => (a.calls_per_second, a.max_queue_ms),
-        };
-        crate::provider::Pacing {
-            calls_per_second: cps.unwrap_or(defaults.calls_per_second),
-            max_queue_ms: queue.unwrap_or(defaults.max_queue_ms),
-        }
-    }
-
-    fn ring_timeout_secs(&self) -> u32 {
-        match self {
-            AccountConfig::Twilio(a) => a.ring_timeout_secs,
-            AccountConfig::Signalwire(a) => a.ring_timeout_secs,
-            AccountConfig::Telnyx(a) => a.ring_timeout_secs,
-            AccountConfig::Plivo(a) => a.ring_timeout_secs,
-            AccountConfig::Simulator(a) => a.ring_timeout_secs,
-        }
-    }
-
-    fn time_limit_secs(&self) -> u32 {
-        match self {
-            AccountConfig::Twilio(a) => a.time_limit_secs,
-            AccountConfig::Signalwire(a) => a.time_limit_secs,
-            AccountConfig::Telnyx(a) => a.time_limit_secs,
-            AccountConfig::Plivo(a) => a.time_limit_secs,
-            AccountConfig::Simulator(a) => a.time_limit_secs,
-        }
-    }
-
-    fn api_base(&self) -> Option<&str> {
-        match self {
-            AccountConfig::Twilio(a) => Some(&a.api_base),
-            AccountConfig::Signalwire(a) => Some(&a.api_base),
-            AccountConfig::Telnyx(a) => Some(&a.api_base),
-            AccountConfig::Plivo(a) => Some(&a.api_base),
-            AccountConfig::Simulator(_) => None,
-        }
-    }
-}
-
 impl Config {
     /// The longest ring timeout of any account.
     pub fn longest_ring_timeout(&self) -> u32 {
-        if self.providers.is_empty() {
-            return self.provider.twilio.ring_timeout_secs;
-        }
         self.providers
             .iter()
-            .map(AccountConfig::ring_timeout_secs)
+            .map(|a| a.common.ring_timeout_secs)
             .max()
-            .unwrap_or(self.provider.twilio.ring_timeout_secs)
+            .unwrap_or(0)
     }
 
     /// The longest placing one call can take, trying every account in turn: per account, its
     /// pacing wait and its throttling retries (`max_queue_ms` each) and one request deadline.
     pub fn longest_placement_ms(&self) -> u64 {
-        let one = |max_queue_ms: u64, request_timeout_ms: u64| {
-            max_queue_ms
-                .saturating_mul(2)
-                .saturating_add(request_timeout_ms)
-        };
-        if self.providers.is_empty() {
-            return one(
-                self.provider.max_queue_ms,
-                self.provider.twilio.request_timeout_ms,
-            );
-        }
         self.providers
             .iter()
             .map(|a| {
-                let timeout = match a {
-                    AccountConfig::Twilio(a) => a.request_timeout_ms,
-                    AccountConfig::Signalwire(a) => a.request_timeout_ms,
-                    AccountConfig::Telnyx(a) => a.request_timeout_ms,
-                    AccountConfig::Plivo(a) => a.request_timeout_ms,
-                    AccountConfig::Simulator(_) => self.provider.twilio.request_timeout_ms,
-                };
-                one(a.pacing(&self.provider).max_queue_ms, timeout)
+                a.pacing(&self.provider)
+                    .max_queue_ms
+                    .saturating_mul(2)
+                    .saturating_add(a.request_timeout_ms(&self.provider))
             })
             .fold(0, u64::saturating_add)
     }
 
-    /// The names of the accounts new calls may go to, in file order (`twilio` alone for the
-    /// single-provider form).
+    /// The names of the accounts new calls may go to, in file order.
     pub fn account_names(&self) -> Vec<&str> {
-        if self.providers.is_empty() {
-            vec!["twilio"]
-        } else {
-            self.providers.iter().map(AccountConfig::name).collect()
-        }
+        self.providers.iter().map(AccountConfig::name).collect()
     }
 }
 
@@ -708,7 +410,10 @@ impl Config {
 
     /// Extracts and validates a configuration from any figment (tests layer compose files with it).
     pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
-        let config: Config = figment.extract().map_err(Box::new)?;
+        let mut config: Config = figment.extract().map_err(Box::new)?;
+        if config.providers.is_empty() {
+            config.providers = vec![LegacyTwilio::map(&config.provider)];
+        }
         config.validate()?;
         Ok(config)
     }
@@ -765,24 +470,10 @@ impl Config {
             }
             RedisMode::Cluster | RedisMode::Sentinel => {}
         }
-        if self.provider.kind == ProviderKind::Twilio {
-            url::Url::parse(&self.provider.twilio.api_base)
-                .map_err(|e| ConfigError::Invalid(format!("provider.twilio.api_base: {e}")))?;
-        }
-        let twilio = &self.provider.twilio;
-        if twilio.api_key_sid.is_some() != twilio.api_key_secret.is_some() {
-            return bad("provider.twilio.api_key_sid and api_key_secret go together".into());
-        }
-        if twilio.time_limit_secs > 14_400 {
-            return bad("provider.twilio.time_limit_secs must be 0..=14400".into());
-        }
         if self.verification.reconcile_interval_secs == 0
             || self.verification.reconcile_interval_secs > 30
         {
             return bad("verification.reconcile_interval_secs must be 1..=30".into());
-        }
-        if !(1..=600).contains(&self.provider.twilio.ring_timeout_secs) {
-            return bad("provider.twilio.ring_timeout_secs must be 1..=600".into());
         }
         if self.verification.max_prompts == 0 || self.verification.ttl_secs == 0 {
             return bad("verification.max_prompts and verification.ttl_secs must be > 0".into());
@@ -864,49 +555,16 @@ impl Config {
     }
 
     fn validate_accounts(&self) -> Result<(), ConfigError> {
-        let bad = |m: String| Err(ConfigError::Invalid(m));
         let mut names = std::collections::HashSet::new();
         for account in &self.providers {
-            let name = account.name();
-            if name.is_empty()
-                || name.len() > 64
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                return bad(format!(
-                    "providers: name {name:?} must be 1-64 letters, digits, '-' or '_' (it is a URL segment)"
-                ));
-            }
-            if !names.insert(name) {
-                return bad(format!("providers: duplicate name {name:?}"));
-            }
-            if !(1..=600).contains(&account.ring_timeout_secs()) {
-                return bad(format!(
-                    "providers.{name}.ring_timeout_secs must be 1..=600"
-                ));
-            }
-            if let Some(base) = account.api_base() {
-                url::Url::parse(base)
-                    .map_err(|e| ConfigError::Invalid(format!("providers.{name}.api_base: {e}")))?;
-            }
-            if let AccountConfig::Twilio(a) = account
-                && a.api_key_sid.is_some() != a.api_key_secret.is_some()
-            {
-                return bad(format!(
-                    "providers.{name}.api_key_sid and api_key_secret go together"
-                ));
-            }
-            if account.time_limit_secs() > 14_400 {
-                return bad(format!(
-                    "providers.{name}.time_limit_secs must be 0..=14400"
-                ));
-            }
-            let pacing = account.pacing(&self.provider);
-            if !(pacing.calls_per_second >= 0.0 && pacing.calls_per_second <= 1000.0) {
-                return bad(format!(
-                    "providers.{name}.calls_per_second must be 0..=1000"
-                ));
+            account
+                .check(&self.provider)
+                .map_err(ConfigError::Invalid)?;
+            if !names.insert(account.name()) {
+                return Err(ConfigError::Invalid(format!(
+                    "providers: duplicate name {:?}",
+                    account.name()
+                )));
             }
         }
         Ok(())
@@ -922,16 +580,20 @@ mod tests {
         let config = Config::from_toml_overlay("").expect("defaults are valid");
         assert_eq!(config.redis.prefix, "callverify");
         assert_eq!(config.provider.kind, ProviderKind::Twilio);
-        assert_eq!(config.provider.twilio.ring_timeout_secs, 30);
+        let twilio = &config.providers[0];
+        assert_eq!((twilio.name(), twilio.kind), ("twilio", "twilio"));
+        assert_eq!(twilio.common.ring_timeout_secs, 30);
         assert_eq!(config.server.header_read_timeout_ms, 10_000);
         assert_eq!(config.server.idle_timeout_ms, 60_000);
         assert_eq!(config.server.max_connections, 10_000);
         assert_eq!(config.verification.hangup_grace_ms, 3000);
         assert_eq!(config.verification.reconcile_interval_secs, 15);
-        let twilio = &config.provider.twilio;
-        assert_eq!(twilio.machine_detection, MachineDetection::Off);
-        assert_eq!(twilio.time_limit(&config.verification), 3 * 35 + 30);
-        assert!(twilio.api_key_sid.is_none() && twilio.auth_token_secondary.is_none());
+        assert_eq!(twilio.common.machine_detection, MachineDetection::Off);
+        let time_limit = config
+            .verification
+            .time_limit(twilio.common.time_limit_secs);
+        assert_eq!(time_limit, 3 * 35 + 30);
+        assert_eq!(twilio.request_timeout_ms(&config.provider), 5000);
         assert!(Config::from_toml_overlay("[provider.twilio]\napi_key_sid = \"SK1\"").is_err());
         assert!(Config::from_toml_overlay("[server]\nmax_connections = 0").is_err());
         let policy = config.default_policy();
@@ -1101,10 +763,45 @@ calls_per_second = 5
         assert!(Config::from_toml_overlay(&wrong_key).is_err());
         let duplicate = accounts.replace("name = \"telnyx\"", "name = \"twilio-main\"");
         assert!(Config::from_toml_overlay(&duplicate).is_err());
+        let unknown_kind = accounts.replace("kind = \"telnyx\"", "kind = \"telnix\"");
+        assert!(Config::from_toml_overlay(&unknown_kind).is_err());
         // The single-provider form is one account named twilio.
         assert_eq!(
             Config::from_toml_overlay("").unwrap().account_names(),
             ["twilio"]
+        );
+    }
+
+    #[test]
+    fn the_single_provider_form_is_mapped_onto_one_account() {
+        use figment::providers::{Format, Toml};
+        // Environment overrides of `[provider.twilio]` keys still reach the account.
+        let figment = Figment::from(Toml::string(DEFAULT_TOML))
+            .merge(("provider.twilio.auth_token", "from-the-environment"))
+            .merge(("provider.twilio.ring_timeout_secs", 12));
+        let config = Config::from_figment(figment).unwrap();
+        let [account] = &config.providers[..] else {
+            panic!("one account")
+        };
+        assert_eq!((account.name(), account.kind), ("twilio", "twilio"));
+        assert_eq!(account.common.ring_timeout_secs, 12);
+        assert!(format!("{:?}", account.keys).contains("account_sid"));
+        assert!(!format!("{config:?}").contains("from-the-environment"));
+        // provider.kind = "simulator": the in-process carrier, under the same name.
+        let simulated = Config::from_toml_overlay("[provider]\nkind = \"simulator\"").unwrap();
+        assert_eq!(simulated.providers[0].kind, "simulator");
+        assert_eq!(simulated.providers[0].name(), "twilio");
+        // Keys that belong to [provider], and a bad value, name where they are written.
+        assert!(Config::from_toml_overlay("[provider.twilio]\ncalls_per_second = 2").is_err());
+        let err = Config::from_toml_overlay("[provider.twilio]\nring_timeout_secs = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("provider.twilio.ring_timeout_secs"), "{err}");
+        // Written accounts replace the form.
+        let written = "[[providers]]\nname = \"sim\"\nkind = \"simulator\"\n";
+        assert_eq!(
+            Config::from_toml_overlay(written).unwrap().account_names(),
+            ["sim"]
         );
     }
 }

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::verification::{FailureReason, Status};
 use tokio::net::TcpListener;
 
-use crate::config::{Config, ProviderKind, TenantConfig};
+use crate::config::{Config, TenantConfig};
 
 /// The number as a user types it in the reference product (the extension is dropped).
 pub const DEMO_NUMBER: &str = "+1 4255551234X12345";
@@ -132,7 +132,6 @@ pub async fn run(options: DemoOptions) -> DemoResult<bool> {
     let key = format!("demo-{}", hex::encode(rand::rng().random::<[u8; 16]>()));
     config.server.listen = addr;
     config.server.public_url = format!("http://{addr}");
-    config.provider.kind = ProviderKind::Simulator;
     config.redis.prefix = format!(
         "{}-demo-{}",
         config.redis.prefix,
@@ -151,12 +150,11 @@ pub async fn run(options: DemoOptions) -> DemoResult<bool> {
     }];
     let dialect = options.provider.dialect();
     let account = |name: &str, refuse_calls: bool| {
-        crate::config::AccountConfig::Simulator(crate::config::SimulatorAccount {
+        let common = crate::provider::settings::AccountCommon {
             name: name.to_owned(),
-            dialect,
             from: "+15005550006".into(),
             ring_timeout_secs: 30,
-            refuse_calls,
+            request_timeout_ms: None,
             time_limit_secs: 0,
             // The voicemail scenario shows answering-machine detection at work.
             machine_detection: if options.scenario == Scenario::Voicemail {
@@ -166,7 +164,13 @@ pub async fn run(options: DemoOptions) -> DemoResult<bool> {
             },
             calls_per_second: None,
             max_queue_ms: None,
-        })
+        };
+        let keys = crate::provider::simulator::SimulatorKeys {
+            dialect,
+            refuse_calls,
+            fixed: None,
+        };
+        crate::config::AccountConfig::new("simulator", common, std::sync::Arc::new(keys))
     };
     config.providers = if options.scenario == Scenario::Failover {
         vec![account("primary", true), account("backup", false)]

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
 use super::portal::{self, Portal};
-use crate::config::{Config, KeyHash, ProviderKind, TenantConfig};
+use crate::config::{Config, KeyHash, LegacyTwilio, ProviderKind, TenantConfig};
 use crate::ids::{TenantId, UserId};
 
 /// The one user of the demo portal (the reference article's user).
@@ -88,6 +88,7 @@ fn demo_config(
     config.server.public_url = format!("http://{api_addr}");
     config.provider.kind = ProviderKind::Simulator;
     config.provider.simulator.time_scale = 1.0;
+    config.providers = vec![LegacyTwilio::map(&config.provider)];
     config.redis.prefix = format!(
         "{}-webdemo-{}",
         config.redis.prefix,

@@ -9,8 +9,12 @@
 
 pub mod accounts;
 pub mod http;
+pub mod legacy;
 pub mod plivo;
+pub mod registry;
+pub mod settings;
 pub mod signalwire;
+pub mod simulator;
 pub mod telnyx;
 pub mod twilio;
 

@@ -9,8 +9,10 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::config::{MachineDetection, PlivoAccount, Secret};
+use super::config::PlivoKeys;
+use crate::config::Secret;
 use crate::provider::http::{self, CodeKind, timed};
+use crate::provider::settings::{AccountCommon, MachineDetection};
 use crate::provider::{CallRequest, ProviderError};
 
 #[derive(Clone)]
@@ -43,9 +45,9 @@ struct ErrorBody {
 }
 
 impl PlivoClient {
-    pub fn new(config: &PlivoAccount) -> Result<Self, String> {
+    pub fn new(account: &AccountCommon, config: &PlivoKeys) -> Result<Self, String> {
         Ok(Self {
-            http: http::client(config.request_timeout_ms)?,
+            http: http::client(account.request_timeout())?,
             account_url: format!(
                 "{}/v1/Account/{}",
                 config.api_base.trim_end_matches('/'),
@@ -53,10 +55,10 @@ impl PlivoClient {
             ),
             auth_id: config.auth_id.clone(),
             auth_token: config.auth_token.clone(),
-            from: config.from.clone(),
-            ring_timeout_secs: config.ring_timeout_secs,
-            time_limit_secs: config.time_limit_secs,
-            machine_detection: config.machine_detection == MachineDetection::Enable,
+            from: account.from.clone(),
+            ring_timeout_secs: account.ring_timeout_secs,
+            time_limit_secs: account.time_limit_secs,
+            machine_detection: account.machine_detection == MachineDetection::Enable,
         })
     }
 

@@ -4,19 +4,22 @@
 //! (`<Speak>`, `<GetDigits>`), rendered from `src/provider/plivo/xml/`.
 
 pub mod client;
+pub mod config;
 pub mod signature;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
+use super::settings::AccountCommon;
 use super::twilio::form::FormParams;
 use super::twilio::twiml::Twiml;
 use super::{
     CallProgress, CallRequest, Markup, Provider, ProviderError, Refusal, Webhook, WebhookRequest,
 };
-use crate::config::{PlivoAccount, Secret};
+use crate::config::Secret;
 use crate::verification::prompts::Answer;
 use client::PlivoClient;
+use config::PlivoKeys;
 
 /// One Plivo account.
 pub struct Plivo {
@@ -27,10 +30,14 @@ pub struct Plivo {
 }
 
 impl Plivo {
-    pub fn new(config: &PlivoAccount, default_locale: &str) -> Result<Self, String> {
+    pub fn new(
+        account: &AccountCommon,
+        config: &PlivoKeys,
+        default_locale: &str,
+    ) -> Result<Self, String> {
         Ok(Self {
-            name: config.name.clone(),
-            client: PlivoClient::new(config)?,
+            name: account.name.clone(),
+            client: PlivoClient::new(account, config)?,
             auth_token: config.auth_token.clone(),
             xml: Twiml::with_templates(
                 default_locale,

@@ -3,19 +3,23 @@
 //! Twilio-compatible webhook parameters and markup — but webhooks signed with the project's
 //! separate **Signing Key** in `X-SignalWire-Signature` (docs/PROVIDERS.md#signalwire).
 
+pub mod config;
 pub mod signature;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
+use super::settings::AccountCommon;
 use super::twilio::client::TwilioClient;
+use super::twilio::config::TwilioKeys;
 use super::twilio::form::FormParams;
 use super::twilio::twiml::Twiml;
 use super::{
     CallProgress, CallRequest, Markup, Provider, ProviderError, Refusal, Webhook, WebhookRequest,
 };
-use crate::config::{Secret, SignalWireAccount, TwilioConfig};
+use crate::config::Secret;
 use crate::verification::prompts::Answer;
+use config::SignalWireKeys;
 
 pub const SIGNATURE_HEADER: &str = "x-signalwire-signature";
 /// SignalWire's validators accept Twilio's header name as an alias.
@@ -31,8 +35,13 @@ pub struct SignalWire {
 }
 
 impl SignalWire {
-    pub fn new(config: &SignalWireAccount, default_locale: &str) -> Result<Self, String> {
-        let rest = TwilioConfig {
+    pub fn new(
+        account: &AccountCommon,
+        config: &SignalWireKeys,
+        default_locale: &str,
+    ) -> Result<Self, String> {
+        // The compatibility API takes Twilio's TimeLimit, FallbackUrl and MachineDetection.
+        let rest = TwilioKeys {
             account_sid: config.project_id.clone(),
             auth_token: config.api_token.clone(),
             // SignalWire's REST credential is the project and its API token: no API keys, and
@@ -41,16 +50,10 @@ impl SignalWire {
             api_key_secret: None,
             auth_token_secondary: None,
             api_base: config.api_base.clone(),
-            from: config.from.clone(),
-            ring_timeout_secs: config.ring_timeout_secs,
-            request_timeout_ms: config.request_timeout_ms,
-            // The compatibility API takes Twilio's TimeLimit, FallbackUrl and MachineDetection.
-            time_limit_secs: config.time_limit_secs,
-            machine_detection: config.machine_detection,
         };
         Ok(Self {
-            name: config.name.clone(),
-            client: TwilioClient::new(&rest).map_err(|e| e.to_string())?,
+            name: account.name.clone(),
+            client: TwilioClient::new(account, &rest).map_err(|e| e.to_string())?,
             signing_key: config.signing_key.clone(),
             twiml: Twiml::new(default_locale)?,
         })

@@ -6,8 +6,10 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::config::{MachineDetection, Secret, TelnyxAccount};
+use super::config::TelnyxKeys;
+use crate::config::Secret;
 use crate::provider::http::{self, CodeKind, timed};
+use crate::provider::settings::{AccountCommon, MachineDetection};
 use crate::provider::{CallRequest, ProviderError};
 
 #[derive(Clone)]
@@ -81,9 +83,9 @@ pub const MISCONFIGURED_CODES: [u32; 2] = [10009, 10010];
 pub const THROTTLED_CODES: [u32; 1] = [10011];
 
 impl TelnyxClient {
-    pub fn new(config: &TelnyxAccount) -> Result<Self, String> {
+    pub fn new(account: &AccountCommon, config: &TelnyxKeys) -> Result<Self, String> {
         Ok(Self {
-            http: http::client(config.request_timeout_ms)?,
+            http: http::client(account.request_timeout())?,
             calls_url: format!(
                 "{}/v2/texml/Accounts/{}/Calls",
                 config.api_base.trim_end_matches('/'),
@@ -91,10 +93,10 @@ impl TelnyxClient {
             ),
             api_key: config.api_key.clone(),
             application_sid: config.application_sid.clone(),
-            from: config.from.clone(),
-            ring_timeout_secs: config.ring_timeout_secs,
-            time_limit_secs: config.time_limit_secs,
-            machine_detection: config.machine_detection == MachineDetection::Enable,
+            from: account.from.clone(),
+            ring_timeout_secs: account.ring_timeout_secs,
+            time_limit_secs: account.time_limit_secs,
+            machine_detection: account.machine_detection == MachineDetection::Enable,
         })
     }
 

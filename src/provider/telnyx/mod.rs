@@ -4,20 +4,22 @@
 //! which speaks the TwiML verbs callverify uses.
 
 pub mod client;
+pub mod config;
 pub mod signature;
 
 use ed25519_dalek::VerifyingKey;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
+use super::settings::AccountCommon;
 use super::twilio::form::FormParams;
 use super::twilio::twiml::Twiml;
 use super::{
     CallProgress, CallRequest, Markup, Provider, ProviderError, Refusal, Webhook, WebhookRequest,
 };
-use crate::config::TelnyxAccount;
 use crate::verification::prompts::Answer;
 use client::TelnyxClient;
+use config::TelnyxKeys;
 
 /// One Telnyx account (TeXML application).
 pub struct Telnyx {
@@ -28,12 +30,16 @@ pub struct Telnyx {
 }
 
 impl Telnyx {
-    pub fn new(config: &TelnyxAccount, default_locale: &str) -> Result<Self, String> {
+    pub fn new(
+        account: &AccountCommon,
+        config: &TelnyxKeys,
+        default_locale: &str,
+    ) -> Result<Self, String> {
         Ok(Self {
-            name: config.name.clone(),
-            client: TelnyxClient::new(config)?,
+            name: account.name.clone(),
+            client: TelnyxClient::new(account, config)?,
             public_key: signature::public_key(&config.public_key)
-                .map_err(|e| format!("providers.{}: {e}", config.name))?,
+                .map_err(|e| format!("providers.{}: {e}", account.name))?,
             texml: Twiml::new(default_locale)?,
         })
     }

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{MachineDetection, TwilioConfig};
+use super::config::TwilioKeys;
 use crate::provider::http::CodeKind;
+use crate::provider::settings::{AccountCommon, MachineDetection};
 use crate::provider::{CallRequest, ProviderError};
 
 #[derive(Clone)]
@@ -37,10 +38,11 @@ struct ErrorBody {
 }
 
 impl TwilioClient {
-    pub fn new(config: &TwilioConfig) -> Result<Self, reqwest::Error> {
+    pub fn new(account: &AccountCommon, config: &TwilioKeys) -> Result<Self, reqwest::Error> {
+        let timeout = account.request_timeout();
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.request_timeout_ms))
-            .connect_timeout(Duration::from_millis(config.request_timeout_ms.min(2000)))
+            .timeout(Duration::from_millis(timeout))
+            .connect_timeout(Duration::from_millis(timeout.min(2000)))
             .build()?;
         Ok(Self {
             http,
@@ -59,12 +61,12 @@ impl TwilioClient {
                 .unwrap_or(&config.auth_token)
                 .expose()
                 .to_owned(),
-            from: config.from.clone(),
-            ring_timeout_secs: config.ring_timeout_secs,
-            // 0 means "derived": the caller resolves it (`TwilioConfig::time_limit`); 0 is never
-            // sent (it would end the call at once).
-            time_limit_secs: config.time_limit_secs,
-            machine_detection: config.machine_detection == MachineDetection::Enable,
+            from: account.from.clone(),
+            ring_timeout_secs: account.ring_timeout_secs,
+            // 0 means "derived": the caller resolves it (`VerificationConfig::time_limit`); 0 is
+            // never sent (it would end the call at once).
+            time_limit_secs: account.time_limit_secs,
+            machine_detection: account.machine_detection == MachineDetection::Enable,
         })
     }
 

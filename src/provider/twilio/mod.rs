@@ -3,6 +3,7 @@
 //! docs/PROVIDERS.md (Twilio).
 
 pub mod client;
+pub mod config;
 pub mod form;
 pub mod signature;
 pub mod twiml;
@@ -10,12 +11,14 @@ pub mod twiml;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
+use super::settings::AccountCommon;
 use super::{
     CallProgress, CallRequest, Markup, Provider, ProviderError, Refusal, Webhook, WebhookRequest,
 };
-use crate::config::{Secret, TwilioConfig};
+use crate::config::Secret;
 use crate::verification::prompts::Answer;
 use client::TwilioClient;
+use config::TwilioKeys;
 use form::FormParams;
 use twiml::Twiml;
 
@@ -33,12 +36,16 @@ pub struct Twilio {
 }
 
 impl Twilio {
-    pub fn new(name: &str, config: &TwilioConfig, default_locale: &str) -> Result<Self, String> {
+    pub fn new(
+        account: &AccountCommon,
+        keys: &TwilioKeys,
+        default_locale: &str,
+    ) -> Result<Self, String> {
         Ok(Self {
-            name: name.to_owned(),
-            client: TwilioClient::new(config).map_err(|e| e.to_string())?,
-            auth_token: config.auth_token.clone(),
-            auth_token_secondary: config.auth_token_secondary.clone(),
+            name: account.name.clone(),
+            client: TwilioClient::new(account, keys).map_err(|e| e.to_string())?,
+            auth_token: keys.auth_token.clone(),
+            auth_token_secondary: keys.auth_token_secondary.clone(),
             twiml: Twiml::new(default_locale)?,
         })
     }
