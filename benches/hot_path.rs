@@ -3,10 +3,10 @@
 
 use std::hint::black_box;
 
+use callverify::call::prompts::{Closing, Preface};
 use callverify::provider::twilio::signature::{compute_signature, validate_form};
 use callverify::provider::twilio::twiml::Twiml;
 use callverify::verification::Purpose;
-use callverify::verification::prompts::{Closing, Preface};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";

@@ -9,6 +9,7 @@
 
 pub mod abuse;
 pub mod api;
+pub mod call;
 pub mod clock;
 pub mod config;
 pub mod demo;

@@ -91,10 +91,8 @@ impl PolicyInput {
         let default_locale = self
             .default_locale
             .unwrap_or_else(|| fallback_locale.to_owned());
-        if crate::verification::prompts::match_locale(&default_locale)
-            != Some(default_locale.as_str())
-        {
-            let supported: Vec<_> = crate::verification::prompts::locales().collect();
+        if crate::call::prompts::match_locale(&default_locale) != Some(default_locale.as_str()) {
+            let supported: Vec<_> = crate::call::prompts::locales().collect();
             return Err(format!(
                 "default_locale must be one of {}",
                 supported.join(", ")

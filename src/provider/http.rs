@@ -117,7 +117,7 @@ pub async fn timed<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verification::FailureReason;
+    use crate::call::FailureReason;
 
     #[test]
     fn statuses_classify_by_certainty() {

@@ -14,10 +14,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
+use crate::call::prompts::{Answer, Closing};
 use crate::error::ApiError;
 use crate::provider::{Markup, Provider, Refusal, Webhook, WebhookRequest};
 use crate::state::AppState;
-use crate::verification::prompts::{Answer, Closing};
 use crate::verification::transition::GatherStep;
 use crate::verification::webhooks::{Reply, StatusReply};
 

@@ -16,8 +16,8 @@ use super::twilio::twiml::Twiml;
 use super::{
     CallProgress, CallRequest, Markup, Provider, ProviderError, Refusal, Webhook, WebhookRequest,
 };
+use crate::call::prompts::Answer;
 use crate::config::Secret;
-use crate::verification::prompts::Answer;
 use client::PlivoClient;
 use config::PlivoKeys;
 
@@ -145,8 +145,8 @@ impl Provider for Plivo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verification::Purpose;
-    use crate::verification::prompts::Closing;
+    use crate::call::Purpose;
+    use crate::call::prompts::Closing;
 
     #[test]
     fn statuses_and_hangup_causes_map_onto_neutral_progress() {

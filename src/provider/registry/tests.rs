@@ -4,11 +4,11 @@
 use futures_util::FutureExt;
 
 use super::*;
+use crate::call::prompts::Answer;
 use crate::provider::settings::AccountConfig;
 use crate::provider::{
     CallProgress, CallRequest, Markup, ProviderError, Refusal, Webhook, WebhookRequest,
 };
-use crate::verification::prompts::Answer;
 
 /// `kind = "echo"`: one key of its own.
 #[derive(Debug, serde::Deserialize)]

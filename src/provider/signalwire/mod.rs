@@ -17,8 +17,8 @@ use super::twilio::twiml::Twiml;
 use super::{
     CallProgress, CallRequest, Markup, Provider, ProviderError, Refusal, Webhook, WebhookRequest,
 };
+use crate::call::prompts::Answer;
 use crate::config::Secret;
-use crate::verification::prompts::Answer;
 use config::SignalWireKeys;
 
 pub const SIGNATURE_HEADER: &str = "x-signalwire-signature";

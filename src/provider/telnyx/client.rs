@@ -205,8 +205,8 @@ pub fn classify(status: reqwest::StatusCode, body: &[u8]) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::call::FailureReason;
     use crate::provider::CallRefusal;
-    use crate::verification::FailureReason;
     use reqwest::StatusCode;
 
     #[test]

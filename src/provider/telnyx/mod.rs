@@ -17,7 +17,7 @@ use super::twilio::twiml::Twiml;
 use super::{
     CallProgress, CallRequest, Markup, Provider, ProviderError, Refusal, Webhook, WebhookRequest,
 };
-use crate::verification::prompts::Answer;
+use crate::call::prompts::Answer;
 use client::TelnyxClient;
 use config::TelnyxKeys;
 

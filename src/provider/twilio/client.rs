@@ -212,7 +212,7 @@ fn describe(e: reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verification::FailureReason;
+    use crate::call::FailureReason;
 
     #[test]
     fn twilio_codes_map_onto_neutral_errors() {

@@ -15,8 +15,8 @@ use super::settings::AccountCommon;
 use super::{
     CallProgress, CallRequest, Markup, Provider, ProviderError, Refusal, Webhook, WebhookRequest,
 };
+use crate::call::prompts::Answer;
 use crate::config::Secret;
-use crate::verification::prompts::Answer;
 use client::TwilioClient;
 use config::TwilioKeys;
 use form::FormParams;

@@ -1,5 +1,5 @@
 //! TwiML answers, rendered from the templates in `twiml/` with the neutral prompts of
-//! `src/verification/prompts.rs`. Templates
+//! `src/call/prompts.rs`. Templates
 //! and prompts are compiled in and every answer is rendered once at start-up — with holes for
 //! the per-call values (a gather's action URL and timeout) — so answering a webhook copies text
 //! and escapes one URL instead of running the template engine. Every value is XML-escaped.
@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use minijinja::HtmlEscape;
 use minijinja::{AutoEscape, Environment, Value, context};
 
-use crate::verification::Purpose;
-use crate::verification::prompts::{self, Answer, Closing, Preface, Prompts};
+use crate::call::Purpose;
+use crate::call::prompts::{self, Answer, Closing, Preface, Prompts};
 
 pub struct Twiml {
     env: Environment<'static>,
