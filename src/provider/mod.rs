@@ -118,18 +118,6 @@ impl ProviderError {
         }
     }
 
-    /// The provider's own error code, when it gave one.
-    pub fn code(&self) -> Option<u32> {
-        match self {
-            ProviderError::Refused { code, .. }
-            | ProviderError::Throttled { code, .. }
-            | ProviderError::Misconfigured { code, .. } => Some(*code).filter(|c| *c != 0),
-            ProviderError::Unreachable(_)
-            | ProviderError::CircuitOpen
-            | ProviderError::Unknown(_) => None,
-        }
-    }
-
     /// The metric label of a failed request.
     pub fn outcome(&self) -> &'static str {
         match self {
@@ -351,18 +339,6 @@ pub struct Providers {
 }
 
 impl Providers {
-    /// One account without pacing (tests and tools).
-    pub fn single(provider: Arc<dyn Provider>) -> Self {
-        Self::new(
-            vec![Account {
-                provider,
-                pacing: Pacing::NONE,
-            }],
-            HashMap::new(),
-        )
-        .expect("one account is a valid set")
-    }
-
     /// `accounts` in file order; `tenants` maps a tenant id to the names of its accounts.
     pub fn new(
         accounts: Vec<Account>,
@@ -405,18 +381,8 @@ impl Providers {
         self.by_name.get(name)
     }
 
-    /// The first account of the default list.
-    pub fn for_new_call(&self) -> Option<&Arc<dyn Provider>> {
-        self.all.first().map(|a| &a.provider)
-    }
-
     /// The accounts a tenant's calls go to, in the order they are tried.
     pub fn for_tenant(&self, tenant: &str) -> &[Account] {
         self.tenants.get(tenant).map_or(&self.all[..], |v| &v[..])
-    }
-
-    /// Every account, in file order.
-    pub fn all(&self) -> &[Account] {
-        &self.all
     }
 }

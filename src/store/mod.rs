@@ -57,21 +57,6 @@ struct Scripts {
 }
 
 impl Store {
-    /// A store for a standalone Redis at `url` (see [`Store::open`]).
-    pub async fn connect(url: &str, prefix: &str, timeout: Duration) -> redis::RedisResult<Self> {
-        let config = crate::config::RedisConfig {
-            mode: crate::config::RedisMode::Standalone,
-            url: crate::config::Secret::new(url),
-            cluster_urls: Vec::new(),
-            sentinel_urls: Vec::new(),
-            sentinel_master: String::new(),
-            prefix: prefix.to_owned(),
-            timeout_ms: timeout.as_millis() as u64,
-            wait_replicas: 0,
-        };
-        Self::open(&config).await
-    }
-
     /// A store for the deployment `config` describes (`redis.mode`). Nothing is connected yet
     /// (only a malformed URL fails here): the first command connects, and a Redis that is down
     /// reconnects on a later one, so the server can start before Redis answers.

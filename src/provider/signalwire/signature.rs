@@ -4,7 +4,8 @@
 //! - A: lowercase hex `HMAC-SHA1(key, url + raw body)`;
 //! - B: Twilio's algorithm (base64 HMAC-SHA1 over the URL and the sorted form parameters), with
 //!   SignalWire's rule for repeated names — a stable sort by name, values in submission order,
-//!   no de-duplication — and the `bodySHA256` variant for JSON bodies.
+//!   no de-duplication. Only form bodies are checked: a JSON webhook is refused (415), its
+//!   signature never computed.
 //!
 //! Port variants: a URL without a port is also tried with the default one, a URL with the
 //! default port also without it; a non-standard port is used as it is.
@@ -12,7 +13,6 @@
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
-use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
 fn mac(key: &str) -> Hmac<Sha1> {
@@ -67,39 +67,6 @@ pub fn validate_form<K: AsRef<str>, V: AsRef<str>>(
             .ct_eq(signature.as_bytes());
     }
     ok.into()
-}
-
-/// Whether `signature` is SignalWire's for a JSON request: scheme A over the raw body, or
-/// scheme B over the URL alone when the URL's `bodySHA256` is the body's hash.
-pub fn validate_json(key: &str, signature: &str, url: &str, body: &[u8]) -> bool {
-    if signature.is_empty() {
-        return false;
-    }
-    let hash_ok = body_sha256(url)
-        .and_then(|h| hex::decode(h).ok())
-        .map_or(Choice::from(0), |claimed| {
-            claimed.as_slice().ct_eq(Sha256::digest(body).as_slice())
-        });
-    let mut a = Choice::from(0);
-    let mut b = Choice::from(0);
-    for candidate in url_candidates(url) {
-        a |= scheme_a(key, &candidate, body)
-            .as_bytes()
-            .ct_eq(signature.as_bytes());
-        b |= scheme_b(key, &candidate, &[] as &[(&str, &str)])
-            .as_bytes()
-            .ct_eq(signature.as_bytes());
-    }
-    (a | (b & hash_ok)).into()
-}
-
-fn body_sha256(url: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    let mut values = form_urlencoded::parse(query.as_bytes())
-        .filter(|(k, _)| k == "bodySHA256")
-        .map(|(_, v)| v.into_owned());
-    let first = values.next()?;
-    values.next().is_none().then_some(first)
 }
 
 /// The URL as received, plus the default-port variant SignalWire's validators try.
@@ -162,14 +129,6 @@ mod tests {
         let v = &vectors()["signalwire_signature"]["scheme_a_json_hex"];
         let (key, url, body) = (s(v, "signing_key"), s(v, "url"), s(v, "body"));
         assert_eq!(scheme_a(key, url, body.as_bytes()), s(v, "signature"));
-        assert!(validate_json(key, s(v, "signature"), url, body.as_bytes()));
-        assert!(!validate_json(
-            "PSKwrong",
-            s(v, "signature"),
-            url,
-            body.as_bytes()
-        ));
-        assert!(!validate_json(key, s(v, "signature"), url, b"{}"));
     }
 
     #[test]
@@ -211,19 +170,6 @@ mod tests {
             url,
             body.as_bytes(),
             &params
-        ));
-    }
-
-    #[test]
-    fn scheme_c_checks_the_body_hash() {
-        let v = &vectors()["signalwire_signature"]["scheme_c_bodysha256"];
-        let (key, url, body) = (s(v, "signing_key"), s(v, "url"), s(v, "body"));
-        assert!(validate_json(key, s(v, "signature"), url, body.as_bytes()));
-        assert!(!validate_json(
-            key,
-            s(v, "signature"),
-            url,
-            b"{\"event\":\"evil\"}"
         ));
     }
 

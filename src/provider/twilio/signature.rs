@@ -5,7 +5,6 @@
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
-use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
 /// The signature Twilio sends for a request to `url` with form `params`: keys sorted by byte
@@ -52,28 +51,6 @@ pub fn validate_form<K: AsRef<str>, V: AsRef<str>>(
     any_candidate_matches(auth_token, signature, url, params)
 }
 
-/// Whether `signature` is Twilio's signature for an `application/json` request: the URL must
-/// carry `bodySHA256=<hex SHA-256 of body>`, the hash must match `body`, and the signature
-/// covers the URL alone (no parameters appended).
-pub fn validate_json(auth_token: &str, signature: &str, url: &str, body: &[u8]) -> bool {
-    if signature.is_empty() {
-        return false;
-    }
-    let Some(claimed) = body_sha256_param(url).and_then(|h| hex::decode(h).ok()) else {
-        return false;
-    };
-    let actual = Sha256::digest(body);
-    // Both checks always run, so the timing does not tell which one failed.
-    let hash_ok = claimed.as_slice().ct_eq(actual.as_slice());
-    let sig_ok = Choice::from(u8::from(any_candidate_matches(
-        auth_token,
-        signature,
-        url,
-        &[] as &[(&str, &str)],
-    )));
-    (hash_ok & sig_ok).into()
-}
-
 /// Tries the URL as received first (what a correctly configured `public_url` gives: one HMAC
 /// on the hot path), then the port variants. Each comparison is constant-time. Returning early
 /// on a first-candidate match only tells a caller that its valid signature was valid; a
@@ -98,18 +75,6 @@ fn any_candidate_matches<K: AsRef<str>, V: AsRef<str>>(
         ok |= matches(candidate);
     }
     ok.into()
-}
-
-/// The single `bodySHA256` query value; a missing or repeated one is refused because we could
-/// not tell which hash Twilio meant.
-fn body_sha256_param(url: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    let query = query.split_once('#').map_or(query, |(q, _)| q);
-    let mut values = form_urlencoded::parse(query.as_bytes())
-        .filter(|(k, _)| k == "bodySHA256")
-        .map(|(_, v)| v.into_owned());
-    let first = values.next()?;
-    values.next().is_none().then_some(first)
 }
 
 /// The URL forms Twilio may have signed: as received, port stripped, default port added.
