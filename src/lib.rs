@@ -4,7 +4,7 @@
 //! [`app`] (every route) → `api` (the portal-facing management API) → `verification` (the
 //! lifecycle: start, webhooks, transitions, end) → `provider` (the provider-neutral core and
 //! one folder per provider) → `telephony` (provider webhooks over HTTP) → `store` (every Redis
-//! command) → `events` (signed events to portals). The carrier simulator for the demo
+//! command but `notify`'s subscriptions) → `events` (signed events to portals). The carrier simulator for the demo
 //! and the tests is its own crate, `callverify_simulator` (crates/simulator).
 
 pub mod abuse;

@@ -105,7 +105,7 @@ pub fn parse(input: &str, region: Option<&str>) -> Result<Parsed, PhoneError> {
     // The crate can silently drop digits (upstream issue 76: +78005553535 becomes
     // +7005553535). With a '+' the user typed the full international number, so any
     // difference means we would dial someone else. This also refuses "+44 (0)20 …": a
-    // dropped trunk prefix looks exactly like issue 76 (8 is Russia's trunk prefix).
+    // dropped trunk prefix looks exactly like that bug (8 is Russia's trunk prefix).
     if international && digits(main) != digits(&e164) {
         return Err(PhoneError::DigitsChanged);
     }

@@ -4,8 +4,9 @@
 //! URLs carry that name (`/telephony/{provider}/{id}/…`). The wire facts each adapter relies on
 //! are in docs/PROVIDERS.md.
 //!
-//! Adding a provider: a new folder with a type implementing [`Provider`], and one line in
-//! `src/provider/accounts.rs`, where the accounts are built.
+//! Adding a provider: a new folder with a type implementing [`Provider`] and its own keys
+//! (`config.rs`, implementing `registry::KindKeys`), and one line in `registry::KINDS`
+//! (docs/ARCHITECTURE.md, "Where does X go").
 
 pub mod accounts;
 pub mod http;

@@ -49,7 +49,7 @@ impl Keys {
         format!("{}:{{outbox}}:events", self.prefix)
     }
 
-    // --- Abuse protection and event delivery (issue 5) ---
+    // --- Abuse protection and event delivery ---
 
     /// Sorted set: calls counted against one rate limit (`name`) of `subject`, scored by time in
     /// ms. Every limit key of a tenant shares the hash tag `{t:<tenant>}`, so one script checks

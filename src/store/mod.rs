@@ -1,4 +1,5 @@
-//! Every Redis command callverify sends. Handlers call named operations; no key strings or raw
+//! Every Redis command callverify sends, except the pub/sub subscriptions of `crate::notify`
+//! (on a connection of its own). Handlers call named operations; no key strings or raw
 //! commands live anywhere else.
 
 mod audit;

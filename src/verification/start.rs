@@ -105,7 +105,7 @@ pub async fn start(
         })
         .await?;
 
-    // --- abuse protection (issue 5, `crate::abuse`): fraud block and one live call per user
+    // --- abuse protection (`crate::abuse`): fraud block and one live call per user
     // (checked atomically at creation), rate limits, then the provider account's pacing. ---
     let (created_at, expires_at) = match created {
         Created::Stored(created_at, expires_at) => {

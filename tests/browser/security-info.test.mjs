@@ -1,5 +1,5 @@
 // The demo portal's Security-info page in headless Debian chromium, driven by playwright-core:
-// the English accessible names are the contract (issue 14). Run by tests/browser/run.sh against
+// the English accessible names are the contract. Run by tests/browser/run.sh against
 // a running `callverify demo --web` (DEMO_URL); screenshots go to SCREENSHOT_DIR.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';

@@ -155,7 +155,7 @@ async fn provider_refusals_fail_the_verification_without_a_500() {
     assert_eq!(v["reason"], "invalid_number");
     assert!(v["provider_error"].as_str().unwrap().contains("21211"));
 
-    // A 5xx: the call may have been placed, so the verification stays open (issue 10).
+    // A 5xx: the call may have been placed, so the verification stays open.
     stub.set_mode(Mode::Failed500);
     let (status, v) = server.register("frank2", "+14255550128").await;
     assert_eq!(status, 202);

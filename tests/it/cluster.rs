@@ -359,7 +359,7 @@ async fn kill_a_master(seeds: &[String]) -> String {
     panic!("no master among the seeds");
 }
 
-/// The failover test (issue 13): registrations run on 8 workers; a master is shut down; the
+/// The failover test: registrations run on 8 workers; a master is shut down; the
 /// cluster promotes its replica (cluster-node-timeout 2 s in scripts/redis-cluster.sh) and
 /// service resumes, for users of every slot, within a few seconds of the promotion and without
 /// restarting callverify. With `wait_replicas = 1` no registration the callee heard confirmed is
@@ -594,7 +594,7 @@ async fn failover_under_load(lose_master: impl std::future::Future<Output = Prom
                     refused.push(format!("{id}: {code}"));
                 }
             }
-            // A hang-up starts the grace in which a late # still counts (issue 10): the
+            // A hang-up starts the grace in which a late # still counts: the
             // verification ends when the grace does, so wait for its change (long-poll).
             let path = format!("/v1/tenants/contoso/verifications/{id}?wait=30");
             let (status, v) = read_when_available(&server, &path).await;
@@ -645,7 +645,7 @@ async fn failover_under_load(lose_master: impl std::future::Future<Output = Prom
         first_confirmed_after_kill.is_some(),
         "registrations are confirmed again after the failover"
     );
-    // Within the cluster's promotion time plus a few seconds (issue 13), for every probed slot.
+    // Within the cluster's promotion time plus a few seconds, for every probed slot.
     assert!(
         resumed < promoted + Duration::from_secs(5),
         "every probe served again {resumed:?} after the kill; the cluster was whole again after \
@@ -808,7 +808,7 @@ async fn move_slot(slot: u16, from: &Node, to: &Node, masters: &[Node]) -> usize
     moved
 }
 
-/// Resharding under load (issue 13): the slots of the users being registered, of the tenant
+/// Resharding under load: the slots of the users being registered, of the tenant
 /// (`{t:contoso}`: policy, rate limits), of the provider account (`{provider:twilio}`: pacing,
 /// circuit), of the outbox and of the reconciliation schedule move to another master key by key
 /// while registrations run. The client follows `ASK`/`MOVED` and retries `TRYAGAIN`: no request

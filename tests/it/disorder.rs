@@ -1,4 +1,4 @@
-//! A disorderly phone network (issue 10), one test per case of the issue: races between a
+//! A disorderly phone network, one test per case: races between a
 //! keypress and the hang-up, lost final callbacks, unknown and classified provider errors,
 //! failures before dialling, repeated and duplicated webhooks, API-key credentials, and the
 //! bounds on every call. Everything goes over real, signed HTTP against the stub provider.
@@ -198,7 +198,7 @@ async fn an_unknown_placement_outcome_stays_open_refunds_nothing_and_binds_the_f
 
 #[tokio::test]
 async fn provider_errors_are_classified_by_their_code() {
-    // The circuit breaker (issue 12) is off here: it would open after five of these certain
+    // The circuit breaker is off here: it would open after five of these certain
     // failures and skip the account (`provider_failed`).
     let (stub, server) = tuned("max_queue_ms = 1500\ncircuit_failures = 0", "", "").await;
     let table = [

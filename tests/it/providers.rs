@@ -1,4 +1,4 @@
-//! Four providers from one call flow (issue 12): a registration approved end to end in each
+//! Four providers from one call flow: a registration approved end to end in each
 //! provider's dialect (the simulator signs every webhook with its own implementation of that
 //! provider's scheme), signatures refused per provider with no state change, per-tenant
 //! choice, failover only when nothing was dialled, and the circuit breaker across instances.
@@ -367,7 +367,7 @@ async fn an_invalid_number_refusal_never_fails_over() {
     let (code, body) = server.register("amy", "+14255551234").await;
     assert_eq!(code, 202, "{body}");
     assert_eq!(body["status"], "failed", "{body}");
-    // Issue 10 names the reason (it was `provider_rejected`).
+    // Its own reason (it was `provider_rejected`).
     assert_eq!(body["reason"], "invalid_number");
     assert_eq!(body["provider"], "first");
     assert!(body["provider_error"].as_str().unwrap().contains("21211"));
@@ -390,7 +390,7 @@ async fn timeouts_and_server_errors_never_place_a_second_call() {
         let server = failover_server(&stub.base).await;
         let (code, body) = server.register("amy", "+14255551234").await;
         assert_eq!(code, 202, "{body}");
-        // Issue 10: an unknown outcome stays open (it failed `provider_failed` before); the
+        // An unknown outcome stays open (it failed `provider_failed` before); the
         // first call that reports back binds, else it ends `provider_unknown`.
         assert_eq!(body["status"], "calling", "{status}: {body}");
         assert_eq!(body["provider"], "first");
@@ -477,7 +477,7 @@ async fn switching_a_tenant_to_telnyx_is_configuration_only() {
     );
 }
 
-/// Issue 10 × issue 12: an unknown outcome from a Telnyx or Plivo account (a 5xx after the
+/// Unknown outcomes and failover together: an unknown outcome from a Telnyx or Plivo account (a 5xx after the
 /// call was placed, or no answer before the deadline) never fails over: the verification stays
 /// `calling` with that account, the next account is never asked, and the call that was placed
 /// after all binds when it reports back.

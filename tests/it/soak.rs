@@ -1,4 +1,4 @@
-//! The chaos soak (issue 10): hundreds of verifications through the carrier simulator with
+//! The chaos soak: hundreds of verifications through the carrier simulator with
 //! random disorder per call — unordered and duplicated callbacks, retries, lost final
 //! callbacks, early keys, a throttling or unreliable Calls API — each checked against what its
 //! callee's behaviour implies. Simulated time runs 500× faster than real time.
