@@ -13,6 +13,7 @@ mod hostile;
 mod invariants;
 mod methods;
 mod ops;
+mod placing_account;
 mod policy;
 mod process;
 mod providers;
