@@ -11,6 +11,7 @@ mod disorder;
 mod events;
 mod hostile;
 mod invariants;
+mod key_names;
 mod methods;
 mod ops;
 mod placing_account;
