@@ -8,6 +8,7 @@ mod connections;
 mod demo;
 mod deploy;
 mod disorder;
+mod display_names;
 mod events;
 mod hostile;
 mod invariants;
