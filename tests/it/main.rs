@@ -20,6 +20,7 @@ mod policy;
 mod process;
 mod providers;
 mod simulated;
+mod slow_body;
 mod soak;
 mod support;
 mod web_demo;
