@@ -300,6 +300,14 @@ pub struct AbuseConfig {
     /// How long a fraud report blocks the user from verification calls (0 = no block).
     pub fraud_block_secs: u64,
     pub limits: Limits,
+    /// Key of the HMAC that stands for a phone number in rate-limit key names (empty: a
+    /// built-in key, see `src/abuse/number_key.rs`).
+    #[serde(default = "no_secret")]
+    pub number_key_secret: Secret,
+}
+
+fn no_secret() -> Secret {
+    Secret::new("")
 }
 
 /// One sliding-window limit: at most `max` calls per `window_secs` (`max = 0` switches it off).

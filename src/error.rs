@@ -56,6 +56,9 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The client did not send its request body in time (its slowness, not ours).
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("a backing service is unavailable")]
     Unavailable(String),
     #[error("internal error")]
@@ -185,6 +188,11 @@ impl ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "Unsupported media type",
+            ),
+            RequestTimeout(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
+                "Request body too slow",
             ),
             Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

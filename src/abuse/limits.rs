@@ -50,6 +50,8 @@ pub struct CallSubject<'a> {
     pub tenant: &'a TenantId,
     pub user: &'a UserId,
     pub e164: &'a str,
+    /// What stands for the number in key names.
+    pub number_key: &'a crate::abuse::number_key::NumberKey,
     pub client_ip: Option<IpAddr>,
 }
 
@@ -82,13 +84,15 @@ pub async fn admit(
     id: &VerificationId,
     subject: CallSubject<'_>,
 ) -> Result<Counted, ApiError> {
+    // The number counts under its keyed hash: no number in a key name.
+    let number = subject.number_key.token(subject.e164);
     let mut checks = vec![
         (
             RateLimit::NumberSpacing,
-            subject.e164.to_owned(),
+            number.clone(),
             limits.number_spacing,
         ),
-        (RateLimit::Number, subject.e164.to_owned(), limits.number),
+        (RateLimit::Number, number, limits.number),
         (
             RateLimit::User,
             subject.user.as_str().to_owned(),

@@ -4,6 +4,7 @@
 //! transition script (atomic with the fraud report) and checked when a verification is created.
 
 pub mod limits;
+pub mod number_key;
 pub mod numbers;
 pub mod pacing;
 

@@ -121,14 +121,13 @@ impl NewMethod {
 }
 
 /// A trimmed display text without control characters or bidi controls, with at least one
-/// visible character. Portals show these names to the user and to help-desk staff: a U+202E
+/// visible character (a letter, number, punctuation or symbol by its Unicode general category,
+/// not one that renders blank). Portals show these names to the user and to help-desk staff: a U+202E
 /// can make "evil\u{202E}yek" read as another key's name, and a zero-width-only name looks
 /// like no name at all.
 fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
     let value = value.trim();
-    let visible = value
-        .chars()
-        .any(|c| !c.is_whitespace() && !is_invisible(c));
+    let visible = value.chars().any(is_visible);
     let refused = value.chars().any(|c| c.is_control() || is_bidi_control(c));
     if !visible || refused || value.chars().count() > max {
         return Err(ApiError::InvalidRequest(format!(
@@ -144,11 +143,24 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}')
 }
 
-/// Characters that render as nothing: zero-width spaces and joiners, word joiner and invisible
+/// A character that shows on its own: its general category is a letter, number, punctuation or
+/// symbol (not a separator, a mark alone, a control or format character, private use, a
+/// surrogate or unassigned — U+FFFF included), and it is not one of the blank ones below.
+fn is_visible(c: char) -> bool {
+    use unicode_properties::{GeneralCategoryGroup as G, UnicodeGeneralCategory};
+    let shown = matches!(
+        c.general_category_group(),
+        G::Letter | G::Number | G::Punctuation | G::Symbol
+    );
+    shown && !is_invisible(c)
+}
+
+/// Characters that render as nothing (some are letters or symbols by category): the blank
+/// Braille pattern, zero-width spaces and joiners, word joiner and invisible
 /// operators, soft hyphen, BOM, fillers, variation selectors, tags.
 fn is_invisible(c: char) -> bool {
     matches!(c,
-        '\u{00AD}' | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        '\u{2800}' | '\u{00AD}' | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
         | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
         | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
         | '\u{FFA0}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{E0000}'..='\u{E0FFF}')
@@ -321,10 +333,27 @@ mod tests {
             "\u{2060}\u{FEFF} \u{00AD}",
             "a\u{0}b",
             "a\u{9f}b",
+            "\u{2800}",
+            " \u{2800}\u{2800} ",
+            "\u{FFFF}",
+            "\u{E000}\u{F8FF}",
+            "\u{F0000}",
+            "\u{3164}\u{115F}",
+            "\u{0301}\u{0308}",
+            "\u{3000}\u{2003}",
         ] {
             assert_eq!(name(refused).err(), Some("invalid-request"), "{refused:?}");
         }
-        for accepted in ["Pixel 8", "Jan's 📱", "👩\u{200D}💻 laptop", "Ünïcödé"] {
+        for accepted in [
+            "Pixel 8",
+            "Jan's 📱",
+            "👩\u{200D}💻 laptop",
+            "Ünïcödé",
+            "華為",
+            "7",
+            "-",
+            "⠁⠃ braille",
+        ] {
             assert!(name(accepted).is_ok(), "{accepted:?}");
         }
     }

@@ -26,6 +26,7 @@ pub const PROVIDER_DURATION: &str = "callverify_provider_request_duration_second
 pub const REDIS_ERRORS: &str = "callverify_redis_errors_total";
 pub const RECONCILIATIONS: &str = "callverify_reconciliations_total";
 pub const PROVIDER_MISCONFIGURED: &str = "callverify_provider_misconfigured_total";
+pub const REQUEST_BODY_TIMEOUTS: &str = "callverify_request_body_timeouts_total";
 
 /// Histogram buckets (seconds) for every `*_seconds` metric: fine below 5 ms, where webhook
 /// answers should be, and up to the 30 s long-poll.
@@ -118,6 +119,10 @@ fn describe() {
     describe_counter!(
         PROVIDER_MISCONFIGURED,
         "calls refused because the provider account is misconfigured (credentials, caller ID, trial), by provider error code: alert on any increase"
+    );
+    describe_counter!(
+        REQUEST_BODY_TIMEOUTS,
+        "requests whose body was still arriving at their deadline (answered 408: the client's slowness, not a backend failure)"
     );
     describe_counter!(
         REDIS_ERRORS,

@@ -8,6 +8,7 @@ pub mod log_fields;
 pub mod metrics;
 pub mod request_id;
 pub mod shutdown;
+pub mod slow_body;
 pub mod timeout;
 
 use std::time::Instant;

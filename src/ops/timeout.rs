@@ -1,7 +1,8 @@
 //! Inbound request deadlines, layered per router (`server.request_timeout_ms`). Each router says
 //! how much extra time a request may ask for (the API: a long-poll's `?wait=`) and how a request
 //! over its deadline is answered (the API: a 503 problem; provider webhooks: a spoken apology in
-//! the provider's markup). A request over its deadline is dropped where it stands — safe,
+//! the provider's markup) — unless its body is still arriving: that is a `408`
+//! (`slow_body.rs`). A request over its deadline is dropped where it stands — safe,
 //! because every state change is one atomic Redis script.
 
 use std::convert::Infallible;
@@ -82,9 +83,11 @@ where
         let deadline = d.base + (d.extra)(&req);
         // A `Uri` clone shares its bytes: no copy of the path on the hot path.
         let uri = req.uri().clone();
+        let (req, body) = super::slow_body::watch(req);
         DeadlineFuture {
             inner: tokio::time::timeout(deadline, self.inner.call(req)),
             uri,
+            body,
             deadline,
             on_timeout: d.on_timeout.clone(),
         }
@@ -97,6 +100,8 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: tokio::time::Timeout<F>,
         uri: Uri,
+        // Whether the request's body arrived (`None`: it had none).
+        body: Option<super::slow_body::Arrived>,
         deadline: Duration,
         on_timeout: OnTimeout,
     }
@@ -109,6 +114,10 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for DeadlineFuture
         let this = self.project();
         Poll::Ready(match ready!(this.inner.poll(cx)) {
             Ok(answered) => answered,
+            // A body still arriving is the client's slowness: 408, whatever the router says.
+            Err(_elapsed) if this.body.as_ref().is_some_and(|b| !b.complete()) => {
+                Ok(super::slow_body::answer(this.uri.path()))
+            }
             Err(_elapsed) => Ok((this.on_timeout)(this.uri.path(), *this.deadline)),
         })
     }

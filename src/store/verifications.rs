@@ -120,10 +120,25 @@ impl Store {
         Ok(from_fields(id, fields))
     }
 
-    /// Applies one provider event in one round trip (see `scripts/transition.lua`).
+    /// Applies one of our own events (placing the call, reconciliation) in one round trip (see
+    /// `scripts/transition.lua`).
     pub async fn transition(
         &self,
         id: &VerificationId,
+        call_sid: &str,
+        event: Event<'_>,
+    ) -> redis::RedisResult<Transition> {
+        self.transition_from(id, "", call_sid, event).await
+    }
+
+    /// Applies one provider webhook from `account` (the account its URL names and whose
+    /// credentials its signature was checked with) in one round trip: a webhook from any
+    /// account but the one that placed the call is refused (`Outcome::Foreign`) before its
+    /// call id can bind.
+    pub async fn transition_from(
+        &self,
+        id: &VerificationId,
+        account: &str,
         call_sid: &str,
         event: Event<'_>,
     ) -> redis::RedisResult<Transition> {
@@ -143,7 +158,8 @@ impl Store {
                 "PUBLISH"
             })
             .arg(self.keys.change_channel(id))
-            .arg(AUDIT_CAP);
+            .arg(AUDIT_CAP)
+            .arg(account);
         match event {
             Event::Uncertain { detail } => {
                 invocation.arg(detail);

@@ -175,7 +175,13 @@ async fn gather(State(state): State<AppState>, r: Received) -> Response {
 async fn status(State(state): State<AppState>, r: Received) -> Response {
     match state
         .flow
-        .progressed(&r.id, &r.hook.call_id, r.hook.progress, r.hook.machine)
+        .progressed(
+            r.provider.name(),
+            &r.id,
+            &r.hook.call_id,
+            r.hook.progress,
+            r.hook.machine,
+        )
         .await
     {
         StatusReply::Recorded => StatusCode::NO_CONTENT.into_response(),

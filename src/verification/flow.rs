@@ -42,6 +42,8 @@ pub struct FlowSettings {
     pub placement_ms: u64,
     /// A tenant's policy until it stores its own.
     pub default_policy: Policy,
+    /// Stands for a phone number in rate-limit key names (`abuse.number_key_secret`).
+    pub number_key: crate::abuse::number_key::NumberKey,
     limits: Limits,
     tenant_limits: HashMap<String, Limits>,
 }
@@ -63,6 +65,7 @@ impl FlowSettings {
             ring_timeout_secs: config.longest_ring_timeout(),
             placement_ms: config.longest_placement_ms(),
             default_policy: config.default_policy(),
+            number_key: crate::abuse::number_key::NumberKey::new(&config.abuse.number_key_secret),
             limits,
             tenant_limits,
         }

@@ -142,6 +142,7 @@ pub async fn start(
         tenant,
         user,
         e164: &target.e164,
+        number_key: &settings.number_key,
         client_ip,
     };
     let limits = settings.limits_for(tenant);

@@ -89,6 +89,9 @@ pub enum Outcome {
     Missing,
     /// The webhook's call id is not the call placed for this verification: refused.
     Mismatch,
+    /// The webhook came from a provider account other than the one that placed the call
+    /// (refused, nothing changed, no call id bound).
+    Foreign,
     /// The verification already ended (or just expired): nothing changed.
     Gone,
     /// Applied (status callbacks, placed, refused).
@@ -115,6 +118,7 @@ impl Outcome {
         Some(match s {
             "missing" => Outcome::Missing,
             "mismatch" => Outcome::Mismatch,
+            "foreign" => Outcome::Foreign,
             "gone" => Outcome::Gone,
             "ok" => Outcome::Ok,
             "prompt" => Outcome::Prompt,

@@ -75,9 +75,11 @@ impl CallFlow {
         self.play(provider, id, call_id, event).await
     }
 
-    /// `status`: call progress (`machine`: answering-machine detection found a machine).
+    /// `status`: call progress from `account` (`machine`: answering-machine detection found a
+    /// machine).
     pub async fn progressed(
         &self,
+        account: &str,
         id: &str,
         call_id: &str,
         progress: CallProgress,
@@ -92,8 +94,16 @@ impl CallFlow {
         } else {
             Event::Status { progress, grace_ms }
         };
-        match self.store.transition(&id, call_id, event).await {
+        match self
+            .store
+            .transition_from(&id, account, call_id, event)
+            .await
+        {
             Ok(t) if t.outcome == Outcome::Mismatch => StatusReply::NotThisCall,
+            Ok(t) if t.outcome == Outcome::Foreign => {
+                foreign(&id, account);
+                StatusReply::NotThisCall
+            }
             Ok(t) if t.outcome == Outcome::Deferred => {
                 // The hang-up ends the verification once its grace is over: reconciliation
                 // settles it then (any instance, even if this one stops meanwhile).
@@ -134,9 +144,18 @@ impl CallFlow {
         let Ok(id) = VerificationId::parse(id) else {
             return Reply::Document(provider.render(&goodbye(Closing::Gone)));
         };
-        match self.store.transition(&id, call_id, event).await {
+        let account = provider.name();
+        match self
+            .store
+            .transition_from(&id, account, call_id, event)
+            .await
+        {
             Ok(t) if t.outcome == Outcome::Mismatch => {
                 tracing::warn!(verification = %id, "webhook refused: call id does not match the verification's call");
+                Reply::NotThisCall
+            }
+            Ok(t) if t.outcome == Outcome::Foreign => {
+                foreign(&id, account);
                 Reply::NotThisCall
             }
             Ok(t) if matches!(event, Event::Machine) => {
@@ -202,8 +221,15 @@ impl CallFlow {
             | Outcome::Gone
             | Outcome::Ok
             | Outcome::Mismatch
+            | Outcome::Foreign
             | Outcome::Deferred => Closing::Gone,
         };
         provider.render(&Answer::Goodbye { locale, closing })
     }
+}
+
+/// A correctly signed webhook from an account that did not place the verification's call.
+fn foreign(id: &VerificationId, account: &str) {
+    tracing::warn!(verification = %id, provider = account, "webhook refused: not from the provider account that placed the call");
+    crate::ops::metrics::signature_failure("foreign_account");
 }

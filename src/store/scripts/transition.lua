@@ -11,7 +11,12 @@
 --         channel carries the user's hash tag, so it lives in the keys' slot)
 -- ARGV[4] pub/sub channel announcing this verification's changes (long-poll wake-ups)
 -- ARGV[5] audit stream cap (entries)
--- ARGV[6…] per event:
+-- ARGV[6] the provider account the webhook came from (its URL names it, its signature was
+--         checked with its credentials), '' for our own events (placed, refused, reconciliation):
+--         a webhook from any account but the one that placed the call changes nothing, binds
+--         no call id ('foreign'). A verification stored without `provider` counts as `twilio`
+--         (the single-provider account).
+-- ARGV[7…] per event:
 --   refused: reason (a `FailureReason`, src/verification/mod.rs), provider error text; a no-op
 --            once a call is bound (a call that reported back was placed, whatever we heard)
 --   voice:   (none); only the first delivery plays prompt 1 (duplicates repeat it, uncounted)
@@ -41,10 +46,11 @@
 local vkey, mkey, akey = KEYS[1], KEYS[2], KEYS[3]
 local event, call_sid, publish, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local audit_cap = tonumber(ARGV[5])
+local from_account = ARGV[6]
 
 -- Only what every event needs; a re-prompt (the commonest webhook) reads nothing else.
 local v = redis.call('HMGET', vkey, 'status', 'call_sid', 'expires_at', 'prompts', 'locale',
-  'purpose', 'reason', 'settle_at')
+  'purpose', 'reason', 'settle_at', 'provider')
 local status = v[1]
 if not status then return 'missing    0 0 0  ' end
 local ended = 0
@@ -108,6 +114,13 @@ local function finish(new_status, reason)
   end
 end
 
+-- Only the account that placed the call speaks for it (checked before any call id binds).
+if from_account ~= '' then
+  local placed_by = v[9]
+  if not placed_by or placed_by == '' then placed_by = 'twilio' end
+  if placed_by ~= from_account then return reply('foreign') end
+end
+
 -- The first call id we hear of is the call we placed; any other is refused.
 if call_sid ~= '' then
   if v[2] and v[2] ~= '' then
@@ -145,13 +158,13 @@ if event == 'placed' or event == 'settle' then
   return reply('ok')
 
 elseif event == 'uncertain' then
-  redis.call('HSET', vkey, 'provider_error', ARGV[6], 'uncertain_at', now)
+  redis.call('HSET', vkey, 'provider_error', ARGV[7], 'uncertain_at', now)
   return reply('ok')
 
 elseif event == 'refused' then
   if v[2] and v[2] ~= '' then return reply('ok') end
-  finish('failed', ARGV[6])
-  redis.call('HSET', vkey, 'provider_error', ARGV[7])
+  finish('failed', ARGV[7])
+  redis.call('HSET', vkey, 'provider_error', ARGV[8])
   return reply('ok')
 
 elseif event == 'machine' then
@@ -164,8 +177,8 @@ elseif event == 'voice' then
   return reply('prompt')
 
 elseif event == 'gather' then
-  local digits, step, max_prompts = ARGV[6], ARGV[7], tonumber(ARGV[8])
-  local asked_by = tonumber(ARGV[9])
+  local digits, step, max_prompts = ARGV[7], ARGV[8], tonumber(ARGV[9])
+  local asked_by = tonumber(ARGV[10])
   if rank[status] < 2 then move('answered') end
   if step == 'fraud' and digits == '#' and redis.call('HGET', vkey, 'fraud_asked') == '1' then
     finish('fraud_reported', nil)
@@ -212,8 +225,8 @@ elseif event == 'gather' then
   return reply('reprompt_invalid')
 
 elseif event == 'status' then
-  local progress, end_status, end_reason = ARGV[6], ARGV[7], ARGV[8]
-  local grace_ms = tonumber(ARGV[9]) or 0
+  local progress, end_status, end_reason = ARGV[7], ARGV[8], ARGV[9]
+  local grace_ms = tonumber(ARGV[10]) or 0
   if progress == 'ringing' then
     if status == 'calling' then move('ringing') end
   elseif progress == 'answered' then
