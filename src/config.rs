@@ -50,6 +50,13 @@ pub struct ServerConfig {
     pub idle_timeout_ms: u64,
     /// Ceiling on open connections (lowered to fit the open-file limit).
     pub max_connections: usize,
+    /// A listener of its own for `/healthz`, `/readyz` and `/metrics` (none by default).
+    #[serde(default)]
+    pub ops_listen: Option<SocketAddr>,
+    /// Whether `/healthz`, `/readyz` and `/metrics` stay on the public listener too.
+    pub ops_on_public: bool,
+    /// Ceiling on open connections of the `ops_listen` listener.
+    pub ops_max_connections: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -747,6 +754,15 @@ impl Config {
                     .into(),
             );
         }
+        if server.ops_max_connections == 0 {
+            return bad("server.ops_max_connections must be > 0".into());
+        }
+        if !server.ops_on_public && server.ops_listen.is_none() {
+            return bad("server.ops_on_public = false needs server.ops_listen".into());
+        }
+        if server.ops_listen.is_some_and(|ops| ops == server.listen) {
+            return bad("server.ops_listen must differ from server.listen".into());
+        }
         if self.redis.prefix.is_empty() || self.redis.prefix.contains(['{', '}', ' ']) {
             return bad("redis.prefix must be non-empty, without braces or spaces".into());
         }
@@ -934,6 +950,15 @@ mod tests {
         assert!(twilio.api_key_sid.is_none() && twilio.auth_token_secondary.is_none());
         assert!(Config::from_toml_overlay("[provider.twilio]\napi_key_sid = \"SK1\"").is_err());
         assert!(Config::from_toml_overlay("[server]\nmax_connections = 0").is_err());
+        assert_eq!(config.server.ops_listen, None);
+        assert!(config.server.ops_on_public);
+        assert!(Config::from_toml_overlay("[server]\nops_on_public = false").is_err());
+        let ops = "[server]\nops_listen = \"127.0.0.1:9090\"\nops_on_public = false";
+        let ops = Config::from_toml_overlay(ops).expect("ops listener alone");
+        assert_eq!(
+            ops.server.ops_listen,
+            Some("127.0.0.1:9090".parse().unwrap())
+        );
         let policy = config.default_policy();
         assert!(policy.methods.phone.enabled && policy.methods.phone.office_phone_allowed);
         assert_eq!(policy.allowed_countries, None);
