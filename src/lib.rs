@@ -96,6 +96,7 @@ pub async fn build_state(
         events: Arc::new(events::Emitter::from_config(&config.tenants)),
         policies: Arc::default(),
         settings: Arc::new(verification::FlowSettings::from_config(&config)),
+        unschedule: verification::unschedule::Unschedule::start(store.clone()),
     };
     Ok(AppState::new(state::Handles {
         simulator,

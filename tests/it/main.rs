@@ -16,6 +16,7 @@ mod ops;
 mod policy;
 mod process;
 mod providers;
+mod reconciliation;
 mod serving;
 mod simulated;
 mod soak;
