@@ -53,6 +53,13 @@ pub struct ServerConfig {
     pub idle_timeout_ms: u64,
     /// Ceiling on open connections (lowered to fit the open-file limit).
     pub max_connections: usize,
+    /// A listener of its own for `/healthz`, `/readyz` and `/metrics` (none by default).
+    #[serde(default)]
+    pub ops_listen: Option<SocketAddr>,
+    /// Whether `/healthz`, `/readyz` and `/metrics` stay on the public listener too.
+    pub ops_on_public: bool,
+    /// Ceiling on open connections of the `ops_listen` listener.
+    pub ops_max_connections: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -459,6 +466,15 @@ impl Config {
                 "server.header_read_timeout_ms, idle_timeout_ms and max_connections must be > 0"
                     .into(),
             );
+        }
+        if server.ops_max_connections == 0 {
+            return bad("server.ops_max_connections must be > 0".into());
+        }
+        if !server.ops_on_public && server.ops_listen.is_none() {
+            return bad("server.ops_on_public = false needs server.ops_listen".into());
+        }
+        if server.ops_listen.is_some_and(|ops| ops == server.listen) {
+            return bad("server.ops_listen must differ from server.listen".into());
         }
         if self.redis.prefix.is_empty() || self.redis.prefix.contains(['{', '}', ' ']) {
             return bad("redis.prefix must be non-empty, without braces or spaces".into());

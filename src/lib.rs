@@ -44,17 +44,35 @@ use state::AppState;
 pub fn app(state: AppState) -> Router {
     let body_limit = state.config.server.body_limit_bytes;
     let deadline = Duration::from_millis(state.config.server.request_timeout_ms);
-    let router = Router::new()
+    let mut router = Router::new()
         .merge(api::router(deadline))
-        .merge(telephony::router(&state))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readiness::readyz))
-        .route("/metrics", get(ops::metrics::render))
+        .merge(telephony::router(&state));
+    if state.config.server.ops_on_public {
+        router = router.merge(ops_routes());
+    }
+    let router = router
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this route does not take that HTTP method".into())
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state);
+    ops::layer(router)
+}
+
+/// `/healthz`, `/readyz` and `/metrics`: on the public listener (`server.ops_on_public`) and on
+/// `server.ops_listen`.
+fn ops_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readiness::readyz))
+        .route("/metrics", get(ops::metrics::render))
+}
+
+/// What the `server.ops_listen` listener serves: the operations routes alone.
+pub fn ops_app(state: AppState) -> Router {
+    let router = ops_routes()
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state);
     ops::layer(router)
 }
@@ -79,6 +97,7 @@ pub async fn build_state(
         events: Arc::new(events::Emitter::from_config(&config.tenants)),
         policies: Arc::default(),
         settings: Arc::new(verification::FlowSettings::from_config(&config)),
+        unschedule: verification::unschedule::Unschedule::start(store.clone()),
     };
     Ok(AppState::new(state::Handles {
         simulator,
@@ -91,11 +110,26 @@ pub async fn build_state(
     }))
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` resolves, then stops accepting and lets
-/// in-flight requests finish for at most `server.shutdown_grace_ms`. The event delivery worker
+/// Serves `app(state)` on `listener` (and `ops_app` on `server.ops_listen`, bound here) until
+/// `shutdown` resolves, then stops accepting and lets in-flight requests finish for at most
+/// `server.shutdown_grace_ms`; long-polls answer at once then. The event delivery worker
 /// (`events.deliver`) runs alongside and stops at the same signal.
 pub async fn serve(
     listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let ops = match state.config.server.ops_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    serve_with_ops(listener, ops, state, shutdown).await
+}
+
+/// [`serve`] with the ops listener already bound (`None`: no ops listener).
+pub async fn serve_with_ops(
+    listener: TcpListener,
+    ops: Option<TcpListener>,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -119,7 +153,32 @@ pub async fn serve(
         idle_timeout: Duration::from_millis(state.config.server.idle_timeout_ms),
         max_connections: state.config.server.max_connections,
     };
-    let served = ops::shutdown::serve_with_grace(listener, app(state), limits, signal, grace).await;
+    let mut sites = Vec::new();
+    if let Some(ops) = ops {
+        tracing::info!(listen = %ops.local_addr()?, "ops listener (/healthz, /readyz, /metrics)");
+        let limits = ops::connections::Limits {
+            max_connections: state.config.server.ops_max_connections,
+            ..limits
+        };
+        let router = ops_app(state.clone());
+        sites.push(ops::shutdown::Site {
+            listener: ops,
+            router,
+            limits,
+        });
+    }
+    let notifier = state.notifier.clone();
+    let router = app(state);
+    sites.insert(
+        0,
+        ops::shutdown::Site {
+            listener,
+            router,
+            limits,
+        },
+    );
+    let served =
+        ops::shutdown::serve_with_grace(sites, signal, grace, move || notifier.close()).await;
     if let Some(worker) = worker {
         let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
     }

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use redis::cluster_async::ClusterConnection;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use crate::ids::VerificationId;
@@ -47,6 +47,8 @@ const EVERYONE: &str = "";
 pub struct Notifier {
     tx: broadcast::Sender<Arc<str>>,
     sharded: Option<Arc<Sharded>>,
+    /// True once the server drains: every waiter answers at once ([`Notifier::close`]).
+    closing: watch::Sender<bool>,
 }
 
 /// What a long-poll holds while it waits: its receiver, and on a cluster its share of the
@@ -55,6 +57,7 @@ pub struct Watch {
     rx: broadcast::Receiver<Arc<str>>,
     sharded: Option<Arc<Sharded>>,
     _subscription: Option<Subscription>,
+    closing: watch::Receiver<bool>,
 }
 
 impl Notifier {
@@ -68,6 +71,7 @@ impl Notifier {
                     return Self {
                         tx,
                         sharded: Some(sharded),
+                        closing: watch::channel(false).0,
                     };
                 }
                 Err(e) => {
@@ -79,7 +83,17 @@ impl Notifier {
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         tokio::spawn(listen(store, tx.clone(), ready_tx));
         let _ = tokio::time::timeout(ready_within, ready_rx).await;
-        Self { tx, sharded: None }
+        Self {
+            tx,
+            sharded: None,
+            closing: watch::channel(false).0,
+        }
+    }
+
+    /// The server drains: every long-poll waiting now or later answers at once, with the state
+    /// it reads then, so none is cut by the end of the shutdown grace.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
     }
 
     /// Start listening before the first read of the state you will wait on, so no announcement
@@ -90,6 +104,7 @@ impl Notifier {
             rx: self.tx.subscribe(),
             sharded: self.sharded.clone(),
             _subscription: None,
+            closing: self.closing.subscribe(),
         }
     }
 }
@@ -110,12 +125,27 @@ impl Watch {
 }
 
 /// Waits until `id` is announced as changed, [`REREAD_EVERY`] passes, or `deadline`. Returns
-/// false only at the deadline; true means "read again" (an announcement, lost messages, or the
-/// periodic re-read).
+/// false at the deadline or once the server drains ([`Notifier::close`]): read the latest state
+/// and answer; true means "read again" (an announcement, lost messages, or the periodic re-read).
 pub async fn changed(watch: &mut Watch, id: &VerificationId, deadline: Instant) -> bool {
+    let closing = *watch.closing.borrow();
+    if closing {
+        return false;
+    }
     let wake = deadline.min(Instant::now() + REREAD_EVERY);
     loop {
-        match tokio::time::timeout_at(wake, watch.rx.recv()).await {
+        let received = tokio::select! {
+            biased;
+            closed = async { watch.closing.wait_for(|closing| *closing).await.is_ok() } => {
+                if closed {
+                    return false;
+                }
+                // The notifier is gone (not while serving): wait for the rest as before.
+                tokio::time::timeout_at(wake, watch.rx.recv()).await
+            }
+            received = tokio::time::timeout_at(wake, watch.rx.recv()) => received,
+        };
+        match received {
             Err(_) => return wake < deadline,
             Ok(Ok(changed)) if &*changed == id.as_str() || &*changed == EVERYONE => return true,
             Ok(Ok(_)) => continue,

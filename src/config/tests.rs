@@ -23,6 +23,15 @@ fn defaults_parse_and_validate() {
     assert_eq!(twilio.request_timeout_ms(&config.provider), 5000);
     assert!(Config::from_toml_overlay("[provider.twilio]\napi_key_sid = \"SK1\"").is_err());
     assert!(Config::from_toml_overlay("[server]\nmax_connections = 0").is_err());
+    assert_eq!(config.server.ops_listen, None);
+    assert!(config.server.ops_on_public);
+    assert!(Config::from_toml_overlay("[server]\nops_on_public = false").is_err());
+    let ops = "[server]\nops_listen = \"127.0.0.1:9090\"\nops_on_public = false";
+    let ops = Config::from_toml_overlay(ops).expect("ops listener alone");
+    assert_eq!(
+        ops.server.ops_listen,
+        Some("127.0.0.1:9090".parse().unwrap())
+    );
     let policy = config.default_policy();
     assert!(policy.methods.phone.enabled && policy.methods.phone.office_phone_allowed);
     assert_eq!(policy.allowed_countries, None);

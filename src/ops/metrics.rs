@@ -25,6 +25,7 @@ pub const PROVIDER_CALLS: &str = "callverify_provider_calls_total";
 pub const PROVIDER_DURATION: &str = "callverify_provider_request_duration_seconds";
 pub const REDIS_ERRORS: &str = "callverify_redis_errors_total";
 pub const RECONCILIATIONS: &str = "callverify_reconciliations_total";
+pub const RECONCILE_OLDEST_OVERDUE: &str = "callverify_reconcile_oldest_overdue_seconds";
 pub const PROVIDER_MISCONFIGURED: &str = "callverify_provider_misconfigured_total";
 pub const REQUEST_BODY_TIMEOUTS: &str = "callverify_request_body_timeouts_total";
 
@@ -115,6 +116,10 @@ fn describe() {
     describe_counter!(
         RECONCILIATIONS,
         "reconciliation checks of live verifications against the provider's record, by outcome (ended, open, deferred, done, provider_error, redis_error)"
+    );
+    metrics::describe_gauge!(
+        RECONCILE_OLDEST_OVERDUE,
+        "how late (seconds) the oldest due reconciliation check was when this instance last began a pass (0: none was due)"
     );
     describe_counter!(
         PROVIDER_MISCONFIGURED,

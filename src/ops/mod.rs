@@ -3,6 +3,7 @@
 //! request ids, spans and HTTP metrics around every route as one middleware. Nothing here knows
 //! the product: metrics take plain labels, and each router brings its own timeout answer.
 
+pub mod connection;
 pub mod connections;
 pub mod log_fields;
 pub mod metrics;

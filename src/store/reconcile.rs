@@ -22,6 +22,15 @@ pub struct ReconcileView {
     pub uncertain_at: Option<i64>,
 }
 
+/// What one claim took from the index.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Claimed {
+    /// The claimed verification ids (at most the limit asked for).
+    pub ids: Vec<String>,
+    /// How long the oldest due check had been overdue when claimed (0: none was due).
+    pub oldest_overdue_ms: u64,
+}
+
 impl Store {
     /// Schedules the next check of `id` in `delay_ms` (Redis' clock); with `earlier_only`, an
     /// earlier check already scheduled stays.
@@ -48,13 +57,49 @@ impl Store {
         limit: usize,
         lease_ms: u64,
     ) -> redis::RedisResult<Vec<String>> {
-        self.scripts
+        Ok(self.claim_reconcile_due(limit, lease_ms).await?.ids)
+    }
+
+    /// Claims up to `limit` due checks for this instance for `lease_ms`, and tells how late the
+    /// oldest due check was (before this claim).
+    pub async fn claim_reconcile_due(
+        &self,
+        limit: usize,
+        lease_ms: u64,
+    ) -> redis::RedisResult<Claimed> {
+        let mut reply: Vec<String> = self
+            .scripts
             .reconcile_claim
             .key(self.keys.reconcile_due())
             .arg(limit)
             .arg(lease_ms)
             .invoke_async(&mut self.conn())
+            .await?;
+        let oldest_overdue_ms = if reply.is_empty() {
+            0
+        } else {
+            reply.remove(0).parse().unwrap_or(0)
+        };
+        Ok(Claimed {
+            ids: reply,
+            oldest_overdue_ms,
+        })
+    }
+
+    /// Drops ended verifications from the index, many in one command.
+    pub async fn unschedule_reconcile_many(
+        &self,
+        ids: &[VerificationId],
+    ) -> redis::RedisResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        redis::cmd("ZREM")
+            .arg(self.keys.reconcile_due())
+            .arg(ids.iter().map(VerificationId::as_str).collect::<Vec<_>>())
+            .query_async::<i64>(&mut self.conn())
             .await
+            .map(|_| ())
     }
 
     /// Drops `id` from the index (it ended, or no longer exists).

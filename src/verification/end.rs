@@ -1,5 +1,6 @@
-//! What follows a verification's end, whichever event ended it: the metric, and the portal's
-//! events (queued in the outbox off the caller's path). The end itself — audit entry, method
+//! What follows a verification's end, whichever event ended it: the metric, its leaving the
+//! reconciliation schedule (`unschedule.rs`), and the portal's events (queued in the outbox off
+//! the caller's path). The end itself — audit entry, method
 //! registration, fraud block, the live slot released, the long-poll wake-up published — is part
 //! of the atomic transition (`src/store/scripts/transition.lua`).
 
@@ -20,6 +21,8 @@ impl CallFlow {
         let reason = t.reason.map_or("other", |r| r.as_str());
         let status = t.status.map_or("unknown", Status::as_str);
         crate::ops::metrics::verification_ended(status, purpose, reason);
+        // Its final callback is no longer awaited: no reconciliation check for it.
+        self.unschedule.ended(id);
         // No tenant takes events: nothing to read, nothing to queue.
         if !announce || self.events.is_off() {
             return;

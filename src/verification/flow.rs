@@ -20,6 +20,8 @@ pub struct CallFlow {
     pub events: Arc<Emitter>,
     pub policies: Arc<PolicyCache>,
     pub settings: Arc<FlowSettings>,
+    /// Ended verifications leave the reconciliation schedule through it.
+    pub unschedule: super::unschedule::Unschedule,
 }
 
 /// The configuration the lifecycle reads, taken from [`Config`] once at start-up.

@@ -12,6 +12,7 @@ mod flow;
 pub mod reconcile;
 pub mod start;
 pub mod transition;
+pub mod unschedule;
 pub mod webhooks;
 
 pub use crate::call::prompts;

@@ -14,6 +14,12 @@
 //! `verification.unknown_outcome_margin_secs`; otherwise read the call's progress from the
 //! provider and apply it if the call is over (through the same guarded transition as a status
 //! callback). Counted in `callverify_reconciliations_total{outcome}`.
+//!
+//! A verification that ends the ordinary way leaves the schedule as it ends (`unschedule.rs`), so
+//! the checks left are those whose final callback is overdue. Each tick is one [`pass`]: claims
+//! that double in size while they come back full, until nothing due is left, so a backlog drains
+//! in one pass instead of at a fixed 64 per tick; `callverify_reconcile_oldest_overdue_seconds`
+//! shows how late the oldest due check was when the pass began.
 
 use std::time::Duration;
 
@@ -24,13 +30,14 @@ use tokio::task::JoinHandle;
 use super::transition::{Event, Outcome, Transition};
 use super::{CallFlow, FailureReason};
 use crate::ids::VerificationId;
+use crate::store::Store;
 
 /// How often each instance looks for due checks.
 const TICK: Duration = Duration::from_millis(500);
-/// Most checks one instance claims per tick.
-const BATCH: usize = 64;
-/// Checks run at once per instance.
-const CONCURRENCY: usize = 16;
+/// The size of a pass's first claim, and the least a claim shrinks to.
+const MIN_BATCH: usize = 64;
+/// The most checks one claim takes: a larger backlog takes several claims in the same pass.
+const MAX_BATCH: usize = 2048;
 /// A claimed check is invisible to other instances this long (longer than a provider request).
 const LEASE_MS: u64 = 30_000;
 
@@ -64,31 +71,104 @@ impl Checked {
     }
 }
 
+/// The size of the next claim, adapted to the backlog: a claim that comes back full doubles it
+/// (up to [`MAX_BATCH`]), one that comes back short halves it (down to [`MIN_BATCH`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Batch(usize);
+
+impl Default for Batch {
+    fn default() -> Self {
+        Self(MIN_BATCH)
+    }
+}
+
+impl Batch {
+    pub fn size(self) -> usize {
+        self.0
+    }
+
+    /// Checks run at once for a claim of this size: each is mostly a wait for the provider, so
+    /// more of them when the backlog is large (16 to 128).
+    pub fn concurrency(self) -> usize {
+        (self.0 / 4).clamp(16, 128)
+    }
+
+    /// Adapts to a claim of this size that took `claimed`; true when it came back full (more
+    /// may be due).
+    pub fn after(&mut self, claimed: usize) -> bool {
+        let full = claimed >= self.0;
+        self.0 = if full {
+            (self.0 * 2).min(MAX_BATCH)
+        } else {
+            (self.0 / 2).max(MIN_BATCH)
+        };
+        full
+    }
+}
+
+/// What one [`pass`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// Claims made (one when nothing more than a batch was due).
+    pub claims: usize,
+    /// Checks run.
+    pub checked: usize,
+}
+
+/// One pass over the schedule: claims due checks until a claim comes back short (nothing due is
+/// left) or `stop` turns true, and runs each through `check`. Sets the oldest-overdue gauge from
+/// the first claim.
+pub async fn pass<F, Fut>(
+    store: &Store,
+    batch: &mut Batch,
+    stop: &watch::Receiver<bool>,
+    check: F,
+) -> redis::RedisResult<Pass>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Checked>,
+{
+    let mut done = Pass::default();
+    loop {
+        let size = *batch;
+        let claimed = store.claim_reconcile_due(size.size(), LEASE_MS).await?;
+        if done.claims == 0 {
+            let overdue = claimed.oldest_overdue_ms as f64 / 1000.0;
+            metrics::gauge!(crate::ops::metrics::RECONCILE_OLDEST_OVERDUE).set(overdue);
+        }
+        done.claims += 1;
+        done.checked += claimed.ids.len();
+        let more = batch.after(claimed.ids.len());
+        futures_util::stream::iter(claimed.ids)
+            .for_each_concurrent(size.concurrency(), |id| {
+                let checked = check(id);
+                async move {
+                    let checked = checked.await;
+                    metrics::counter!(crate::ops::metrics::RECONCILIATIONS, "outcome" => checked.label())
+                        .increment(1);
+                }
+            })
+            .await;
+        if !more || *stop.borrow() {
+            return Ok(done);
+        }
+    }
+}
+
 /// Runs the reconciliation loop until `stop` turns true.
 pub fn spawn(flow: CallFlow, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut batch = Batch::default();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}
                 _ = stop.wait_for(|stop| *stop) => break,
             }
-            let due = match flow.store.claim_reconcile(BATCH, LEASE_MS).await {
-                Ok(due) => due,
-                Err(e) => {
-                    crate::ops::metrics::redis_error("reconcile", &e);
-                    continue;
-                }
-            };
-            futures_util::stream::iter(due)
-                .for_each_concurrent(CONCURRENCY, |id| {
-                    let flow = &flow;
-                    async move {
-                        let checked = flow.reconcile(&id).await;
-                        metrics::counter!(crate::ops::metrics::RECONCILIATIONS, "outcome" => checked.label())
-                            .increment(1);
-                    }
-                })
-                .await;
+            let flow = &flow;
+            let check = |id: String| async move { flow.reconcile(&id).await };
+            if let Err(e) = pass(&flow.store, &mut batch, &stop, check).await {
+                crate::ops::metrics::redis_error("reconcile", &e);
+            }
         }
     })
 }
@@ -208,5 +288,28 @@ impl CallFlow {
             return Ok(Some(Checked::Done));
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_grows_while_claims_come_back_full_and_shrinks_after() {
+        let mut batch = Batch::default();
+        assert_eq!((batch.size(), batch.concurrency()), (64, 16));
+        assert!(batch.after(64));
+        assert_eq!(batch.size(), 128);
+        for _ in 0..10 {
+            assert!(batch.after(batch.size()));
+        }
+        assert_eq!((batch.size(), batch.concurrency()), (MAX_BATCH, 128));
+        assert!(!batch.after(5));
+        assert_eq!(batch.size(), MAX_BATCH / 2);
+        for _ in 0..10 {
+            batch.after(0);
+        }
+        assert_eq!(batch, Batch::default());
     }
 }

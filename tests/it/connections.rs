@@ -4,63 +4,19 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use crate::support::raw_http::{HEALTHZ, addr, closed_within, read_response};
 use crate::support::{PORTAL_KEY, StubTwilio, TestServer};
 
-async fn server(tweak: impl FnOnce(&mut callverify::config::Config)) -> (StubTwilio, TestServer) {
+pub(crate) async fn server(
+    tweak: impl FnOnce(&mut callverify::config::Config),
+) -> (StubTwilio, TestServer) {
     let stub = StubTwilio::start().await;
     let server = TestServer::start_custom(&stub.base, "", tweak).await;
     (stub, server)
 }
-
-fn addr(server: &TestServer) -> String {
-    server.base.trim_start_matches("http://").to_owned()
-}
-
-/// Status, lowercased head and body of one HTTP/1.1 response (Content-Length framed).
-async fn read_response(stream: &mut TcpStream) -> Option<(u16, String, String)> {
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = stream.read(&mut buf).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        raw.extend_from_slice(&buf[..n]);
-    };
-    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .map(|v| v.trim().parse().unwrap())
-        .unwrap_or(0);
-    while raw.len() < head_end + length {
-        let n = stream.read(&mut buf).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        raw.extend_from_slice(&buf[..n]);
-    }
-    let body = String::from_utf8_lossy(&raw[head_end..head_end + length]).into_owned();
-    Some((status, head, body))
-}
-
-/// True once the server has closed `stream` (EOF or reset) within `within`.
-async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
-    let mut buf = [0u8; 64];
-    matches!(
-        tokio::time::timeout(within, stream.read(&mut buf)).await,
-        Ok(Ok(0)) | Ok(Err(_))
-    )
-}
-
-const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_client_flood_neither_stops_healthz_nor_outlives_the_head_deadline() {
@@ -188,7 +144,7 @@ async fn at_the_connection_ceiling_new_connections_wait_for_a_slot() {
 }
 
 /// Starts a registration whose call stays `calling`, so a long-poll on it waits.
-async fn pending_verification(server: &TestServer, user: &str) -> String {
+pub(crate) async fn pending_verification(server: &TestServer, user: &str) -> String {
     let (status, body) = server.register(user, "+1 425 555 1234").await;
     assert_eq!(status, 202, "{body}");
     body["id"].as_str().unwrap().to_owned()

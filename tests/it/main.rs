@@ -19,6 +19,8 @@ mod placing_account;
 mod policy;
 mod process;
 mod providers;
+mod reconciliation;
+mod serving;
 mod simulated;
 mod slow_body;
 mod soak;

@@ -2,6 +2,7 @@
 //! stub Twilio that records Calls requests and plays the provider's side of a call over real,
 //! signed HTTP.
 
+pub mod raw_http;
 pub mod stub_twilio;
 
 use std::time::Duration;
