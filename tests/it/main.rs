@@ -3,6 +3,7 @@
 
 mod abuse;
 mod call_me;
+mod cancel;
 mod cluster;
 mod connections;
 mod demo;
@@ -10,6 +11,7 @@ mod deploy;
 mod disorder;
 mod events;
 mod hostile;
+mod idempotency;
 mod invariants;
 mod methods;
 mod ops;
