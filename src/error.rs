@@ -46,6 +46,12 @@ pub enum ApiError {
     },
     #[error("{0}")]
     UserBlocked(String),
+    /// A cancel of a verification that already ended otherwise.
+    #[error("{0}")]
+    VerificationEnded(String),
+    /// An `Idempotency-Key` reused with another request body.
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     #[error("{detail}")]
     RateLimited {
         detail: String,
@@ -174,6 +180,16 @@ impl ApiError {
                 "A verification call is already in progress",
             ),
             UserBlocked(_) => (StatusCode::LOCKED, "user-blocked", "User blocked"),
+            VerificationEnded(_) => (
+                StatusCode::CONFLICT,
+                "verification-ended",
+                "The verification already ended",
+            ),
+            IdempotencyKeyReused(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused with another request",
+            ),
             RateLimited { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",
@@ -280,6 +296,9 @@ impl IntoResponse for ApiError {
         } = &self
         {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Redis or the deadline: worth another try a second later.
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

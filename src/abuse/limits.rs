@@ -127,7 +127,7 @@ pub async fn admit(
     discard(store, id).await;
     let (name, _, limit) = &counted.checks[refused.index];
     let name = name.as_str();
-    metrics::counter!("callverify_calls_rate_limited_total", "limit" => name).increment(1);
+    metrics::counter!(crate::ops::metrics::CALLS_RATE_LIMITED, "limit" => name).increment(1);
     tracing::info!(verification = %id, limit = name, "call refused by a rate limit");
     Err(ApiError::RateLimited {
         detail: format!(

@@ -87,6 +87,10 @@ impl AuditEvent {
     }
 }
 
+/// Read a user's audit trail
+///
+/// The user's security-info events (methods registered and deleted, default changes,
+/// verification outcomes, unblocks), newest first; numbers masked.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/users/{user}/audit", operation_id = "list_audit_events", tag = "audit",
     params(("tenant" = String, Path), ("user" = String, Path), AuditQuery),
     responses(

@@ -9,6 +9,10 @@ use crate::error::{ApiError, Problem};
 use crate::ids::{UserId, user_tag};
 use crate::state::AppState;
 
+/// Lift a fraud block (admin)
+///
+/// Unblocks a user who reported a call as fraud, whether or not they were blocked (audited as
+/// `user.unblocked`). Admin keys only.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}/users/{user}/block", operation_id = "unblock_user", tag = "abuse",
     params(("tenant" = String, Path), ("user" = String, Path)),
     responses(

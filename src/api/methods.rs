@@ -2,12 +2,14 @@
 //! Every change is one Lua script (methods + audit + default upkeep) and queues a portal event.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
+use super::idempotency;
 use super::json::Json;
 use crate::error::{ApiError, Problem};
 use crate::events::EventType;
@@ -32,6 +34,10 @@ async fn document(
     Ok(stored.with_effective_default(&policy.enabled_options()))
 }
 
+/// List a user's methods
+///
+/// The user's security-info methods, oldest first, and the default sign-in method as it takes
+/// effect under the tenant policy.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/users/{user}/methods", operation_id = "list_methods", tag = "methods",
     params(("tenant" = String, Path), ("user" = String, Path, description = "1-64 of A-Z a-z 0-9 . _ @ -")),
     responses(
@@ -55,25 +61,51 @@ pub(super) async fn list(
     Ok(axum::Json(document(&state, &tag, &policy).await?))
 }
 
+/// Add a method
+///
+/// Adds a method the portal proved itself (authenticator app, security key, e-mail, security
+/// questions; phones come from an approved registration call). The first method that backs a
+/// sign-in option becomes the default. Send an `Idempotency-Key` to retry safely: the same key
+/// with the same body answers the same method for 24 h and adds it once.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/users/{user}/methods", operation_id = "add_method", tag = "methods",
-    params(("tenant" = String, Path), ("user" = String, Path)),
+    params(("tenant" = String, Path), ("user" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters: the same key with the same body answers the same method for 24 h (added once); with another body, 422 `idempotency-key-reused`")),
     request_body(content = NewMethod, description = "A non-phone method the portal proved; unknown fields are refused"),
     responses(
-        (status = 201, body = Method, description = "Added; the first method backing a sign-in option becomes the default"),
+        (status = 201, body = Method, description = "Added; the first method backing a sign-in option becomes the default. A repeated `Idempotency-Key` answers the first request's method"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "No or unknown key"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Another tenant's key"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "`conflict`: the same security key, a second e-mail or security-questions method, or too many of a kind"),
         (status = 413, body = Problem, content_type = "application/problem+json", description = "`payload-too-large`"),
         (status = 415, body = Problem, content_type = "application/problem+json", description = "`unsupported-media-type`"),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "`invalid-request` (malformed JSON, unknown field, bad value), `phone-method-needs-verification` (kind phone), `method-disabled` (policy)"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "`invalid-request` (malformed JSON, unknown field, bad value), `phone-method-needs-verification` (kind phone), `method-disabled` (policy), `idempotency-key-reused`"),
     ))]
 pub(super) async fn add(
     State(state): State<AppState>,
     caller: Caller,
     Path((_tenant, user)): Path<(String, String)>,
+    headers: HeaderMap,
     Json(body): Json<serde_json::Value>,
-) -> Result<(StatusCode, axum::Json<Method>), ApiError> {
+) -> Result<Response, ApiError> {
     let user = user_id(&user)?;
+    let tag = user_tag(&caller.tenant, &user);
+    let idem = idempotency::from_request(&headers, "add_method", &body)?;
+    let lock = std::time::Duration::from_secs(60);
+    let store = state.store.clone();
+    let add = async move {
+        let (status, method) = add_method(&state, &caller, user, body).await?;
+        let method = serde_json::to_value(method).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok((status, method))
+    };
+    idempotency::once(&store, &tag, idem, lock, add).await
+}
+
+async fn add_method(
+    state: &AppState,
+    caller: &Caller,
+    user: UserId,
+    body: serde_json::Value,
+) -> Result<(StatusCode, Method), ApiError> {
     let details = NewMethod::from_body(body)?;
     let policy = policy::load(
         &state.store,
@@ -97,15 +129,15 @@ pub(super) async fn add(
         AddOutcome::Added { method, default } => {
             let data = json!({ "method": method.masked() });
             emit(
-                &state,
+                state,
                 &caller.tenant,
                 &user,
                 EventType::MethodRegistered,
                 data,
             )
             .await;
-            emit_default_change(&state, &caller.tenant, &user, default).await;
-            Ok((StatusCode::CREATED, axum::Json(method)))
+            emit_default_change(state, &caller.tenant, &user, default).await;
+            Ok((StatusCode::CREATED, method))
         }
         AddOutcome::LimitReached => Err(ApiError::Conflict(format!(
             "a user has at most {} {} methods",
@@ -122,6 +154,10 @@ pub(super) async fn add(
     }
 }
 
+/// Delete a method
+///
+/// Deletes one of the user's methods (audited, `method.deleted` sent). A default it backed
+/// moves to the best remaining enabled option, or to null.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}/users/{user}/methods/{id}", operation_id = "delete_method", tag = "methods",
     params(("tenant" = String, Path), ("user" = String, Path), ("id" = String, Path, description = "Method id (lowercase UUID)")),
     responses(
@@ -182,6 +218,10 @@ pub(super) struct DefaultMethodRequest {
     default_method: String,
 }
 
+/// Change the default sign-in method
+///
+/// Sets the option the user signs in with by default; a registered, policy-enabled method must
+/// back it. Answers the new methods document.
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/users/{user}/default-method", operation_id = "set_default_method", tag = "methods",
     params(("tenant" = String, Path), ("user" = String, Path)),
     request_body = DefaultMethodRequest,

@@ -6,10 +6,13 @@ mod audit;
 pub mod auth;
 mod blocks;
 pub mod client_ip;
+pub mod idempotency;
 pub mod json;
 mod methods;
 pub mod openapi;
 mod openapi_contract;
+mod openapi_shapes;
+mod openapi_webhooks;
 mod phone_numbers;
 mod policy;
 mod verifications;
@@ -62,6 +65,11 @@ pub fn routes() -> Vec<Route> {
             Method::GET,
             "/v1/tenants/{tenant}/verifications/{id}",
             verifications::read,
+        ),
+        route(
+            Method::POST,
+            "/v1/tenants/{tenant}/verifications/{id}/cancel",
+            verifications::cancel,
         ),
         route(
             Method::GET,

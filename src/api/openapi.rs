@@ -21,6 +21,7 @@ use crate::error::Problem;
     paths(
         verifications::create,
         verifications::read,
+        verifications::cancel,
         methods::list,
         methods::add,
         methods::delete,
@@ -55,6 +56,8 @@ pub fn document() -> &'static str {
     JSON.get_or_init(|| {
         let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
         super::openapi_contract::complete(&mut doc);
+        super::openapi_shapes::complete(&mut doc);
+        super::openapi_webhooks::add(&mut doc);
         serde_json::to_string(&doc).expect("the document serialises")
     })
 }

@@ -31,9 +31,9 @@ fn path_parameter(path: &str, name: &str) -> Option<Value> {
     })
 }
 
+/// The `Region` enum (`openapi_shapes`): what the API accepts (uppercase only).
 fn regions() -> Value {
-    json!({"type": "string", "enum": crate::phone::known_regions(),
-        "description": "ISO 3166-1 alpha-2 region (lowercase is accepted too)"})
+    json!({"$ref": "#/components/schemas/Region"})
 }
 
 /// Completes `doc` (see the module doc).
@@ -48,10 +48,6 @@ pub fn complete(doc: &mut Value) {
                 complete_responses(operation);
             }
         }
-    }
-    if let Some(region) = doc.pointer_mut("/components/schemas/StartRequest/properties/region") {
-        let description = region["description"].clone();
-        *region = json!({"oneOf": [regions(), {"type": "null"}], "description": description});
     }
 }
 

@@ -18,6 +18,10 @@ pub(super) struct LookupQuery {
     region: Option<String>,
 }
 
+/// Look a number up
+///
+/// Whether a number can be called before offering "call me": its E.164 form, country and line
+/// type. A number that cannot be read is still a 200 (`valid: false` with a `reason`).
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/phone-numbers/{number}", operation_id = "lookup_phone_number", tag = "abuse",
     params(("tenant" = String, Path), ("number" = String, Path, description = "The number as typed (URL-encoded)"), LookupQuery),
     responses(
@@ -34,10 +38,10 @@ pub(super) async fn lookup(
 ) -> Result<axum::Json<Lookup>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
     if let Some(region) = &query.region
-        && !crate::phone::known_regions().contains(&region.to_ascii_uppercase().as_str())
+        && !crate::phone::known_regions().contains(&region.as_str())
     {
         return Err(ApiError::InvalidRequest(
-            "region must be an ISO 3166 alpha-2 code such as NL".into(),
+            "region must be an uppercase ISO 3166 alpha-2 code such as NL".into(),
         ));
     }
     let policy = crate::policy::load(

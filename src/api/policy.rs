@@ -8,6 +8,10 @@ use crate::error::{ApiError, Problem};
 use crate::policy::{self, Policy, PolicyInput};
 use crate::state::AppState;
 
+/// Read the tenant policy (admin)
+///
+/// Which method kinds are enabled, the countries and number types callverify may call, and the
+/// default prompt language. Admin keys only.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/policy", operation_id = "get_policy", tag = "policy",
     params(("tenant" = String, Path)),
     responses(
@@ -30,6 +34,10 @@ pub(super) async fn read(
     ))
 }
 
+/// Replace the tenant policy (admin)
+///
+/// Replaces the whole policy document; left-out optional fields take the configured default.
+/// Applies at once on this instance and within about a second on the others. Admin keys only.
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/policy", operation_id = "replace_policy", tag = "policy",
     params(("tenant" = String, Path)),
     request_body(content = PolicyInput, description = "The whole policy; fields left out take the configured default"),

@@ -255,7 +255,7 @@ impl Worker {
 }
 
 fn record(result: &'static str) {
-    metrics::counter!("callverify_events_delivered_total", "result" => result).increment(1);
+    metrics::counter!(crate::ops::metrics::EVENTS_DELIVERED, "result" => result).increment(1);
 }
 
 /// ±20 %, so retries of many events that failed together do not arrive together.

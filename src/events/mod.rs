@@ -21,12 +21,27 @@ pub enum EventType {
     VerificationFailed,
     #[serde(rename = "verification.fraud_reported")]
     VerificationFraudReported,
+    #[serde(rename = "verification.canceled")]
+    VerificationCanceled,
     #[serde(rename = "method.registered")]
     MethodRegistered,
     #[serde(rename = "method.deleted")]
     MethodDeleted,
     #[serde(rename = "default_method.changed")]
     DefaultMethodChanged,
+}
+
+impl EventType {
+    /// Every event type callverify sends (the OpenAPI document's `webhooks`).
+    pub const ALL: [EventType; 7] = [
+        EventType::VerificationApproved,
+        EventType::VerificationFailed,
+        EventType::VerificationFraudReported,
+        EventType::VerificationCanceled,
+        EventType::MethodRegistered,
+        EventType::MethodDeleted,
+        EventType::DefaultMethodChanged,
+    ];
 }
 
 /// The JSON body of an event.

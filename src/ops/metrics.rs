@@ -28,6 +28,8 @@ pub const RECONCILIATIONS: &str = "callverify_reconciliations_total";
 pub const RECONCILE_OLDEST_OVERDUE: &str = "callverify_reconcile_oldest_overdue_seconds";
 pub const PROVIDER_MISCONFIGURED: &str = "callverify_provider_misconfigured_total";
 pub const REQUEST_BODY_TIMEOUTS: &str = "callverify_request_body_timeouts_total";
+pub const CALLS_RATE_LIMITED: &str = "callverify_calls_rate_limited_total";
+pub const EVENTS_DELIVERED: &str = "callverify_events_delivered_total";
 
 /// Histogram buckets (seconds) for every `*_seconds` metric: fine below 5 ms, where webhook
 /// answers should be, and up to the 30 s long-poll.
@@ -54,6 +56,7 @@ pub fn install() -> &'static PrometheusHandle {
             tracing::warn!("another metrics recorder is installed; /metrics stays empty");
         }
         describe();
+        zero_alert_counters();
         let upkeep = handle.clone();
         // A plain thread, not a task: the first caller's runtime may be gone (tests) before
         // the process ends.
@@ -130,9 +133,37 @@ fn describe() {
         "requests whose body was still arriving at their deadline (answered 408: the client's slowness, not a backend failure)"
     );
     describe_counter!(
+        CALLS_RATE_LIMITED,
+        "verification starts refused by a rate limit (nothing dialled), by limit"
+    );
+    describe_counter!(
+        EVENTS_DELIVERED,
+        "portal event delivery attempts, by result (success, retry, gone, gave_up, dropped)"
+    );
+    describe_counter!(
         REDIS_ERRORS,
         "Redis commands that failed, by where (api, webhook) and kind (timeout, connection, other)"
     );
+}
+
+/// The counters alerts watch exist from the start at 0, so `increase()` sees their first
+/// increment (a series born at 1 shows no increase).
+fn zero_alert_counters() {
+    metrics::counter!(PROVIDER_MISCONFIGURED).absolute(0);
+    for reason in ["missing", "mismatch"] {
+        metrics::counter!(SIGNATURE_FAILURES, "reason" => reason).absolute(0);
+    }
+    for source in ["api", "webhook", "reconcile"] {
+        for kind in ["timeout", "connection", "other"] {
+            metrics::counter!(REDIS_ERRORS, "source" => source, "kind" => kind).absolute(0);
+        }
+    }
+    for result in ["gave_up", "dropped"] {
+        metrics::counter!(EVENTS_DELIVERED, "result" => result).absolute(0);
+    }
+    for outcome in ["provider_error", "redis_error"] {
+        metrics::counter!(RECONCILIATIONS, "outcome" => outcome).absolute(0);
+    }
 }
 
 /// `GET /metrics`: the Prometheus text format.
@@ -313,5 +344,34 @@ mod tests {
         let a: *const PrometheusHandle = install();
         let b: *const PrometheusHandle = install();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn every_family_has_help_and_alert_counters_start_at_zero() {
+        install();
+        // Families without a series are not rendered: give these two one (at 0).
+        metrics::counter!(CALLS_RATE_LIMITED, "limit" => "number").increment(0);
+        metrics::counter!(EVENTS_DELIVERED, "result" => "success").increment(0);
+        let text = install().render();
+        for family in [
+            SIGNATURE_FAILURES,
+            PROVIDER_MISCONFIGURED,
+            REDIS_ERRORS,
+            RECONCILIATIONS,
+            CALLS_RATE_LIMITED,
+            EVENTS_DELIVERED,
+        ] {
+            assert!(text.contains(&format!("# HELP {family} ")), "{family}");
+        }
+        // Every family rendered has HELP text.
+        for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            let family = line.split(' ').nth(2).unwrap();
+            assert!(text.contains(&format!("# HELP {family} ")), "{family}");
+        }
+        assert!(
+            text.contains(&format!("\n{PROVIDER_MISCONFIGURED} ")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("{EVENTS_DELIVERED}{{result=\"gave_up\"}}")));
     }
 }

@@ -63,6 +63,12 @@ impl Keys {
         concat(&[&self.prefix, ":{", user_tag, "}:live"])
     }
 
+    /// String: an `Idempotency-Key`'s record (pending, then the answer). `key_hash` is a hash of
+    /// the operation and the caller's key, never the key itself. TTL: 24 h.
+    pub fn idempotency(&self, user_tag: &str, key_hash: &str) -> String {
+        concat(&[&self.prefix, ":{", user_tag, "}:idem:", key_hash])
+    }
+
     /// String: set by a fraud report (the reporting verification's id). TTL: the block's length.
     pub fn blocked(&self, user_tag: &str) -> String {
         concat(&[&self.prefix, ":{", user_tag, "}:blocked"])

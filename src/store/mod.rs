@@ -5,6 +5,7 @@
 mod audit;
 mod connection;
 pub mod delivery;
+pub mod idempotency;
 mod keys;
 pub mod limits;
 pub mod methods;

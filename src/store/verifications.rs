@@ -189,7 +189,7 @@ impl Store {
                     .arg(reason)
                     .arg(grace_ms);
             }
-            Event::Placed | Event::Voice | Event::Machine | Event::Settle => {}
+            Event::Placed | Event::Voice | Event::Machine | Event::Settle | Event::Cancel => {}
         }
         let reply: String = invocation.invoke_async(&mut self.conn()).await?;
         let transition = Transition::decode(&reply).ok_or_else(|| {

@@ -45,6 +45,7 @@ impl CallFlow {
         let type_ = match v.status {
             Status::Approved => EventType::VerificationApproved,
             Status::FraudReported => EventType::VerificationFraudReported,
+            Status::Canceled => EventType::VerificationCanceled,
             _ => EventType::VerificationFailed,
         };
         let data = serde_json::json!({ "verification": v.view(v.updated_at) });

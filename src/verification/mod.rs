@@ -7,6 +7,7 @@
 //! expired | canceled`. Terminal states never change; each transition is one atomic, guarded
 //! script in Redis (`src/store/scripts/transition.lua`). See docs/ARCHITECTURE.md.
 
+pub mod cancel;
 pub mod end;
 mod flow;
 pub mod reconcile;

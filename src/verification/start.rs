@@ -15,7 +15,7 @@ use crate::store::limits::CircuitOp;
 use crate::store::verifications::{Created, NewVerification};
 
 /// `POST …/verifications` body (field names are an API contract).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
     pub purpose: Purpose,
@@ -281,6 +281,12 @@ async fn dial_accounts(
         let error = match outcome {
             Ok(call_id) => {
                 let placed = flow.store.transition(id, &call_id, Event::Placed).await?;
+                if placed.status == Some(crate::verification::Status::Canceled) {
+                    // Canceled while the call was being placed: end it now that it has an id.
+                    if let Err(error) = account.provider.end_call(&call_id).await {
+                        tracing::warn!(verification = %id, provider = name, %error, "canceled call not ended by the provider");
+                    }
+                }
                 tracing::info!(verification = %id, purpose = purpose.as_str(), provider = name, to = %phone::mask_e164(e164), "call placed");
                 crate::ops::metrics::provider_call(name, "placed");
                 flow.ended(id, &placed, false);
@@ -499,10 +505,10 @@ fn registration_target(request: &StartRequest) -> Result<Target, ApiError> {
         ApiError::InvalidPhoneNumber("phone_number is required for a registration".into())
     })?;
     if let Some(region) = &request.region
-        && (region.len() != 2 || !region.bytes().all(|b| b.is_ascii_alphabetic()))
+        && (region.len() != 2 || !region.bytes().all(|b| b.is_ascii_uppercase()))
     {
         return Err(ApiError::InvalidRequest(
-            "region must be an ISO 3166 alpha-2 code such as US".into(),
+            "region must be an uppercase ISO 3166 alpha-2 code such as US".into(),
         ));
     }
     let parsed = phone::parse(typed, request.region.as_deref())

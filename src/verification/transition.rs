@@ -37,6 +37,8 @@ pub enum Event<'a> {
     Uncertain { detail: &'a str },
     /// Answering-machine detection: a machine or fax answered. Ends `failed` / `voicemail`.
     Machine,
+    /// The portal canceled the verification: ends a live one `canceled` (reason `canceled`).
+    Cancel,
     /// Reconciliation: applies what is due by time alone (a hang-up whose grace is over, an
     /// expiry); changes nothing else.
     Settle,
@@ -54,6 +56,7 @@ impl Event<'_> {
             Event::Uncertain { .. } => "uncertain",
             Event::Machine => "machine",
             Event::Settle => "settle",
+            Event::Cancel => "cancel",
         }
     }
 }

@@ -80,3 +80,55 @@ fn the_image_is_multi_stage_non_root_and_health_checked() {
     assert!(!user.contains("root") && !user.ends_with(" 0"), "{user}");
     assert!(DOCKERFILE.contains("HEALTHCHECK") && DOCKERFILE.contains("/readyz"));
 }
+
+#[test]
+fn compose_publishes_on_loopback_only_and_keeps_redis_on_disk() {
+    let docs = YamlLoader::load_from_str(COMPOSE).unwrap();
+    let services = &docs[0]["services"];
+    let ports = services["callverify"]["ports"].as_vec().unwrap();
+    for port in ports {
+        let port = port.as_str().unwrap();
+        assert!(
+            port.starts_with("127.0.0.1:"),
+            "{port} is reachable from other machines"
+        );
+    }
+    let command: Vec<&str> = services["redis"]["command"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let aof = command.iter().position(|a| *a == "--appendonly").unwrap();
+    assert_eq!(command[aof + 1], "yes", "{command:?}");
+    assert!(
+        !services["redis"]["volumes"].is_badvalue(),
+        "AOF needs a volume"
+    );
+}
+
+#[test]
+fn the_image_builds_dependencies_in_their_own_layer_and_pins_packages() {
+    // The dependency build comes before the sources are copied in.
+    let deps = DOCKERFILE.find("cargo build").unwrap();
+    let sources = DOCKERFILE.find("COPY src ").unwrap();
+    assert!(
+        deps < sources,
+        "dependencies are built before the sources arrive"
+    );
+    assert_eq!(
+        DOCKERFILE.matches("cargo build --release --locked").count(),
+        2
+    );
+    // Every apt package is pinned (`name=version`).
+    let install = DOCKERFILE.split("apt-get install").nth(1).unwrap();
+    let install = install.split("&&").next().unwrap();
+    let packages: Vec<&str> = install
+        .split_whitespace()
+        .filter(|w| !w.starts_with('-') && *w != "\\")
+        .collect();
+    assert!(!packages.is_empty());
+    for package in packages {
+        assert!(package.contains('='), "{package} is not pinned");
+    }
+}

@@ -3,6 +3,7 @@
 
 mod abuse;
 mod call_me;
+mod cancel;
 mod cluster;
 mod connections;
 mod demo;
@@ -11,6 +12,7 @@ mod disorder;
 mod display_names;
 mod events;
 mod hostile;
+mod idempotency;
 mod invariants;
 mod key_names;
 mod methods;

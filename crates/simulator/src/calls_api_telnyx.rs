@@ -170,7 +170,7 @@ async fn update(
     State(shared): State<Arc<Shared>>,
     Path((account_sid, call_sid)): Path<(String, String)>,
     headers: HeaderMap,
-    Json(body): Json<Value>,
+    body: axum::body::Bytes,
 ) -> Response {
     if !authenticate(&shared, &account_sid, &headers) {
         return unauthorized();
@@ -178,7 +178,19 @@ async fn update(
     let Some(slot) = shared.registry.get(&call_sid) else {
         return error(StatusCode::NOT_FOUND, "10005", "Resource not found", None);
     };
-    let requested = body.get("Status").and_then(Value::as_str);
+    // "Update call" takes a form-encoded body with CamelCase keys (Telnyx's TeXML reference).
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        let title = "Update call takes application/x-www-form-urlencoded";
+        return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "10015", title, None);
+    }
+    let status = form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "Status")
+        .map(|(_, v)| v.into_owned());
+    let requested = status.as_deref();
     if matches!(requested, Some("completed" | "canceled")) && !slot.status().is_final() {
         slot.request_hangup();
     }

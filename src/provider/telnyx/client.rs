@@ -132,7 +132,8 @@ impl TelnyxClient {
         let request = self
             .http
             .post(self.call_url(call_sid))
-            .json(&json!({ "Status": "completed" }));
+            // Form-encoded, CamelCase keys (TeXML "Update call"; docs/PROVIDERS.md#canceling-a-call).
+            .form(&[("Status", "completed")]);
         timed("end_call", self.send(request)).await.map(|_| ())
     }
 

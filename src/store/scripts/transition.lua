@@ -5,7 +5,7 @@
 -- KEYS[1] verification hash   KEYS[2] the user's methods hash   KEYS[3] the user's audit stream
 -- KEYS[4] the user's live-verification slot (released when this verification ends)
 -- KEYS[5] the user's fraud block (set by a fraud report for the verification's fraud_block_secs)
--- ARGV[1] event: placed | refused | uncertain | voice | gather | status | machine | settle
+-- ARGV[1] event: placed | refused | uncertain | voice | gather | status | machine | settle | cancel
 -- ARGV[2] provider call id (CallSid), '' when unknown
 -- ARGV[3] how to announce changes: PUBLISH, or SPUBLISH (sharded pub/sub, on a cluster: the
 --         channel carries the user's hash tag, so it lives in the keys' slot)
@@ -30,6 +30,8 @@
 --            as provider_error, the verification stays open
 --   machine: (none) answering-machine detection: failed / voicemail
 --   settle:  (none) only what is due by time (expiry, a hang-up whose grace is over)
+--   cancel:  (none) the portal ends a live verification: canceled / canceled (an ended one is
+--            'gone', its status unchanged)
 --
 -- The hang-up grace: a 'completed' (reason hung_up) before approval does not end the
 -- verification at once; it records settle_at = now + grace (ms). A '#' from the bound call
@@ -155,6 +157,10 @@ if v[8] and now_ms >= tonumber(v[8]) then
 end
 
 if event == 'placed' or event == 'settle' then
+  return reply('ok')
+
+elseif event == 'cancel' then
+  finish('canceled', 'canceled')
   return reply('ok')
 
 elseif event == 'uncertain' then

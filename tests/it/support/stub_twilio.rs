@@ -69,6 +69,8 @@ struct Inner {
     call_statuses: std::collections::HashMap<String, String>,
     /// How many times a call's resource was read.
     fetches: usize,
+    /// Call updates (`POST …/Calls/{sid}.json`): the sid and the `Status` asked for.
+    updates: Vec<(String, String)>,
 }
 
 #[derive(Clone)]
@@ -160,6 +162,32 @@ async fn create_call(
     }
 }
 
+/// `POST …/Calls/{sid}.json` with `Status=canceled|completed` (Twilio's "update a call").
+async fn update_call(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> (StatusCode, axum::Json<serde_json::Value>) {
+    let sid = file.trim_end_matches(".json").to_owned();
+    let status = form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "Status")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let mut inner = inner.lock().unwrap();
+    inner.updates.push((sid.clone(), status.clone()));
+    if !["canceled", "completed"].contains(&status.as_str()) {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"code": 20001, "message": "bad Status", "status": 400})),
+        );
+    }
+    inner.call_statuses.insert(sid.clone(), status.clone());
+    (
+        StatusCode::OK,
+        axum::Json(json!({"sid": sid, "account_sid": ACCOUNT_SID, "status": status})),
+    )
+}
+
 async fn fetch_call(
     State(inner): State<Arc<Mutex<Inner>>>,
     axum::extract::Path(file): axum::extract::Path<String>,
@@ -194,7 +222,7 @@ impl StubTwilio {
             )
             .route(
                 &format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/{{file}}"),
-                axum::routing::get(fetch_call),
+                axum::routing::get(fetch_call).post(update_call),
             )
             .with_state(inner.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -227,6 +255,11 @@ impl StubTwilio {
     /// How many times a call resource was read (reconciliation).
     pub fn fetches(&self) -> usize {
         self.inner.lock().unwrap().fetches
+    }
+
+    /// The call updates received (`POST …/Calls/{sid}.json`): sid and `Status`.
+    pub fn updates(&self) -> Vec<(String, String)> {
+        self.inner.lock().unwrap().updates.clone()
     }
 
     pub fn calls(&self) -> Vec<CallsRequest> {
