@@ -14,6 +14,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod external_mfa;
 pub mod ids;
 pub mod methods;
 pub mod notify;
@@ -46,6 +47,7 @@ pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .merge(api::router(deadline))
         .merge(telephony::router(&state))
+        .merge(external_mfa::router(deadline))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readiness::readyz))
         .route("/metrics", get(ops::metrics::render))
@@ -72,6 +74,10 @@ pub async fn build_state(
     let (simulators, providers) = provider::accounts::start(&config).await?;
     let simulator = simulators.first().map(|(_, handle)| handle.clone());
     let keys = api::auth::KeyRing::from_config(&config.tenants);
+    let external_mfa = external_mfa::ExternalMfa::from_config(&config)?;
+    if let Some(mfa) = &external_mfa {
+        mfa.warm_up();
+    }
     let flow = verification::CallFlow {
         store: store.clone(),
         providers,
@@ -87,6 +93,7 @@ pub async fn build_state(
         flow,
         notifier,
         keys: Arc::new(keys),
+        external_mfa,
     }))
 }
 

@@ -4,6 +4,7 @@
 mod audit;
 mod connection;
 pub mod delivery;
+pub mod external_mfa;
 mod keys;
 pub mod limits;
 pub mod methods;
