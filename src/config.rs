@@ -34,6 +34,9 @@ pub struct Config {
     pub providers: Vec<AccountConfig>,
     #[serde(default)]
     pub tenants: Vec<TenantConfig>,
+    /// callverify as an Entra ID External MFA provider; absent: off (docs/ENTRA.md).
+    #[serde(default)]
+    pub external_mfa: Option<crate::external_mfa::config::ExternalMfaConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -273,6 +276,9 @@ pub struct TenantConfig {
     /// (failover); unset: every account, in file order.
     #[serde(default)]
     pub providers: Option<Vec<String>>,
+    /// This tenant's Entra ID as an External MFA client (docs/ENTRA.md).
+    #[serde(default)]
+    pub external_mfa: Option<crate::external_mfa::config::TenantExternalMfa>,
 }
 
 /// The SHA-256 of an API key, from its 64 hex characters (either case). Not a secret: a
@@ -540,6 +546,7 @@ impl Config {
             return bad("events.claim_idle_ms must exceed events.request_timeout_ms".into());
         }
         self.validate_accounts()?;
+        crate::external_mfa::validate(self).map_err(ConfigError::Invalid)?;
         let accounts = self.account_names();
         let mut seen = std::collections::HashSet::new();
         for tenant in &self.tenants {

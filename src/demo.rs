@@ -147,6 +147,7 @@ pub async fn run(options: DemoOptions) -> DemoResult<bool> {
         events_secret: None,
         limits: Default::default(),
         providers: None,
+        external_mfa: None,
     }];
     let dialect = options.provider.dialect();
     let account = |name: &str, refuse_calls: bool| {

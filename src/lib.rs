@@ -15,6 +15,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod external_mfa;
 pub mod ids;
 pub mod methods;
 pub mod notify;
@@ -46,7 +47,8 @@ pub fn app(state: AppState) -> Router {
     let deadline = Duration::from_millis(state.config.server.request_timeout_ms);
     let mut router = Router::new()
         .merge(api::router(deadline))
-        .merge(telephony::router(&state));
+        .merge(telephony::router(&state))
+        .merge(external_mfa::router(deadline));
     if state.config.server.ops_on_public {
         router = router.merge(ops_routes());
     }
@@ -91,6 +93,10 @@ pub async fn build_state(
     let (simulators, providers) = provider::accounts::start(&config).await?;
     let simulator = simulators.first().map(|(_, handle)| handle.clone());
     let keys = api::auth::KeyRing::from_config(&config.tenants);
+    let external_mfa = external_mfa::ExternalMfa::from_config(&config)?;
+    if let Some(mfa) = &external_mfa {
+        mfa.warm_up();
+    }
     let flow = verification::CallFlow {
         store: store.clone(),
         providers,
@@ -107,6 +113,7 @@ pub async fn build_state(
         flow,
         notifier,
         keys: Arc::new(keys),
+        external_mfa,
     }))
 }
 

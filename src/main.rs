@@ -68,11 +68,24 @@ enum Command {
     },
     /// Print the SHA-256 of an API key, as `portal_keys_sha256` / `admin_keys_sha256` expect.
     HashKey { key: String },
-    /// Load and validate the configuration, then print it (secrets redacted).
+    /// Microsoft Entra ID External MFA (docs/ENTRA.md).
+    ExternalMfa {
+        #[command(subcommand)]
+        command: ExternalMfaCommand,
+    },
+    /// Load and validate the configuration, then print it (secrets redacted) and each
+    /// External MFA tenant's discovery URL.
     CheckConfig {
         #[arg(long, env = "CALLVERIFY_CONFIG")]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum ExternalMfaCommand {
+    /// Write a new RSA signing key (PKCS#8 PEM, mode 0600) and its self-signed certificate
+    /// into DIR, for `[external_mfa] signing_key_file` / `signing_cert_file`.
+    Keygen { dir: PathBuf },
 }
 
 fn init_tracing(json: bool) {
@@ -160,7 +173,23 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
         Command::CheckConfig { config } => {
             let config = callverify::config::Config::load(config.as_deref())?;
-            print_out(&format!("{config:#?}\n"))
+            let mut out = format!("{config:#?}\n");
+            for (tenant, url) in callverify::external_mfa::discovery_urls(&config) {
+                out.push_str(&format!(
+                    "external MFA discovery URL of tenant {tenant}: {url}\n"
+                ));
+            }
+            print_out(&out)
+        }
+        Command::ExternalMfa {
+            command: ExternalMfaCommand::Keygen { dir },
+        } => {
+            let (key, cert) = callverify::external_mfa::keygen::write(&dir)?;
+            print_out(&format!(
+                "signing_key_file = {:?}\nsigning_cert_file = {:?}\n",
+                key.display().to_string(),
+                cert.display().to_string()
+            ))
         }
         Command::Serve { config } => {
             let config = callverify::config::Config::load(config.as_deref())?;

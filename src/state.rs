@@ -23,6 +23,8 @@ pub struct Handles {
     pub flow: CallFlow,
     pub notifier: Notifier,
     pub keys: Arc<KeyRing>,
+    /// The Entra External MFA provider (`[external_mfa]`), when configured.
+    pub external_mfa: Option<Arc<crate::external_mfa::ExternalMfa>>,
     /// The in-process carrier simulator when `provider.kind = "simulator"` (kept alive here).
     pub simulator: Option<Arc<callverify_simulator::SimulatorHandle>>,
     /// Every simulator account's carrier, by account name (`kind = "simulator"`), file order.

@@ -151,6 +151,7 @@ mod tests {
             events_secret: None,
             limits: Default::default(),
             providers: None,
+            external_mfa: None,
         }]);
         assert_eq!(
             ring.identify("portal-key").map(|(t, s)| (t.as_str(), s)),

@@ -103,6 +103,7 @@ fn demo_config(
         events_secret: None,
         limits: Default::default(),
         providers: None,
+        external_mfa: None,
     }];
     config.validate()?;
     Ok(config)

@@ -107,6 +107,13 @@ impl Keys {
         format!("{}:{{outbox}}:disabled", self.prefix)
     }
 
+    /// Hash: one External MFA sign-in (the checked request, its current verification, how it
+    /// ended). Its own hash tag per sign-in; single-key commands only. TTL: at most 10 minutes
+    /// (`external_mfa::signin::TTL_SECS`).
+    pub fn external_mfa_signin(&self, id: &str) -> String {
+        concat(&[&self.prefix, ":{xmfa:", id, "}:signin"])
+    }
+
     /// Pub/sub channel announcing a verification's status changes. It carries the user's hash
     /// tag, so on a cluster it is a shard channel in the slot of the keys the transition writes.
     pub fn change_channel(&self, id: &VerificationId) -> String {

@@ -6,6 +6,7 @@ mod audit;
 mod connection;
 pub mod delivery;
 pub mod idempotency;
+pub mod external_mfa;
 mod keys;
 pub mod limits;
 pub mod methods;
