@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::support::raw_http::{HEALTHZ, addr, closed_within, read_response};
+use crate::support::raw_http::{HEALTHZ, addr, closed_within, read_response, refused};
 use crate::support::{PORTAL_KEY, StubTwilio, TestServer};
 
 pub(crate) async fn server(
@@ -162,7 +162,9 @@ async fn shutdown_answers_in_flight_requests_on_keep_alive_connections_with_conn
          Authorization: Bearer {PORTAL_KEY}\r\n\r\n"
     );
     stream.write_all(poll.as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await; // the long-poll is in flight
+    // The long-poll is most likely in flight once a request sent after it is answered (no sleep;
+    // received before the drain or during it, it is answered either way).
+    assert_eq!(server.verification(&id).await["status"], "calling");
     let served = server.shut_down();
 
     let (status, head, body) = read_response(&mut stream).await.expect("a response");
@@ -187,9 +189,9 @@ async fn a_request_head_arriving_at_shutdown_on_a_keep_alive_connection_is_answe
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let served = server.shut_down();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The drain has begun once the listener refuses connections; the head ends after that.
+    refused(&addr(&server)).await;
     stream.write_all(b"\r\n").await.unwrap();
 
     let (status, head, body) = read_response(&mut stream)

@@ -54,3 +54,15 @@ pub async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
 }
 
 pub const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+
+/// Returns once `target` refuses new connections (its listener is closed: a drain has begun).
+pub async fn refused(target: &str) {
+    let refused = async {
+        while TcpStream::connect(target).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), refused)
+        .await
+        .expect("the listener closes at the shutdown signal");
+}
