@@ -178,6 +178,30 @@ async fn two_instances_canceling_at_once_agree_and_send_one_event() {
     let events = canceled();
     assert_eq!(events[0]["data"]["verification"]["id"], id);
     assert_eq!(events[0]["data"]["verification"]["status"], "canceled");
+    // The event is what the document's `webhooks` entry says it is.
+    let (status, doc) = a.get_json(PORTAL_KEY, "/openapi.json").await;
+    assert_eq!(status, 200);
+    let post = &doc["webhooks"]["verification.canceled"]["post"];
+    let schema = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        .as_str()
+        .unwrap();
+    assert_eq!(schema, "#/components/schemas/VerificationEvent");
+    let schemas = &doc["components"]["schemas"];
+    let has_required = |value: &Value, schema: &Value| {
+        for field in schema["required"].as_array().unwrap() {
+            let field = field.as_str().unwrap();
+            assert!(value.get(field).is_some(), "{field} missing in {value}");
+        }
+    };
+    has_required(&events[0], &schemas["VerificationEvent"]);
+    has_required(
+        &events[0]["data"]["verification"],
+        &schemas["VerificationView"],
+    );
+    let types = schemas["VerificationEvent"]["properties"]["type"]["enum"]
+        .as_array()
+        .unwrap();
+    assert!(types.contains(&events[0]["type"]));
     // A later event (another verification of the user, busy) arrives too; the cancel's is
     // still there once.
     let (status, body) = b.register("cancel-two", "+14255550116").await;
