@@ -219,3 +219,31 @@ async fn two_instances_canceling_at_once_agree_and_send_one_event() {
     }
     assert_eq!(canceled().len(), 1, "{:?}", got.lock().unwrap());
 }
+
+#[tokio::test]
+async fn every_dialects_simulator_ends_a_canceled_call() {
+    // Real time: the callee (a number ending in 01) would ring for the whole ring timeout, so a
+    // call that ends within seconds was ended by callverify's request.
+    for dialect in ["twilio", "signalwire", "telnyx", "plivo"] {
+        let extra = format!(
+            "[provider.simulator]\ntime_scale = 1.0\n[[providers]]\nname = \"sim-{dialect}\"\nkind = \"simulator\"\ndialect = \"{dialect}\"\n"
+        );
+        let options = Options {
+            extra: &extra,
+            ..Options::default()
+        };
+        let server = TestServer::start_with("http://unused.invalid", options).await;
+        let (status, body) = server.register("cancel-sim", "+14255550101").await;
+        assert_eq!(status, 202, "{dialect}: {body}");
+        let id = body["id"].as_str().unwrap();
+        let (status, body) = cancel(&server, id).await;
+        assert_eq!(status, 200, "{dialect}: {body}");
+        let simulator = server.simulator.as_ref().unwrap();
+        let call = simulator.calls_to("+14255550101").pop().unwrap();
+        let ended = simulator
+            .wait_until_finished(&call.call_sid, Duration::from_secs(10))
+            .await;
+        assert!(ended.is_some(), "{dialect}: the simulated call still rings");
+        assert_eq!(server.verification(id).await["status"], "canceled");
+    }
+}
