@@ -178,6 +178,30 @@ async fn two_instances_canceling_at_once_agree_and_send_one_event() {
     let events = canceled();
     assert_eq!(events[0]["data"]["verification"]["id"], id);
     assert_eq!(events[0]["data"]["verification"]["status"], "canceled");
+    // The event is what the document's `webhooks` entry says it is.
+    let (status, doc) = a.get_json(PORTAL_KEY, "/openapi.json").await;
+    assert_eq!(status, 200);
+    let post = &doc["webhooks"]["verification.canceled"]["post"];
+    let schema = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        .as_str()
+        .unwrap();
+    assert_eq!(schema, "#/components/schemas/VerificationEvent");
+    let schemas = &doc["components"]["schemas"];
+    let has_required = |value: &Value, schema: &Value| {
+        for field in schema["required"].as_array().unwrap() {
+            let field = field.as_str().unwrap();
+            assert!(value.get(field).is_some(), "{field} missing in {value}");
+        }
+    };
+    has_required(&events[0], &schemas["VerificationEvent"]);
+    has_required(
+        &events[0]["data"]["verification"],
+        &schemas["VerificationView"],
+    );
+    let types = schemas["VerificationEvent"]["properties"]["type"]["enum"]
+        .as_array()
+        .unwrap();
+    assert!(types.contains(&events[0]["type"]));
     // A later event (another verification of the user, busy) arrives too; the cancel's is
     // still there once.
     let (status, body) = b.register("cancel-two", "+14255550116").await;
@@ -194,4 +218,32 @@ async fn two_instances_canceling_at_once_agree_and_send_one_event() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(canceled().len(), 1, "{:?}", got.lock().unwrap());
+}
+
+#[tokio::test]
+async fn every_dialects_simulator_ends_a_canceled_call() {
+    // Real time: the callee (a number ending in 01) would ring for the whole ring timeout, so a
+    // call that ends within seconds was ended by callverify's request.
+    for dialect in ["twilio", "signalwire", "telnyx", "plivo"] {
+        let extra = format!(
+            "[provider.simulator]\ntime_scale = 1.0\n[[providers]]\nname = \"sim-{dialect}\"\nkind = \"simulator\"\ndialect = \"{dialect}\"\n"
+        );
+        let options = Options {
+            extra: &extra,
+            ..Options::default()
+        };
+        let server = TestServer::start_with("http://unused.invalid", options).await;
+        let (status, body) = server.register("cancel-sim", "+14255550101").await;
+        assert_eq!(status, 202, "{dialect}: {body}");
+        let id = body["id"].as_str().unwrap();
+        let (status, body) = cancel(&server, id).await;
+        assert_eq!(status, 200, "{dialect}: {body}");
+        let simulator = server.simulator.as_ref().unwrap();
+        let call = simulator.calls_to("+14255550101").pop().unwrap();
+        let ended = simulator
+            .wait_until_finished(&call.call_sid, Duration::from_secs(10))
+            .await;
+        assert!(ended.is_some(), "{dialect}: the simulated call still rings");
+        assert_eq!(server.verification(id).await["status"], "canceled");
+    }
 }
