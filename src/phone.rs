@@ -102,7 +102,7 @@ pub fn parse(input: &str, region: Option<&str>) -> Result<Parsed, PhoneError> {
 
     let parsed = phonenumber::parse(region, main).map_err(from_crate_error)?;
     let e164 = parsed.format().mode(Mode::E164).to_string();
-    // The crate can silently drop digits (upstream issue 76: +78005553535 becomes
+    // The crate can silently drop digits (a known bug of the phonenumber crate: +78005553535 becomes
     // +7005553535). With a '+' the user typed the full international number, so any
     // difference means we would dial someone else. This also refuses "+44 (0)20 …": a
     // dropped trunk prefix looks exactly like that bug (8 is Russia's trunk prefix).

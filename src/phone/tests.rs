@@ -128,7 +128,7 @@ fn italian_leading_zero_is_kept_and_classified() {
 
 #[test]
 fn russian_toll_free_truncated_by_the_crate_is_rejected() {
-    // Upstream issue 76: the crate turns +78005553535 into +7005553535.
+    // A known phonenumber crate bug: it turns +78005553535 into +7005553535.
     assert_eq!(err("+78005553535", None), PhoneError::DigitsChanged);
     assert_eq!(err("+7 800 555 35 35", None), PhoneError::DigitsChanged);
 }
