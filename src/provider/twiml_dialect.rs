@@ -1,8 +1,9 @@
 //! One adapter for the providers that speak Twilio's dialect — Twilio, SignalWire's
 //! compatibility API and Telnyx TeXML: the same webhook parameters (`CallSid`, `CallStatus`,
 //! `Digits`, `AnsweredBy`) and the same markup. What differs is data: the Calls API client
-//! ([`CallsApi`]) and how a webhook's signature is checked ([`SignatureCheck`]).
+//! ([`CallsApi`], which Plivo's client implements too) and how a webhook's signature is checked ([`SignatureCheck`]).
 
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 use super::twilio::form::FormParams;
@@ -13,13 +14,22 @@ use super::{
 };
 use crate::call::prompts::Answer;
 
-/// A dialect's Calls API: place, end and read a call.
+/// A provider's Calls API: place, end and read a call.
 pub trait CallsApi: Send + Sync + 'static {
-    /// Places the call; returns the provider's call id.
-    fn place<'a>(&'a self, call: CallRequest<'a>) -> BoxFuture<'a, Result<String, ProviderError>>;
-    fn end<'a>(&'a self, call_id: &'a str) -> BoxFuture<'a, Result<(), ProviderError>>;
-    /// The provider's `CallStatus` of a call.
-    fn status<'a>(&'a self, call_id: &'a str) -> BoxFuture<'a, Result<String, ProviderError>>;
+    /// Places the call; returns the provider's call id. Timed and counted.
+    fn create_call(
+        &self,
+        call: CallRequest<'_>,
+    ) -> impl Future<Output = Result<String, ProviderError>> + Send;
+
+    /// Ends a call that is queued, ringing or in progress.
+    fn end_call(&self, call_id: &str) -> impl Future<Output = Result<(), ProviderError>> + Send;
+
+    /// The call's status as the provider words it.
+    fn call_status(
+        &self,
+        call_id: &str,
+    ) -> impl Future<Output = Result<String, ProviderError>> + Send;
 }
 
 /// How a dialect's webhooks are signed.
@@ -60,18 +70,18 @@ impl<C: CallsApi, S: SignatureCheck> Provider for TwimlProvider<C, S> {
         &'a self,
         call: CallRequest<'a>,
     ) -> BoxFuture<'a, Result<String, ProviderError>> {
-        self.client.place(call)
+        self.client.create_call(call).boxed()
     }
 
     fn end_call<'a>(&'a self, call_id: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
-        self.client.end(call_id)
+        self.client.end_call(call_id).boxed()
     }
 
     fn call_progress<'a>(
         &'a self,
         call_id: &'a str,
     ) -> BoxFuture<'a, Result<CallProgress, ProviderError>> {
-        Box::pin(async move { Ok(progress(&self.client.status(call_id).await?)) })
+        Box::pin(async move { Ok(progress(&self.client.call_status(call_id).await?)) })
     }
 
     /// Form-encoded bodies only: every webhook we ask for is one (a JSON body would be signed

@@ -7,6 +7,7 @@ pub mod client;
 pub mod config;
 pub mod signature;
 
+use super::twiml_dialect::CallsApi;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 

@@ -8,13 +8,11 @@ pub mod config;
 pub mod signature;
 
 use ed25519_dalek::VerifyingKey;
-use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
 
+use super::WebhookRequest;
 use super::settings::AccountCommon;
 use super::twilio::form::FormParams;
-use super::twiml_dialect::{CallsApi, SignatureCheck, TwimlProvider};
-use super::{CallRequest, ProviderError, WebhookRequest};
+use super::twiml_dialect::{SignatureCheck, TwimlProvider};
 use client::TelnyxClient;
 use config::TelnyxKeys;
 
@@ -51,21 +49,6 @@ impl SignatureCheck for PublicKey {
             return false;
         };
         signature::verify(&self.0, sig, ts, request.body, now_secs()).is_ok()
-    }
-}
-
-/// The TeXML Calls API.
-impl CallsApi for TelnyxClient {
-    fn place<'a>(&'a self, call: CallRequest<'a>) -> BoxFuture<'a, Result<String, ProviderError>> {
-        self.create_call(call).boxed()
-    }
-
-    fn end<'a>(&'a self, call_id: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
-        self.end_call(call_id).boxed()
-    }
-
-    fn status<'a>(&'a self, call_id: &'a str) -> BoxFuture<'a, Result<String, ProviderError>> {
-        self.call_status(call_id).boxed()
     }
 }
 

@@ -8,12 +8,9 @@ pub mod form;
 pub mod signature;
 pub mod twiml;
 
-use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
-
 use super::settings::AccountCommon;
-use super::twiml_dialect::{CallsApi, SignatureCheck, TwimlProvider};
-use super::{CallProgress, CallRequest, ProviderError, WebhookRequest};
+use super::twiml_dialect::{SignatureCheck, TwimlProvider};
+use super::{CallProgress, WebhookRequest};
 use crate::config::Secret;
 use client::TwilioClient;
 use config::TwilioKeys;
@@ -60,21 +57,6 @@ impl SignatureCheck for AuthTokens {
             signature::validate_form(token.expose(), signature, request.url, &pairs)
         };
         signed_with(&self.primary) || self.secondary.as_ref().is_some_and(signed_with)
-    }
-}
-
-/// Twilio's Calls API; SignalWire's compatibility API is the same.
-impl CallsApi for TwilioClient {
-    fn place<'a>(&'a self, call: CallRequest<'a>) -> BoxFuture<'a, Result<String, ProviderError>> {
-        self.create_call(call).boxed()
-    }
-
-    fn end<'a>(&'a self, call_id: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
-        self.end_call(call_id).boxed()
-    }
-
-    fn status<'a>(&'a self, call_id: &'a str) -> BoxFuture<'a, Result<String, ProviderError>> {
-        self.call_status(call_id).boxed()
     }
 }
 
