@@ -9,6 +9,7 @@
 //! (docs/ARCHITECTURE.md, "Where does X go").
 
 pub mod accounts;
+pub mod dialect;
 pub mod http;
 pub mod legacy;
 pub mod plivo;
@@ -18,7 +19,6 @@ pub mod signalwire;
 pub mod simulator;
 pub mod telnyx;
 pub mod twilio;
-pub mod twiml_dialect;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 //! answered is cancelled with `DELETE …/Request/{uuid}/`. Errors are `{"api_id", "error"}`
 //! with the HTTP status as the only code.
 
-use crate::provider::twiml_dialect::CallsApi;
+use crate::provider::dialect::CallsApi;
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::json;

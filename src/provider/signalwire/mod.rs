@@ -7,11 +7,11 @@ pub mod config;
 pub mod signature;
 
 use super::WebhookRequest;
+use super::dialect::{Dialect, DialectProvider};
 use super::settings::AccountCommon;
 use super::twilio::client::TwilioClient;
 use super::twilio::config::TwilioKeys;
 use super::twilio::form::FormParams;
-use super::twiml_dialect::{SignatureCheck, TwimlProvider};
 use crate::config::Secret;
 use config::SignalWireKeys;
 
@@ -21,7 +21,7 @@ pub const ALIAS_HEADER: &str = "x-twilio-signature";
 
 /// One SignalWire project: Twilio's REST API (paths, form fields, Call JSON, error JSON) and
 /// markup, its own webhook signatures.
-pub type SignalWire = TwimlProvider<TwilioClient, SigningKey>;
+pub type SignalWire = DialectProvider<TwilioClient, SigningKey>;
 
 /// The project's signing key (`PSK…`), which alone signs the webhooks.
 pub struct SigningKey(Secret);
@@ -32,7 +32,7 @@ fn signature_header<'r>(request: &'r WebhookRequest<'_>) -> Option<&'r str> {
         .or_else(|| request.header(ALIAS_HEADER))
 }
 
-impl SignatureCheck for SigningKey {
+impl Dialect for SigningKey {
     fn is_signed(&self, request: &WebhookRequest<'_>) -> bool {
         signature_header(request).is_some()
     }

@@ -3,7 +3,7 @@
 //! key>`; `GET`/`POST …/Calls/{call_sid}` to read or end a call. Errors are JSON:API
 //! `{"errors": [{"code": "10015", "title": …, "detail": …, "source": {"pointer": "/To"}}]}`.
 
-use crate::provider::twiml_dialect::CallsApi;
+use crate::provider::dialect::CallsApi;
 use serde::Deserialize;
 use serde_json::json;
 

@@ -10,14 +10,14 @@ pub mod signature;
 use ed25519_dalek::VerifyingKey;
 
 use super::WebhookRequest;
+use super::dialect::{Dialect, DialectProvider};
 use super::settings::AccountCommon;
 use super::twilio::form::FormParams;
-use super::twiml_dialect::{SignatureCheck, TwimlProvider};
 use client::TelnyxClient;
 use config::TelnyxKeys;
 
 /// One Telnyx account (TeXML application).
-pub type Telnyx = TwimlProvider<TelnyxClient, PublicKey>;
+pub type Telnyx = DialectProvider<TelnyxClient, PublicKey>;
 
 impl Telnyx {
     pub fn new(
@@ -35,7 +35,7 @@ impl Telnyx {
 /// The account's Ed25519 public key, which verifies `telnyx-signature-ed25519`.
 pub struct PublicKey(VerifyingKey);
 
-impl SignatureCheck for PublicKey {
+impl Dialect for PublicKey {
     fn is_signed(&self, request: &WebhookRequest<'_>) -> bool {
         request.header(signature::SIGNATURE_HEADER).is_some()
             && request.header(signature::TIMESTAMP_HEADER).is_some()

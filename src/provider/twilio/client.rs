@@ -1,7 +1,7 @@
 //! Twilio's Calls API (`/2010-04-01/Accounts/{sid}/Calls.json` and `Calls/{CallSid}.json`),
 //! Basic auth, form fields (docs/PROVIDERS.md, Twilio Calls API).
 
-use crate::provider::twiml_dialect::CallsApi;
+use crate::provider::dialect::CallsApi;
 use std::time::Duration;
 
 use serde::Deserialize;

@@ -8,8 +8,8 @@ pub mod form;
 pub mod signature;
 pub mod twiml;
 
+use super::dialect::{Dialect, DialectProvider};
 use super::settings::AccountCommon;
-use super::twiml_dialect::{SignatureCheck, TwimlProvider};
 use super::{CallProgress, WebhookRequest};
 use crate::config::Secret;
 use client::TwilioClient;
@@ -19,7 +19,7 @@ use form::FormParams;
 pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
 
 /// One Twilio account.
-pub type Twilio = TwimlProvider<TwilioClient, AuthTokens>;
+pub type Twilio = DialectProvider<TwilioClient, AuthTokens>;
 
 impl Twilio {
     pub fn new(
@@ -43,7 +43,7 @@ pub struct AuthTokens {
     secondary: Option<Secret>,
 }
 
-impl SignatureCheck for AuthTokens {
+impl Dialect for AuthTokens {
     fn is_signed(&self, request: &WebhookRequest<'_>) -> bool {
         request.header(SIGNATURE_HEADER).is_some()
     }

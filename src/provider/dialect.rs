@@ -1,7 +1,8 @@
-//! One adapter for the providers that speak Twilio's dialect — Twilio, SignalWire's
-//! compatibility API and Telnyx TeXML: the same webhook parameters (`CallSid`, `CallStatus`,
-//! `Digits`, `AnsweredBy`) and the same markup. What differs is data: the Calls API client
-//! ([`CallsApi`], which Plivo's client implements too) and how a webhook's signature is checked ([`SignatureCheck`]).
+//! One adapter for every provider: [`DialectProvider`] places, ends and reads calls through a
+//! Calls API client ([`CallsApi`]) and checks, decodes and answers webhooks through its
+//! [`Dialect`]. Twilio, SignalWire's compatibility API and Telnyx TeXML share Twilio's webhook
+//! parameters (`CallSid`, `CallStatus`, `Digits`, `AnsweredBy`) and TwiML, so their dialects
+//! differ only in how webhooks are signed; Plivo's also reads its own parameters.
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -32,36 +33,61 @@ pub trait CallsApi: Send + Sync + 'static {
     ) -> impl Future<Output = Result<String, ProviderError>> + Send;
 }
 
-/// How a dialect's webhooks are signed.
-pub trait SignatureCheck: Send + Sync + 'static {
+/// How a provider's webhooks are signed and read.
+pub trait Dialect: Send + Sync + 'static {
     /// Whether the request carries the dialect's signature headers at all (checked first: a
     /// request without them is refused as unsigned, whatever its body).
     fn is_signed(&self, request: &WebhookRequest<'_>) -> bool;
 
     /// Whether the signature is valid for this form-encoded request (constant time).
     fn is_valid(&self, request: &WebhookRequest<'_>, params: &FormParams) -> bool;
+
+    /// The webhook's parameters in neutral terms (default: Twilio's).
+    fn webhook(&self, params: &FormParams) -> Result<Webhook, Refusal> {
+        let call_id = params.get("CallSid").unwrap_or_default();
+        if call_id.is_empty() {
+            return Err(Refusal::MissingCallId);
+        }
+        Ok(Webhook {
+            call_id: call_id.to_owned(),
+            digits: params.get("Digits").unwrap_or_default().to_owned(),
+            progress: progress(params.get("CallStatus").unwrap_or_default()),
+            machine: answered_by_machine(params.get("AnsweredBy").unwrap_or_default()),
+        })
+    }
+
+    /// A call's status as the Calls API words it, in neutral terms (default: Twilio's).
+    fn progress(&self, call_status: &str) -> CallProgress {
+        progress(call_status)
+    }
 }
 
-/// One account of a Twilio-dialect provider.
-pub struct TwimlProvider<C, S> {
+/// One provider account: its Calls API client, its dialect and its markup.
+pub struct DialectProvider<C, D> {
     name: String,
     client: C,
-    signature: S,
+    dialect: D,
     markup: Twiml,
 }
 
-impl<C: CallsApi, S: SignatureCheck> TwimlProvider<C, S> {
-    pub fn with(name: &str, client: C, signature: S, default_locale: &str) -> Result<Self, String> {
+impl<C: CallsApi, D: Dialect> DialectProvider<C, D> {
+    /// An account answering in TwiML.
+    pub fn with(name: &str, client: C, dialect: D, default_locale: &str) -> Result<Self, String> {
+        Self::with_markup(name, client, dialect, Twiml::new(default_locale)?)
+    }
+
+    /// An account answering in markup of its own.
+    pub fn with_markup(name: &str, client: C, dialect: D, markup: Twiml) -> Result<Self, String> {
         Ok(Self {
             name: name.to_owned(),
             client,
-            signature,
-            markup: Twiml::new(default_locale)?,
+            dialect,
+            markup,
         })
     }
 }
 
-impl<C: CallsApi, S: SignatureCheck> Provider for TwimlProvider<C, S> {
+impl<C: CallsApi, D: Dialect> Provider for DialectProvider<C, D> {
     fn name(&self) -> &str {
         &self.name
     }
@@ -81,32 +107,27 @@ impl<C: CallsApi, S: SignatureCheck> Provider for TwimlProvider<C, S> {
         &'a self,
         call_id: &'a str,
     ) -> BoxFuture<'a, Result<CallProgress, ProviderError>> {
-        Box::pin(async move { Ok(progress(&self.client.call_status(call_id).await?)) })
+        Box::pin(async move {
+            Ok(self
+                .dialect
+                .progress(&self.client.call_status(call_id).await?))
+        })
     }
 
     /// Form-encoded bodies only: every webhook we ask for is one (a JSON body would be signed
     /// differently, and nothing we configure sends one).
     fn receive(&self, request: &WebhookRequest<'_>) -> Result<Webhook, Refusal> {
-        if !self.signature.is_signed(request) {
+        if !self.dialect.is_signed(request) {
             return Err(Refusal::MissingSignature);
         }
         if !super::is_form(request.headers) {
             return Err(Refusal::UnsupportedMediaType);
         }
         let params = FormParams::parse(request.body);
-        if !self.signature.is_valid(request, &params) {
+        if !self.dialect.is_valid(request, &params) {
             return Err(Refusal::BadSignature);
         }
-        let call_id = params.get("CallSid").unwrap_or_default();
-        if call_id.is_empty() {
-            return Err(Refusal::MissingCallId);
-        }
-        Ok(Webhook {
-            call_id: call_id.to_owned(),
-            digits: params.get("Digits").unwrap_or_default().to_owned(),
-            progress: progress(params.get("CallStatus").unwrap_or_default()),
-            machine: answered_by_machine(params.get("AnsweredBy").unwrap_or_default()),
-        })
+        self.dialect.webhook(&params)
     }
 
     fn render(&self, answer: &Answer<'_>) -> Markup {
