@@ -9,6 +9,7 @@
 //! (docs/ARCHITECTURE.md, "Where does X go").
 
 pub mod accounts;
+pub mod dialect;
 pub mod http;
 pub mod legacy;
 pub mod plivo;
@@ -281,21 +282,6 @@ pub fn is_form(headers: &HeaderMap) -> bool {
                     .eq_ignore_ascii_case("application/x-www-form-urlencoded")
             })
         })
-}
-
-/// The neutral webhook of a provider speaking Twilio's parameters (`CallSid`, `CallStatus`,
-/// `Digits`): SignalWire and Telnyx TeXML.
-pub fn twilio_style_webhook(params: &twilio::form::FormParams) -> Result<Webhook, Refusal> {
-    let call_id = params.get("CallSid").unwrap_or_default();
-    if call_id.is_empty() {
-        return Err(Refusal::MissingCallId);
-    }
-    Ok(Webhook {
-        call_id: call_id.to_owned(),
-        digits: params.get("Digits").unwrap_or_default().to_owned(),
-        progress: twilio::progress(params.get("CallStatus").unwrap_or_default()),
-        machine: twilio::answered_by_machine(params.get("AnsweredBy").unwrap_or_default()),
-    })
 }
 
 /// How fast one account may place calls, shared by every instance through Redis

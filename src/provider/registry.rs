@@ -56,18 +56,38 @@ pub trait KindKeys: fmt::Debug + Send + Sync + 'static {
         None
     }
 
+    /// The base URL of the kind's REST API, where it has one (checked at load: a URL).
+    fn api_base(&self) -> Option<&str> {
+        None
+    }
+
     /// Checks beyond what the keys' types enforce; `key` is the account's key path for messages.
     fn check(&self, _key: &str) -> Result<(), String> {
         Ok(())
     }
 
-    /// Builds the account's adapter. `account` is resolved: its request deadline and time
-    /// limit are set.
+    /// The account's adapter, for a kind that needs nothing started first. `account` is
+    /// resolved: its request deadline and time limit are set.
+    fn adapter(
+        &self,
+        _account: &AccountCommon,
+        _locale: &str,
+    ) -> Result<Arc<dyn Provider>, String> {
+        Err("this kind builds its accounts in `KindKeys::build`".into())
+    }
+
+    /// Builds the account's adapter (by default [`KindKeys::adapter`], at once).
     fn build<'a>(
         &'a self,
         account: &'a AccountCommon,
         context: &'a BuildContext<'a>,
-    ) -> BoxFuture<'a, Result<Built, BuildError>>;
+    ) -> BoxFuture<'a, Result<Built, BuildError>> {
+        let built = self.adapter(account, context.locale).map(|provider| Built {
+            provider,
+            simulator: None,
+        });
+        Box::pin(std::future::ready(built.map_err(BuildError::from)))
+    }
 }
 
 /// What building an adapter may look at.
@@ -84,21 +104,6 @@ pub struct Built {
 }
 
 pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
-
-impl Built {
-    /// A kind whose adapter is built at once, without a carrier of its own.
-    pub fn ready<'a, P: Provider>(
-        adapter: Result<P, String>,
-    ) -> BoxFuture<'a, Result<Built, BuildError>> {
-        let built = adapter
-            .map(|p| Built {
-                provider: Arc::new(p),
-                simulator: None,
-            })
-            .map_err(BuildError::from);
-        Box::pin(std::future::ready(built))
-    }
-}
 
 #[cfg(test)]
 mod tests;

@@ -53,6 +53,30 @@ impl AccountCommon {
     }
 }
 
+/// What every call of an account asks the provider for, from its resolved common keys.
+#[derive(Clone, Debug)]
+pub struct CallBounds {
+    /// Caller ID, E.164.
+    pub from: String,
+    pub ring_timeout_secs: u32,
+    /// The call's time limit, resolved (`VerificationConfig::time_limit`): never 0, which would
+    /// end the call at once.
+    pub time_limit_secs: u32,
+    /// Answering-machine detection asked for.
+    pub machine_detection: bool,
+}
+
+impl From<&AccountCommon> for CallBounds {
+    fn from(account: &AccountCommon) -> Self {
+        Self {
+            from: account.from.clone(),
+            ring_timeout_secs: account.ring_timeout_secs,
+            time_limit_secs: account.time_limit_secs,
+            machine_detection: account.machine_detection == MachineDetection::Enable,
+        }
+    }
+}
+
 /// `machine_detection`.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -189,13 +213,9 @@ impl AccountConfig {
         if !(pacing.calls_per_second >= 0.0 && pacing.calls_per_second <= 1000.0) {
             return Err(format!("{key}.calls_per_second must be 0..=1000"));
         }
+        if let Some(api_base) = self.keys.api_base() {
+            url::Url::parse(api_base).map_err(|e| format!("{key}.api_base: {e}"))?;
+        }
         self.keys.check(key)
     }
-}
-
-/// A kind's check of an `api_base` key: an absolute URL.
-pub fn check_url(key: &str, api_base: &str) -> Result<(), String> {
-    url::Url::parse(api_base)
-        .map(drop)
-        .map_err(|e| format!("{key}.api_base: {e}"))
 }

@@ -5,6 +5,7 @@
 //! answered is cancelled with `DELETE …/Request/{uuid}/`. Errors are `{"api_id", "error"}`
 //! with the HTTP status as the only code.
 
+use crate::provider::dialect::CallsApi;
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -12,7 +13,7 @@ use serde_json::json;
 use super::config::PlivoKeys;
 use crate::config::Secret;
 use crate::provider::http::{self, CodeKind, timed};
-use crate::provider::settings::{AccountCommon, MachineDetection};
+use crate::provider::settings::{AccountCommon, CallBounds};
 use crate::provider::{CallRequest, ProviderError};
 
 #[derive(Clone)]
@@ -21,11 +22,8 @@ pub struct PlivoClient {
     account_url: String,
     auth_id: String,
     auth_token: Secret,
-    from: String,
-    ring_timeout_secs: u32,
-    /// `time_limit` (already resolved: never 0).
-    time_limit_secs: u32,
-    machine_detection: bool,
+    /// What every call asks for (caller ID, ring timeout, time limit, machine detection).
+    bounds: CallBounds,
 }
 
 #[derive(Deserialize, Default)]
@@ -55,16 +53,15 @@ impl PlivoClient {
             ),
             auth_id: config.auth_id.clone(),
             auth_token: config.auth_token.clone(),
-            from: account.from.clone(),
-            ring_timeout_secs: account.ring_timeout_secs,
-            time_limit_secs: account.time_limit_secs,
-            machine_detection: account.machine_detection == MachineDetection::Enable,
+            bounds: CallBounds::from(account),
         })
     }
+}
 
-    pub async fn create_call(&self, call: CallRequest<'_>) -> Result<String, ProviderError> {
+impl CallsApi for PlivoClient {
+    async fn create_call(&self, call: CallRequest<'_>) -> Result<String, ProviderError> {
         let mut body = json!({
-            "from": self.from,
+            "from": self.bounds.from,
             "to": call.to_e164,
             "answer_url": call.answer_url,
             "answer_method": "POST",
@@ -74,12 +71,12 @@ impl PlivoClient {
             "ring_method": "POST",
             "hangup_url": call.status_url,
             "hangup_method": "POST",
-            "ring_timeout": self.ring_timeout_secs,
+            "ring_timeout": self.bounds.ring_timeout_secs,
         });
-        if self.time_limit_secs > 0 {
-            body["time_limit"] = self.time_limit_secs.into();
+        if self.bounds.time_limit_secs > 0 {
+            body["time_limit"] = self.bounds.time_limit_secs.into();
         }
-        if self.machine_detection {
+        if self.bounds.machine_detection {
             // Synchronous detection: the answer_url request carries `Machine=true|false`.
             body["machine_detection"] = "true".into();
         }
@@ -101,7 +98,7 @@ impl PlivoClient {
             .ok_or_else(|| ProviderError::Unknown("call fired without a request_uuid".into()))
     }
 
-    pub async fn end_call(&self, uuid: &str) -> Result<(), ProviderError> {
+    async fn end_call(&self, uuid: &str) -> Result<(), ProviderError> {
         let live = self
             .http
             .delete(format!("{}/Call/{}/", self.account_url, encode(uuid)));
@@ -118,7 +115,7 @@ impl PlivoClient {
 
     /// The call's status as Plivo words it (`ringing`, `in-progress`, … for a live call; the
     /// record's `call_state` once it ended).
-    pub async fn call_status(&self, uuid: &str) -> Result<String, ProviderError> {
+    async fn call_status(&self, uuid: &str) -> Result<String, ProviderError> {
         let live = self.http.get(format!(
             "{}/Call/{}/?status=live",
             self.account_url,
@@ -135,7 +132,9 @@ impl PlivoClient {
         };
         Ok(answer.call_status.or(answer.call_state).unwrap_or_default())
     }
+}
 
+impl PlivoClient {
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Answer, ProviderError> {
         let request = request.basic_auth(&self.auth_id, Some(self.auth_token.expose()));
         let (status, body) = http::exchange(request).await?;

@@ -1,12 +1,14 @@
 //! A Plivo account's own keys (`kind = "plivo"`).
 
-use futures_util::future::BoxFuture;
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use super::Plivo;
 use crate::config::Secret;
-use crate::provider::registry::{BuildContext, BuildError, Built, KindKeys};
-use crate::provider::settings::{AccountCommon, check_url};
+use crate::provider::Provider;
+use crate::provider::registry::KindKeys;
+use crate::provider::settings::AccountCommon;
 
 /// `kind = "plivo"`.
 #[derive(Clone, Debug, Deserialize)]
@@ -24,15 +26,11 @@ fn default_api_base() -> String {
 }
 
 impl KindKeys for PlivoKeys {
-    fn check(&self, key: &str) -> Result<(), String> {
-        check_url(key, &self.api_base)
+    fn api_base(&self) -> Option<&str> {
+        Some(&self.api_base)
     }
 
-    fn build<'a>(
-        &'a self,
-        account: &'a AccountCommon,
-        context: &'a BuildContext<'a>,
-    ) -> BoxFuture<'a, Result<Built, BuildError>> {
-        Built::ready(Plivo::new(account, self, context.locale))
+    fn adapter(&self, account: &AccountCommon, locale: &str) -> Result<Arc<dyn Provider>, String> {
+        Ok(Arc::new(Plivo::new(account, self, locale)?))
     }
 }

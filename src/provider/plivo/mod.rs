@@ -7,27 +7,17 @@ pub mod client;
 pub mod config;
 pub mod signature;
 
-use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
-
+use super::dialect::{Dialect, DialectProvider};
 use super::settings::AccountCommon;
 use super::twilio::form::FormParams;
 use super::twilio::twiml::Twiml;
-use super::{
-    CallProgress, CallRequest, Markup, Provider, ProviderError, Refusal, Webhook, WebhookRequest,
-};
-use crate::call::prompts::Answer;
+use super::{CallProgress, Refusal, Webhook, WebhookRequest};
 use crate::config::Secret;
 use client::PlivoClient;
 use config::PlivoKeys;
 
 /// One Plivo account.
-pub struct Plivo {
-    name: String,
-    client: PlivoClient,
-    auth_token: Secret,
-    xml: Twiml,
-}
+pub type Plivo = DialectProvider<PlivoClient, PlivoDialect>;
 
 impl Plivo {
     pub fn new(
@@ -35,81 +25,43 @@ impl Plivo {
         config: &PlivoKeys,
         default_locale: &str,
     ) -> Result<Self, String> {
-        Ok(Self {
-            name: account.name.clone(),
-            client: PlivoClient::new(account, config)?,
+        let client = PlivoClient::new(account, config)?;
+        let dialect = PlivoDialect {
             auth_token: config.auth_token.clone(),
-            xml: Twiml::with_templates(
-                default_locale,
-                include_str!("xml/gather.xml"),
-                include_str!("xml/goodbye.xml"),
-            )?,
-        })
+        };
+        let xml = Twiml::with_templates(
+            default_locale,
+            include_str!("xml/gather.xml"),
+            include_str!("xml/goodbye.xml"),
+        )?;
+        Self::with_markup(&account.name, client, dialect, xml)
     }
 }
 
-/// Plivo's `CallStatus` (and, on the hangup callback, its `HangupCause`) in neutral terms.
-pub fn progress(call_status: &str, hangup_cause: &str) -> CallProgress {
-    match call_status.to_ascii_lowercase().as_str() {
-        "queued" => CallProgress::Queued,
-        "ringing" | "early media" => CallProgress::Ringing,
-        "in-progress" | "answer" | "answered" => CallProgress::Answered,
-        "busy" => CallProgress::Busy,
-        "no-answer" | "timeout" | "no answer" => CallProgress::NoAnswer,
-        "failed" => CallProgress::Failed,
-        "cancel" | "canceled" | "cancelled" => CallProgress::Canceled,
-        "completed" => match hangup_cause {
-            "USER_BUSY" => CallProgress::Busy,
-            "NO_ANSWER" | "NO_USER_RESPONSE" | "ALLOTTED_TIMEOUT" => CallProgress::NoAnswer,
-            "ORIGINATOR_CANCEL" => CallProgress::Canceled,
-            "UNALLOCATED_NUMBER" | "CALL_REJECTED" | "NORMAL_TEMPORARY_FAILURE" => {
-                CallProgress::Failed
-            }
-            _ => CallProgress::Completed,
-        },
-        _ => CallProgress::Unknown,
-    }
+/// Plivo's webhooks: V3 signatures keyed with the Auth Token, and its own parameters.
+pub struct PlivoDialect {
+    auth_token: Secret,
 }
 
-impl Provider for Plivo {
-    fn name(&self) -> &str {
-        &self.name
+impl Dialect for PlivoDialect {
+    fn is_signed(&self, request: &WebhookRequest<'_>) -> bool {
+        request.header(signature::SIGNATURE_HEADER).is_some()
+            && request.header(signature::NONCE_HEADER).is_some()
     }
 
-    fn place_call<'a>(
-        &'a self,
-        call: CallRequest<'a>,
-    ) -> BoxFuture<'a, Result<String, ProviderError>> {
-        self.client.create_call(call).boxed()
-    }
-
-    fn end_call<'a>(&'a self, call_id: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
-        self.client.end_call(call_id).boxed()
-    }
-
-    fn call_progress<'a>(
-        &'a self,
-        call_id: &'a str,
-    ) -> BoxFuture<'a, Result<CallProgress, ProviderError>> {
-        async move { Ok(progress(&self.client.call_status(call_id).await?, "")) }.boxed()
-    }
-
-    fn receive(&self, request: &WebhookRequest<'_>) -> Result<Webhook, Refusal> {
+    fn is_valid(&self, request: &WebhookRequest<'_>, params: &FormParams) -> bool {
         let (Some(sig), Some(nonce)) = (
             request.header(signature::SIGNATURE_HEADER),
             request.header(signature::NONCE_HEADER),
         ) else {
-            return Err(Refusal::MissingSignature);
+            return false;
         };
-        if !super::is_form(request.headers) {
-            return Err(Refusal::UnsupportedMediaType);
-        }
-        let params = FormParams::parse(request.body);
         let token = self.auth_token.expose();
         let method = signature::Method::Post;
-        if !signature::validate(token, sig, nonce, method, request.url, &params.to_vec()) {
-            return Err(Refusal::BadSignature);
-        }
+        signature::validate(token, sig, nonce, method, request.url, &params.to_vec())
+    }
+
+    fn webhook(&self, params: &FormParams) -> Result<Webhook, Refusal> {
         // The Calls API answers `request_uuid`, so that is the id the verification holds.
         let call_id = params
             .get("RequestUUID")
@@ -134,11 +86,32 @@ impl Provider for Plivo {
         })
     }
 
-    fn render(&self, answer: &Answer<'_>) -> Markup {
-        Markup {
-            body: self.xml.render_answer(answer),
-            content_type: "text/xml",
-        }
+    /// The Calls API's status of a call carries no hangup cause.
+    fn progress(&self, call_status: &str) -> CallProgress {
+        progress(call_status, "")
+    }
+}
+
+/// Plivo's `CallStatus` (and, on the hangup callback, its `HangupCause`) in neutral terms.
+pub fn progress(call_status: &str, hangup_cause: &str) -> CallProgress {
+    match call_status.to_ascii_lowercase().as_str() {
+        "queued" => CallProgress::Queued,
+        "ringing" | "early media" => CallProgress::Ringing,
+        "in-progress" | "answer" | "answered" => CallProgress::Answered,
+        "busy" => CallProgress::Busy,
+        "no-answer" | "timeout" | "no answer" => CallProgress::NoAnswer,
+        "failed" => CallProgress::Failed,
+        "cancel" | "canceled" | "cancelled" => CallProgress::Canceled,
+        "completed" => match hangup_cause {
+            "USER_BUSY" => CallProgress::Busy,
+            "NO_ANSWER" | "NO_USER_RESPONSE" | "ALLOTTED_TIMEOUT" => CallProgress::NoAnswer,
+            "ORIGINATOR_CANCEL" => CallProgress::Canceled,
+            "UNALLOCATED_NUMBER" | "CALL_REJECTED" | "NORMAL_TEMPORARY_FAILURE" => {
+                CallProgress::Failed
+            }
+            _ => CallProgress::Completed,
+        },
+        _ => CallProgress::Unknown,
     }
 }
 

@@ -25,12 +25,8 @@ impl KindKeys for EchoKeys {
         Ok(())
     }
 
-    fn build<'a>(
-        &'a self,
-        account: &'a AccountCommon,
-        _context: &'a BuildContext<'a>,
-    ) -> BoxFuture<'a, Result<Built, BuildError>> {
-        Built::ready(Ok(Echo {
+    fn adapter(&self, account: &AccountCommon, _locale: &str) -> Result<Arc<dyn Provider>, String> {
+        Ok(Arc::new(Echo {
             name: account.name.clone(),
             request_timeout_ms: account.request_timeout(),
         }))

@@ -1,12 +1,14 @@
 //! A SignalWire project's own keys (`kind = "signalwire"`).
 
-use futures_util::future::BoxFuture;
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use super::SignalWire;
 use crate::config::Secret;
-use crate::provider::registry::{BuildContext, BuildError, Built, KindKeys};
-use crate::provider::settings::{AccountCommon, check_url};
+use crate::provider::Provider;
+use crate::provider::registry::KindKeys;
+use crate::provider::settings::AccountCommon;
 
 /// `kind = "signalwire"`: REST with the project id and API token, webhooks signed with the
 /// separate signing key.
@@ -21,15 +23,11 @@ pub struct SignalWireKeys {
 }
 
 impl KindKeys for SignalWireKeys {
-    fn check(&self, key: &str) -> Result<(), String> {
-        check_url(key, &self.api_base)
+    fn api_base(&self) -> Option<&str> {
+        Some(&self.api_base)
     }
 
-    fn build<'a>(
-        &'a self,
-        account: &'a AccountCommon,
-        context: &'a BuildContext<'a>,
-    ) -> BoxFuture<'a, Result<Built, BuildError>> {
-        Built::ready(SignalWire::new(account, self, context.locale))
+    fn adapter(&self, account: &AccountCommon, locale: &str) -> Result<Arc<dyn Provider>, String> {
+        Ok(Arc::new(SignalWire::new(account, self, locale)?))
     }
 }

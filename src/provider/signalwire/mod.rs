@@ -6,18 +6,12 @@
 pub mod config;
 pub mod signature;
 
-use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
-
+use super::WebhookRequest;
+use super::dialect::{Dialect, DialectProvider};
 use super::settings::AccountCommon;
 use super::twilio::client::TwilioClient;
 use super::twilio::config::TwilioKeys;
 use super::twilio::form::FormParams;
-use super::twilio::twiml::Twiml;
-use super::{
-    CallProgress, CallRequest, Markup, Provider, ProviderError, Refusal, Webhook, WebhookRequest,
-};
-use crate::call::prompts::Answer;
 use crate::config::Secret;
 use config::SignalWireKeys;
 
@@ -25,13 +19,30 @@ pub const SIGNATURE_HEADER: &str = "x-signalwire-signature";
 /// SignalWire's validators accept Twilio's header name as an alias.
 pub const ALIAS_HEADER: &str = "x-twilio-signature";
 
-/// One SignalWire project.
-pub struct SignalWire {
-    name: String,
-    /// The REST API is Twilio's (paths, form fields, Call JSON, error JSON).
-    client: TwilioClient,
-    signing_key: Secret,
-    twiml: Twiml,
+/// One SignalWire project: Twilio's REST API (paths, form fields, Call JSON, error JSON) and
+/// markup, its own webhook signatures.
+pub type SignalWire = DialectProvider<TwilioClient, SigningKey>;
+
+/// The project's signing key (`PSK…`), which alone signs the webhooks.
+pub struct SigningKey(Secret);
+
+fn signature_header<'r>(request: &'r WebhookRequest<'_>) -> Option<&'r str> {
+    request
+        .header(SIGNATURE_HEADER)
+        .or_else(|| request.header(ALIAS_HEADER))
+}
+
+impl Dialect for SigningKey {
+    fn is_signed(&self, request: &WebhookRequest<'_>) -> bool {
+        signature_header(request).is_some()
+    }
+
+    fn is_valid(&self, request: &WebhookRequest<'_>, params: &FormParams) -> bool {
+        signature_header(request).is_some_and(|signature| {
+            let (key, url, body) = (self.0.expose(), request.url, request.body);
+            signature::validate_form(key, signature, url, body, &params.to_vec())
+        })
+    }
 }
 
 impl SignalWire {
@@ -51,63 +62,8 @@ impl SignalWire {
             auth_token_secondary: None,
             api_base: config.api_base.clone(),
         };
-        Ok(Self {
-            name: account.name.clone(),
-            client: TwilioClient::new(account, &rest).map_err(|e| e.to_string())?,
-            signing_key: config.signing_key.clone(),
-            twiml: Twiml::new(default_locale)?,
-        })
-    }
-}
-
-impl Provider for SignalWire {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn place_call<'a>(
-        &'a self,
-        call: CallRequest<'a>,
-    ) -> BoxFuture<'a, Result<String, ProviderError>> {
-        self.client.create_call(call).boxed()
-    }
-
-    fn end_call<'a>(&'a self, call_id: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
-        self.client.end_call(call_id).boxed()
-    }
-
-    fn call_progress<'a>(
-        &'a self,
-        call_id: &'a str,
-    ) -> BoxFuture<'a, Result<CallProgress, ProviderError>> {
-        async move {
-            Ok(super::twilio::progress(
-                &self.client.call_status(call_id).await?,
-            ))
-        }
-        .boxed()
-    }
-
-    fn receive(&self, request: &WebhookRequest<'_>) -> Result<Webhook, Refusal> {
-        let signature = request
-            .header(SIGNATURE_HEADER)
-            .or_else(|| request.header(ALIAS_HEADER))
-            .ok_or(Refusal::MissingSignature)?;
-        if !super::is_form(request.headers) {
-            return Err(Refusal::UnsupportedMediaType);
-        }
-        let params = FormParams::parse(request.body);
-        let key = self.signing_key.expose();
-        if !signature::validate_form(key, signature, request.url, request.body, &params.to_vec()) {
-            return Err(Refusal::BadSignature);
-        }
-        super::twilio_style_webhook(&params)
-    }
-
-    fn render(&self, answer: &Answer<'_>) -> Markup {
-        Markup {
-            body: self.twiml.render_answer(answer),
-            content_type: "text/xml",
-        }
+        let client = TwilioClient::new(account, &rest).map_err(|e| e.to_string())?;
+        let key = SigningKey(config.signing_key.clone());
+        Self::with(&account.name, client, key, default_locale)
     }
 }

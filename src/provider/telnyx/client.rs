@@ -3,13 +3,14 @@
 //! key>`; `GET`/`POST …/Calls/{call_sid}` to read or end a call. Errors are JSON:API
 //! `{"errors": [{"code": "10015", "title": …, "detail": …, "source": {"pointer": "/To"}}]}`.
 
+use crate::provider::dialect::CallsApi;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::config::TelnyxKeys;
 use crate::config::Secret;
 use crate::provider::http::{self, CodeKind, timed};
-use crate::provider::settings::{AccountCommon, MachineDetection};
+use crate::provider::settings::{AccountCommon, CallBounds};
 use crate::provider::{CallRequest, ProviderError};
 
 #[derive(Clone)]
@@ -18,11 +19,8 @@ pub struct TelnyxClient {
     calls_url: String,
     api_key: Secret,
     application_sid: String,
-    from: String,
-    ring_timeout_secs: u32,
-    /// `TimeLimit` (already resolved: never 0).
-    time_limit_secs: u32,
-    machine_detection: bool,
+    /// What every call asks for (caller ID, ring timeout, time limit, machine detection).
+    bounds: CallBounds,
 }
 
 /// The call resource: the create answer and `GET …/Calls/{sid}` (field names vary between
@@ -93,18 +91,17 @@ impl TelnyxClient {
             ),
             api_key: config.api_key.clone(),
             application_sid: config.application_sid.clone(),
-            from: account.from.clone(),
-            ring_timeout_secs: account.ring_timeout_secs,
-            time_limit_secs: account.time_limit_secs,
-            machine_detection: account.machine_detection == MachineDetection::Enable,
+            bounds: CallBounds::from(account),
         })
     }
+}
 
-    pub async fn create_call(&self, call: CallRequest<'_>) -> Result<String, ProviderError> {
+impl CallsApi for TelnyxClient {
+    async fn create_call(&self, call: CallRequest<'_>) -> Result<String, ProviderError> {
         let mut body = json!({
             "ApplicationSid": self.application_sid,
             "To": call.to_e164,
-            "From": self.from,
+            "From": self.bounds.from,
             "Url": call.answer_url,
             "Method": "POST",
             "FallbackUrl": call.fallback_url,
@@ -112,12 +109,12 @@ impl TelnyxClient {
             "StatusCallback": call.status_url,
             "StatusCallbackMethod": "POST",
             "StatusCallbackEvent": "initiated ringing answered completed",
-            "Timeout": self.ring_timeout_secs,
+            "Timeout": self.bounds.ring_timeout_secs,
         });
-        if self.time_limit_secs > 0 {
-            body["TimeLimit"] = self.time_limit_secs.into();
+        if self.bounds.time_limit_secs > 0 {
+            body["TimeLimit"] = self.bounds.time_limit_secs.into();
         }
-        if self.machine_detection {
+        if self.bounds.machine_detection {
             body["MachineDetection"] = "Enable".into();
         }
         let request = self.http.post(&self.calls_url).json(&body);
@@ -128,7 +125,7 @@ impl TelnyxClient {
             .ok_or_else(|| ProviderError::Unknown("call created without a call_sid".into()))
     }
 
-    pub async fn end_call(&self, call_sid: &str) -> Result<(), ProviderError> {
+    async fn end_call(&self, call_sid: &str) -> Result<(), ProviderError> {
         let request = self
             .http
             .post(self.call_url(call_sid))
@@ -137,14 +134,16 @@ impl TelnyxClient {
         timed("end_call", self.send(request)).await.map(|_| ())
     }
 
-    pub async fn call_status(&self, call_sid: &str) -> Result<String, ProviderError> {
+    async fn call_status(&self, call_sid: &str) -> Result<String, ProviderError> {
         let request = self.http.get(self.call_url(call_sid));
         Ok(timed("call_status", self.send(request))
             .await?
             .status
             .unwrap_or_default())
     }
+}
 
+impl TelnyxClient {
     fn call_url(&self, call_sid: &str) -> String {
         let sid: String = url::form_urlencoded::byte_serialize(call_sid.as_bytes()).collect();
         format!("{}/{sid}", self.calls_url)

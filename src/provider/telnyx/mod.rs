@@ -8,26 +8,16 @@ pub mod config;
 pub mod signature;
 
 use ed25519_dalek::VerifyingKey;
-use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
 
+use super::WebhookRequest;
+use super::dialect::{Dialect, DialectProvider};
 use super::settings::AccountCommon;
 use super::twilio::form::FormParams;
-use super::twilio::twiml::Twiml;
-use super::{
-    CallProgress, CallRequest, Markup, Provider, ProviderError, Refusal, Webhook, WebhookRequest,
-};
-use crate::call::prompts::Answer;
 use client::TelnyxClient;
 use config::TelnyxKeys;
 
 /// One Telnyx account (TeXML application).
-pub struct Telnyx {
-    name: String,
-    client: TelnyxClient,
-    public_key: VerifyingKey,
-    texml: Twiml,
-}
+pub type Telnyx = DialectProvider<TelnyxClient, PublicKey>;
 
 impl Telnyx {
     pub fn new(
@@ -35,13 +25,30 @@ impl Telnyx {
         config: &TelnyxKeys,
         default_locale: &str,
     ) -> Result<Self, String> {
-        Ok(Self {
-            name: account.name.clone(),
-            client: TelnyxClient::new(account, config)?,
-            public_key: signature::public_key(&config.public_key)
-                .map_err(|e| format!("providers.{}: {e}", account.name))?,
-            texml: Twiml::new(default_locale)?,
-        })
+        let client = TelnyxClient::new(account, config)?;
+        let key = signature::public_key(&config.public_key)
+            .map_err(|e| format!("providers.{}: {e}", account.name))?;
+        Self::with(&account.name, client, PublicKey(key), default_locale)
+    }
+}
+
+/// The account's Ed25519 public key, which verifies `telnyx-signature-ed25519`.
+pub struct PublicKey(VerifyingKey);
+
+impl Dialect for PublicKey {
+    fn is_signed(&self, request: &WebhookRequest<'_>) -> bool {
+        request.header(signature::SIGNATURE_HEADER).is_some()
+            && request.header(signature::TIMESTAMP_HEADER).is_some()
+    }
+
+    fn is_valid(&self, request: &WebhookRequest<'_>, _params: &FormParams) -> bool {
+        let (Some(sig), Some(ts)) = (
+            request.header(signature::SIGNATURE_HEADER),
+            request.header(signature::TIMESTAMP_HEADER),
+        ) else {
+            return false;
+        };
+        signature::verify(&self.0, sig, ts, request.body, now_secs()).is_ok()
     }
 }
 
@@ -49,55 +56,4 @@ fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
-}
-
-impl Provider for Telnyx {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn place_call<'a>(
-        &'a self,
-        call: CallRequest<'a>,
-    ) -> BoxFuture<'a, Result<String, ProviderError>> {
-        self.client.create_call(call).boxed()
-    }
-
-    fn end_call<'a>(&'a self, call_id: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
-        self.client.end_call(call_id).boxed()
-    }
-
-    fn call_progress<'a>(
-        &'a self,
-        call_id: &'a str,
-    ) -> BoxFuture<'a, Result<CallProgress, ProviderError>> {
-        async move {
-            Ok(super::twilio::progress(
-                &self.client.call_status(call_id).await?,
-            ))
-        }
-        .boxed()
-    }
-
-    fn receive(&self, request: &WebhookRequest<'_>) -> Result<Webhook, Refusal> {
-        let (Some(sig), Some(ts)) = (
-            request.header(signature::SIGNATURE_HEADER),
-            request.header(signature::TIMESTAMP_HEADER),
-        ) else {
-            return Err(Refusal::MissingSignature);
-        };
-        if !super::is_form(request.headers) {
-            return Err(Refusal::UnsupportedMediaType);
-        }
-        signature::verify(&self.public_key, sig, ts, request.body, now_secs())
-            .map_err(|_| Refusal::BadSignature)?;
-        super::twilio_style_webhook(&FormParams::parse(request.body))
-    }
-
-    fn render(&self, answer: &Answer<'_>) -> Markup {
-        Markup {
-            body: self.texml.render_answer(answer),
-            content_type: "text/xml",
-        }
-    }
 }

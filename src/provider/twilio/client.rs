@@ -1,13 +1,14 @@
 //! Twilio's Calls API (`/2010-04-01/Accounts/{sid}/Calls.json` and `Calls/{CallSid}.json`),
 //! Basic auth, form fields (docs/PROVIDERS.md, Twilio Calls API).
 
+use crate::provider::dialect::CallsApi;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::config::TwilioKeys;
 use crate::provider::http::CodeKind;
-use crate::provider::settings::{AccountCommon, MachineDetection};
+use crate::provider::settings::{AccountCommon, CallBounds};
 use crate::provider::{CallRequest, ProviderError};
 
 #[derive(Clone)]
@@ -18,10 +19,8 @@ pub struct TwilioClient {
     /// its auth token. The account SID stays the URL's path segment either way.
     user: String,
     password: String,
-    from: String,
-    ring_timeout_secs: u32,
-    time_limit_secs: u32,
-    machine_detection: bool,
+    /// What every call asks for (caller ID, ring timeout, time limit, machine detection).
+    bounds: CallBounds,
 }
 
 #[derive(Deserialize)]
@@ -61,22 +60,19 @@ impl TwilioClient {
                 .unwrap_or(&config.auth_token)
                 .expose()
                 .to_owned(),
-            from: account.from.clone(),
-            ring_timeout_secs: account.ring_timeout_secs,
-            // 0 means "derived": the caller resolves it (`VerificationConfig::time_limit`); 0 is
-            // never sent (it would end the call at once).
-            time_limit_secs: account.time_limit_secs,
-            machine_detection: account.machine_detection == MachineDetection::Enable,
+            bounds: CallBounds::from(account),
         })
     }
+}
 
+impl CallsApi for TwilioClient {
     /// Places the call; returns the provider's call id (`CallSid`). Timed and counted.
-    pub async fn create_call(&self, call: CallRequest<'_>) -> Result<String, ProviderError> {
+    async fn create_call(&self, call: CallRequest<'_>) -> Result<String, ProviderError> {
         timed("create_call", self.send_create_call(call)).await
     }
 
     /// Ends the call (`Status=completed`: hangs up a call in progress, cancels a ringing one).
-    pub async fn end_call(&self, call_sid: &str) -> Result<(), ProviderError> {
+    async fn end_call(&self, call_sid: &str) -> Result<(), ProviderError> {
         let request = self
             .http
             .post(self.call_url(call_sid))
@@ -85,13 +81,15 @@ impl TwilioClient {
     }
 
     /// The call's `status` as Twilio records it.
-    pub async fn call_status(&self, call_sid: &str) -> Result<String, ProviderError> {
+    async fn call_status(&self, call_sid: &str) -> Result<String, ProviderError> {
         let request = self.http.get(self.call_url(call_sid));
         timed("call_status", self.send(request))
             .await
             .map(|call| call.status)
     }
+}
 
+impl TwilioClient {
     fn call_url(&self, call_sid: &str) -> String {
         // `Calls.json` → `Calls/{sid}.json`; the sid is the provider's own (letters and digits),
         // percent-encoded all the same.
@@ -101,11 +99,11 @@ impl TwilioClient {
     }
 
     async fn send_create_call(&self, call: CallRequest<'_>) -> Result<String, ProviderError> {
-        let timeout = self.ring_timeout_secs.to_string();
-        let time_limit = self.time_limit_secs.to_string();
+        let timeout = self.bounds.ring_timeout_secs.to_string();
+        let time_limit = self.bounds.time_limit_secs.to_string();
         let mut form: Vec<(&str, &str)> = vec![
             ("To", call.to_e164),
-            ("From", &self.from),
+            ("From", &self.bounds.from),
             ("Url", call.answer_url),
             ("Method", "POST"),
             ("FallbackUrl", call.fallback_url),
@@ -118,10 +116,10 @@ impl TwilioClient {
             ("StatusCallbackMethod", "POST"),
             ("Timeout", &timeout),
         ];
-        if self.time_limit_secs > 0 {
+        if self.bounds.time_limit_secs > 0 {
             form.push(("TimeLimit", &time_limit));
         }
-        if self.machine_detection {
+        if self.bounds.machine_detection {
             form.push(("MachineDetection", "Enable"));
         }
         let request = self.http.post(&self.calls_url).form(&form);

@@ -1,12 +1,14 @@
 //! A Twilio account's own keys (`kind = "twilio"`, and the single-provider `[provider.twilio]`).
 
-use futures_util::future::BoxFuture;
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use super::Twilio;
 use crate::config::Secret;
-use crate::provider::registry::{BuildContext, BuildError, Built, KindKeys};
-use crate::provider::settings::{AccountCommon, check_url};
+use crate::provider::Provider;
+use crate::provider::registry::KindKeys;
+use crate::provider::settings::AccountCommon;
 
 /// `kind = "twilio"`.
 #[derive(Clone, Debug, Deserialize)]
@@ -34,19 +36,18 @@ fn default_api_base() -> String {
 }
 
 impl KindKeys for TwilioKeys {
+    fn api_base(&self) -> Option<&str> {
+        Some(&self.api_base)
+    }
+
     fn check(&self, key: &str) -> Result<(), String> {
-        check_url(key, &self.api_base)?;
         if self.api_key_sid.is_some() != self.api_key_secret.is_some() {
             return Err(format!("{key}.api_key_sid and api_key_secret go together"));
         }
         Ok(())
     }
 
-    fn build<'a>(
-        &'a self,
-        account: &'a AccountCommon,
-        context: &'a BuildContext<'a>,
-    ) -> BoxFuture<'a, Result<Built, BuildError>> {
-        Built::ready(Twilio::new(account, self, context.locale))
+    fn adapter(&self, account: &AccountCommon, locale: &str) -> Result<Arc<dyn Provider>, String> {
+        Ok(Arc::new(Twilio::new(account, self, locale)?))
     }
 }

@@ -8,32 +8,18 @@ pub mod form;
 pub mod signature;
 pub mod twiml;
 
-use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
-
+use super::dialect::{Dialect, DialectProvider};
 use super::settings::AccountCommon;
-use super::{
-    CallProgress, CallRequest, Markup, Provider, ProviderError, Refusal, Webhook, WebhookRequest,
-};
-use crate::call::prompts::Answer;
+use super::{CallProgress, WebhookRequest};
 use crate::config::Secret;
 use client::TwilioClient;
 use config::TwilioKeys;
 use form::FormParams;
-use twiml::Twiml;
 
 pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
 
 /// One Twilio account.
-pub struct Twilio {
-    name: String,
-    client: TwilioClient,
-    /// Signs the webhooks (and is the REST password unless an API key is configured).
-    auth_token: Secret,
-    /// Also accepted for webhook signatures during a token rotation.
-    auth_token_secondary: Option<Secret>,
-    twiml: Twiml,
-}
+pub type Twilio = DialectProvider<TwilioClient, AuthTokens>;
 
 impl Twilio {
     pub fn new(
@@ -41,13 +27,36 @@ impl Twilio {
         keys: &TwilioKeys,
         default_locale: &str,
     ) -> Result<Self, String> {
-        Ok(Self {
-            name: account.name.clone(),
-            client: TwilioClient::new(account, keys).map_err(|e| e.to_string())?,
-            auth_token: keys.auth_token.clone(),
-            auth_token_secondary: keys.auth_token_secondary.clone(),
-            twiml: Twiml::new(default_locale)?,
-        })
+        let client = TwilioClient::new(account, keys).map_err(|e| e.to_string())?;
+        let tokens = AuthTokens {
+            primary: keys.auth_token.clone(),
+            secondary: keys.auth_token_secondary.clone(),
+        };
+        Self::with(&account.name, client, tokens, default_locale)
+    }
+}
+
+/// The auth token that signs the webhooks (and is the REST password unless an API key is
+/// configured), and a second one also accepted during a token rotation.
+pub struct AuthTokens {
+    primary: Secret,
+    secondary: Option<Secret>,
+}
+
+impl Dialect for AuthTokens {
+    fn is_signed(&self, request: &WebhookRequest<'_>) -> bool {
+        request.header(SIGNATURE_HEADER).is_some()
+    }
+
+    fn is_valid(&self, request: &WebhookRequest<'_>, params: &FormParams) -> bool {
+        let Some(signature) = request.header(SIGNATURE_HEADER) else {
+            return false;
+        };
+        let pairs = params.to_vec();
+        let signed_with = |token: &Secret| {
+            signature::validate_form(token.expose(), signature, request.url, &pairs)
+        };
+        signed_with(&self.primary) || self.secondary.as_ref().is_some_and(signed_with)
     }
 }
 
@@ -70,68 +79,6 @@ pub fn progress(call_status: &str) -> CallProgress {
 /// `human` and `unknown` are treated as a person.
 pub fn answered_by_machine(answered_by: &str) -> bool {
     answered_by.starts_with("machine_") || answered_by == "fax"
-}
-
-impl Provider for Twilio {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn place_call<'a>(
-        &'a self,
-        call: CallRequest<'a>,
-    ) -> BoxFuture<'a, Result<String, ProviderError>> {
-        self.client.create_call(call).boxed()
-    }
-
-    fn end_call<'a>(&'a self, call_id: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
-        self.client.end_call(call_id).boxed()
-    }
-
-    fn call_progress<'a>(
-        &'a self,
-        call_id: &'a str,
-    ) -> BoxFuture<'a, Result<CallProgress, ProviderError>> {
-        async move { Ok(progress(&self.client.call_status(call_id).await?)) }.boxed()
-    }
-
-    /// Form-encoded bodies only: every webhook we ask Twilio for is one (a JSON body would be
-    /// signed differently, and nothing we configure sends one).
-    fn receive(&self, request: &WebhookRequest<'_>) -> Result<Webhook, Refusal> {
-        let signature = request
-            .header(SIGNATURE_HEADER)
-            .ok_or(Refusal::MissingSignature)?;
-        if !super::is_form(request.headers) {
-            return Err(Refusal::UnsupportedMediaType);
-        }
-        let params = FormParams::parse(request.body);
-        let pairs = params.to_vec();
-        let signed_with = |token: &Secret| {
-            signature::validate_form(token.expose(), signature, request.url, &pairs)
-        };
-        if !signed_with(&self.auth_token)
-            && !self.auth_token_secondary.as_ref().is_some_and(signed_with)
-        {
-            return Err(Refusal::BadSignature);
-        }
-        let call_id = params.get("CallSid").unwrap_or_default();
-        if call_id.is_empty() {
-            return Err(Refusal::MissingCallId);
-        }
-        Ok(Webhook {
-            call_id: call_id.to_owned(),
-            digits: params.get("Digits").unwrap_or_default().to_owned(),
-            progress: progress(params.get("CallStatus").unwrap_or_default()),
-            machine: answered_by_machine(params.get("AnsweredBy").unwrap_or_default()),
-        })
-    }
-
-    fn render(&self, answer: &Answer<'_>) -> Markup {
-        Markup {
-            body: self.twiml.render_answer(answer),
-            content_type: "text/xml",
-        }
-    }
 }
 
 #[cfg(test)]
