@@ -11,6 +11,7 @@ mod outbox;
 mod policy;
 pub mod reconcile;
 mod replicas;
+pub mod undialled;
 pub mod verifications;
 
 use std::time::Duration;

@@ -44,6 +44,7 @@ pub struct FlowSettings {
     pub default_policy: Policy,
     /// Stands for a phone number in rate-limit key names (`abuse.number_key_secret`).
     pub number_key: crate::abuse::number_key::NumberKey,
+    dial_budget_ms: u64,
     limits: Limits,
     tenant_limits: HashMap<String, Limits>,
 }
@@ -66,9 +67,18 @@ impl FlowSettings {
             placement_ms: config.longest_placement_ms(),
             default_policy: config.default_policy(),
             number_key: crate::abuse::number_key::NumberKey::new(&config.abuse.number_key_secret),
+            dial_budget_ms: dial_budget_ms(config),
             limits,
             tenant_limits,
         }
+    }
+
+    /// How long after its creation a start may first mark its verification for dialling: the
+    /// longest pacing wait of any account, plus two Redis deadlines and a second of slack. Past
+    /// it, a verification never marked is released by reconciliation, and a late mark is
+    /// refused (`src/verification/undialled.rs`).
+    pub fn dial_budget_ms(&self) -> u64 {
+        self.dial_budget_ms
     }
 
     /// The rate limits in force for `tenant`: `[abuse.limits]` with the tenant's overrides.
@@ -97,4 +107,15 @@ impl FlowSettings {
             .get(&flow.store, &self.default_policy, tenant)
             .await
     }
+}
+
+/// See [`FlowSettings::dial_budget_ms`].
+fn dial_budget_ms(config: &Config) -> u64 {
+    let longest_queue_ms = config
+        .providers
+        .iter()
+        .map(|a| a.pacing(&config.provider).max_queue_ms)
+        .max()
+        .unwrap_or(config.provider.max_queue_ms);
+    longest_queue_ms + 2 * config.redis.timeout_ms + 1_000
 }

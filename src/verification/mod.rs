@@ -13,6 +13,7 @@ pub mod prompts;
 pub mod reconcile;
 pub mod start;
 pub mod transition;
+mod undialled;
 pub mod webhooks;
 
 pub use flow::{CallFlow, FlowSettings};

@@ -49,6 +49,8 @@ pub enum Checked {
     ProviderError,
     /// Redis failed: the lease runs out and the check is retried.
     RedisError,
+    /// A start that never dialled: released, slot and counts (`undialled.rs`).
+    Released,
 }
 
 impl Checked {
@@ -60,6 +62,7 @@ impl Checked {
             Checked::Deferred => "deferred",
             Checked::ProviderError => "provider_error",
             Checked::RedisError => "redis_error",
+            Checked::Released => "released",
         }
     }
 }
@@ -133,6 +136,11 @@ impl CallFlow {
             return Ok(Checked::Deferred);
         }
         let Some(call_sid) = view.call_sid else {
+            if view.uncertain_at.is_none()
+                && let Some(checked) = self.release_if_undialled(&vid).await?
+            {
+                return Ok(checked);
+            }
             // The provider's answer to "place the call" was unknown: the first call that
             // reports back binds; past the ring timeout plus a margin, none will.
             // Counted from the unknown answer; while the placement may still be in flight (or
