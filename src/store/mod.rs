@@ -8,6 +8,7 @@ mod keys;
 pub mod limits;
 pub mod methods;
 mod outbox;
+mod owed;
 mod policy;
 pub mod reconcile;
 mod replicas;

@@ -45,6 +45,9 @@ pub struct FlowSettings {
     /// Stands for a phone number in rate-limit key names (`abuse.number_key_secret`).
     pub number_key: crate::abuse::number_key::NumberKey,
     dial_budget_ms: u64,
+    /// How long a request may keep asking Redis again when a transition's answer was unknown
+    /// (`server.request_timeout_ms` less a second for the answer itself).
+    pub answer_budget: std::time::Duration,
     limits: Limits,
     tenant_limits: HashMap<String, Limits>,
 }
@@ -68,6 +71,13 @@ impl FlowSettings {
             default_policy: config.default_policy(),
             number_key: crate::abuse::number_key::NumberKey::new(&config.abuse.number_key_secret),
             dial_budget_ms: dial_budget_ms(config),
+            answer_budget: std::time::Duration::from_millis(
+                config
+                    .server
+                    .request_timeout_ms
+                    .saturating_sub(1_000)
+                    .max(1_000),
+            ),
             limits,
             tenant_limits,
         }

@@ -14,6 +14,7 @@ pub mod reconcile;
 pub mod start;
 pub mod transition;
 mod undialled;
+mod unknown;
 pub mod webhooks;
 
 pub use flow::{CallFlow, FlowSettings};

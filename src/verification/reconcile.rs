@@ -120,6 +120,10 @@ impl CallFlow {
             return Ok(Checked::Done);
         };
         if view.status.is_terminal() {
+            // Its events are still owed when the reply of the transition that ended it was lost.
+            if view.announce {
+                self.announce_owed(&vid).await?;
+            }
             store.unschedule_reconcile(id).await?;
             return Ok(Checked::Done);
         }

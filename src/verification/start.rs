@@ -298,7 +298,9 @@ async fn dial_accounts(
         let outcome = try_account(flow, account, attempt, &mut queued_ms, maybe_dialled).await?;
         let error = match outcome {
             Ok(call_id) => {
-                let placed = flow.store.transition(id, &call_id, Event::Placed).await?;
+                let since = std::time::Instant::now();
+                let placed = flow.transition_settled(id, "", &call_id, Event::Placed, since);
+                let placed = placed.await?;
                 tracing::info!(verification = %id, purpose = purpose.as_str(), provider = name, to = %phone::mask_e164(e164), "call placed");
                 crate::ops::metrics::provider_call(name, "placed");
                 flow.ended(id, &placed, false);
@@ -320,7 +322,8 @@ async fn dial_accounts(
             tracing::warn!(verification = %id, provider = name, %error, "provider's answer unknown: the verification stays open");
             let detail = error.to_string();
             let event = Event::Uncertain { detail: &detail };
-            let open = flow.store.transition(id, "", event).await?;
+            let since = std::time::Instant::now();
+            let open = flow.transition_settled(id, "", "", event, since).await?;
             return Ok(Dialled {
                 transition: open,
                 account: name.to_owned(),

@@ -23,6 +23,7 @@ mod providers;
 mod simulated;
 mod slow_body;
 mod soak;
+mod stalled_keypress;
 mod stalled_start;
 mod support;
 mod web_demo;
