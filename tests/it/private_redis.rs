@@ -7,18 +7,46 @@ use std::time::Duration;
 pub struct PrivateRedis {
     child: Child,
     pub url: String,
+    port: u16,
+    /// Where a durable server keeps its append-only file (`None`: nothing persisted).
+    dir: Option<std::path::PathBuf>,
 }
 
 impl PrivateRedis {
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new("redis-server")
+        Self::launch(free_port(), None).await
+    }
+
+    /// A server that writes every change to its append-only file before answering, so a
+    /// [`PrivateRedis::crash_and_restart`] keeps everything it acknowledged.
+    pub async fn start_durable() -> Self {
+        let n: u64 = rand::random();
+        let dir = std::env::temp_dir().join(format!("cv-private-redis-{n:016x}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self::launch(free_port(), Some(dir)).await
+    }
+
+    /// SIGKILL (commands still in its socket buffers are lost, as in a crash), then the same
+    /// server again on the same port, from its append-only file.
+    pub async fn crash_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let restarted = Self::launch(self.port, self.dir.take()).await;
+        *self = restarted;
+    }
+
+    async fn launch(port: u16, dir: Option<std::path::PathBuf>) -> Self {
+        let mut command = Command::new("redis-server");
+        command
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(["--save", ""]);
+        match &dir {
+            Some(dir) => command
+                .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+                .arg(dir),
+            None => command.args(["--appendonly", "no"]),
+        };
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -32,7 +60,12 @@ impl PrivateRedis {
                     .await
                     .is_ok()
             {
-                return Self { child, url };
+                return Self {
+                    child,
+                    url,
+                    port,
+                    dir,
+                };
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -81,5 +114,16 @@ impl Drop for PrivateRedis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -98,3 +98,52 @@ async fn a_stall_during_a_start_leaves_nothing_that_blocks_the_user() {
     let stored = redis.keys("*:vf:*").await;
     assert_eq!(stored.len(), 4, "{stored:?}");
 }
+
+#[tokio::test]
+async fn a_start_whose_own_undo_is_lost_is_released_by_reconciliation() {
+    // Redis stalls while the start waits for its pacing slot, then crashes with the start's
+    // undo (refund, discard) still unread in its socket buffers, and comes back from its
+    // append-only file: the stored, counted, never-dialled verification is all that is left.
+    let mut redis = PrivateRedis::start_durable().await;
+    let stub = StubTwilio::start().await;
+    let server = server(&redis, &stub).await;
+    let (status, body) = server.register("warm", "+14255550174").await;
+    assert_eq!(status, 202, "{body}");
+    let calls = stub.calls().len();
+    let started = server.register("noa", "+14255550175");
+    let stall = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        redis.pause();
+        tokio::time::sleep(STALL).await;
+    };
+    let ((status, body), ()) = tokio::join!(started, stall);
+    assert_eq!(status, 503, "{body}");
+    redis.crash_and_restart().await;
+    assert_eq!(stub.calls().len(), calls, "nothing was dialled");
+    let stored = redis.keys("*:vf:*").await;
+    assert_eq!(
+        stored.len(),
+        2,
+        "the start's verification survived: {stored:?}"
+    );
+
+    let refusals = start_again(&server, "noa", "+14255550175").await;
+    // Held until reconciliation released it: the live slot first, then (the same check) the
+    // `number_spacing` count.
+    assert!(
+        refusals.iter().any(|(s, _)| *s == 409),
+        "{:?}",
+        refusals.last()
+    );
+    assert!(
+        refusals.iter().all(|(s, _)| *s == 409 || *s == 503),
+        "{:?}",
+        refusals.last()
+    );
+    let stored = redis.keys("*:vf:*").await;
+    assert_eq!(
+        stored.len(),
+        2,
+        "released, and the new one stored: {stored:?}"
+    );
+}
