@@ -147,3 +147,19 @@ async fn a_start_whose_own_undo_is_lost_is_released_by_reconciliation() {
         "released, and the new one stored: {stored:?}"
     );
 }
+
+#[tokio::test]
+async fn a_10_s_stall_as_a_start_begins_leaves_nothing_that_blocks_the_user() {
+    let redis = PrivateRedis::start().await;
+    let stub = StubTwilio::start().await;
+    let server = server(&redis, &stub).await;
+    let (status, body) = server.register("warm", "+14255550176").await;
+    assert_eq!(status, 202, "{body}");
+    redis.pause();
+    let started = server.register("omar", "+14255550177");
+    let (status, body) = tokio::join!(started, tokio::time::sleep(Duration::from_secs(10))).0;
+    redis.resume();
+    assert_eq!(status, 503, "{body}");
+    start_again(&server, "omar", "+14255550177").await;
+    assert_eq!(stub.calls().len(), 2, "one call each for warm and omar");
+}
