@@ -121,7 +121,8 @@ impl CallFlow {
         };
         if view.status.is_terminal() {
             // Its events are still owed when the reply of the transition that ended it was lost.
-            if view.announce {
+            // (With no tenant taking events the mark just expires with the verification.)
+            if view.announce && !self.events.is_off() {
                 self.announce_owed(&vid).await?;
             }
             store.unschedule_reconcile(id).await?;
