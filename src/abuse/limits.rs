@@ -76,40 +76,50 @@ impl Counted {
     }
 }
 
+impl Counted {
+    /// What the verification records (`counted`), so a start that failed half-way can be
+    /// refunded later by whoever releases it (`src/verification/undialled.rs`): the limits'
+    /// names and subjects (the number only as its keyed hash), as JSON.
+    pub fn encode(&self) -> String {
+        let pairs: Vec<(&str, &str)> = self
+            .checks
+            .iter()
+            .map(|(name, subject, _)| (name.as_str(), subject.as_str()))
+            .collect();
+        serde_json::to_string(&pairs).unwrap_or_default()
+    }
+}
+
+/// Un-counts the call `id` recorded as `encoded` ([`Counted::encode`]) for `tenant`.
+pub async fn refund_recorded(
+    store: &Store,
+    tenant: &str,
+    id: &VerificationId,
+    encoded: &str,
+) -> redis::RedisResult<()> {
+    let pairs: Vec<(String, String)> = serde_json::from_str(encoded).unwrap_or_default();
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let checks: Vec<RateCheck<'_>> = pairs
+        .iter()
+        .map(|(name, subject)| RateCheck {
+            name,
+            subject,
+            max: 0,
+            window_ms: 0,
+        })
+        .collect();
+    store.refund_call(tenant, id, &checks).await
+}
+
 /// Counts the call `id` against every limit, or refuses it with 429 naming the limit hit (the
 /// verification is then discarded: nothing was dialled and the portal never saw its id).
 pub async fn admit(
     store: &Store,
-    limits: &Limits,
     id: &VerificationId,
-    subject: CallSubject<'_>,
+    counted: Counted,
 ) -> Result<Counted, ApiError> {
-    // The number counts under its keyed hash: no number in a key name.
-    let number = subject.number_key.token(subject.e164);
-    let mut checks = vec![
-        (
-            RateLimit::NumberSpacing,
-            number.clone(),
-            limits.number_spacing,
-        ),
-        (RateLimit::Number, number, limits.number),
-        (
-            RateLimit::User,
-            subject.user.as_str().to_owned(),
-            limits.user,
-        ),
-        (RateLimit::Tenant, "-".to_owned(), limits.tenant),
-    ];
-    if let Some(ip) = subject.client_ip {
-        checks.push((RateLimit::Ip, ip.to_string(), limits.ip));
-    }
-    // `max = 0` switches a limit off (the script skips it too): with every limit off there is
-    // nothing to count and no round trip to make.
-    checks.retain(|(_, _, limit)| limit.max > 0);
-    let counted = Counted {
-        tenant: subject.tenant.as_str().to_owned(),
-        checks,
-    };
     if counted.checks.is_empty() {
         return Ok(counted);
     }
@@ -139,6 +149,37 @@ pub async fn admit(
         limit: name.to_owned(),
         retry_after_secs: refused.retry_after_ms.div_ceil(1000).max(1),
     })
+}
+
+/// The limits a call for `subject` counts against (those switched on), before anything is
+/// stored: the verification records them (`Counted::encode`).
+pub fn plan(limits: &Limits, subject: CallSubject<'_>) -> Counted {
+    // The number counts under its keyed hash: no number in a key name.
+    let number = subject.number_key.token(subject.e164);
+    let mut checks = vec![
+        (
+            RateLimit::NumberSpacing,
+            number.clone(),
+            limits.number_spacing,
+        ),
+        (RateLimit::Number, number, limits.number),
+        (
+            RateLimit::User,
+            subject.user.as_str().to_owned(),
+            limits.user,
+        ),
+        (RateLimit::Tenant, "-".to_owned(), limits.tenant),
+    ];
+    if let Some(ip) = subject.client_ip {
+        checks.push((RateLimit::Ip, ip.to_string(), limits.ip));
+    }
+    // `max = 0` switches a limit off (the script skips it too): with every limit off there is
+    // nothing to count and no round trip to make.
+    checks.retain(|(_, _, limit)| limit.max > 0);
+    Counted {
+        tenant: subject.tenant.as_str().to_owned(),
+        checks,
+    }
 }
 
 /// Un-counts a call that was never dialled. Failures are logged: the worst case is one call

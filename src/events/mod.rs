@@ -87,6 +87,22 @@ impl Emitter {
         type_: EventType,
         data: serde_json::Value,
     ) {
+        self.emit_as(store, None, tenant, user, type_, data).await;
+    }
+
+    /// Like [`Emitter::emit`], with an event id derived from `key` (when given) instead of a
+    /// random one: an event that may be queued twice (a verification's end, announced by
+    /// whoever finds it owed) carries the same `webhook-id` both times, so portals drop the
+    /// repeat as Standard Webhooks asks.
+    pub async fn emit_as(
+        &self,
+        store: &Store,
+        key: Option<&str>,
+        tenant: &str,
+        user: &str,
+        type_: EventType,
+        data: serde_json::Value,
+    ) {
         if !self.tenants.contains(tenant) {
             return;
         }
@@ -101,8 +117,17 @@ impl Emitter {
         let Ok(json) = serde_json::to_string(&body) else {
             return;
         };
-        let random: [u8; 12] = rand::rng().random();
-        let id = format!("msg_{}", hex::encode(random));
+        let id = match key {
+            Some(key) => {
+                use sha2::Digest;
+                let digest = sha2::Sha256::digest(key.as_bytes());
+                format!("msg_{}", hex::encode(&digest[..12]))
+            }
+            None => {
+                let random: [u8; 12] = rand::rng().random();
+                format!("msg_{}", hex::encode(random))
+            }
+        };
         if let Err(e) = store.enqueue_event(&id, tenant, &json).await {
             tracing::error!(error = %e, event = ?type_, "event not queued");
         }

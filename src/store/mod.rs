@@ -11,9 +11,11 @@ mod keys;
 pub mod limits;
 pub mod methods;
 mod outbox;
+mod owed;
 mod policy;
 pub mod reconcile;
 mod replicas;
+pub mod undialled;
 pub mod verifications;
 
 use std::time::Duration;

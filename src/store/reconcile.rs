@@ -20,6 +20,8 @@ pub struct ReconcileView {
     pub settle_at_ms: Option<i64>,
     /// When placing the call ended with an unknown outcome (Unix seconds).
     pub uncertain_at: Option<i64>,
+    /// The end's portal events are still owed (`announce`, set by `transition.lua`).
+    pub announce: bool,
 }
 
 /// What one claim took from the index.
@@ -134,6 +136,7 @@ impl Store {
                 "expires_at",
                 "settle_at",
                 "uncertain_at",
+                "announce",
             ])
             .query_async(&mut self.conn())
             .await?;
@@ -151,6 +154,7 @@ impl Store {
             expires_at: num(next()).unwrap_or_default(),
             settle_at_ms: num(next()),
             uncertain_at: num(next()),
+            announce: next().is_some(),
         }))
     }
 }

@@ -20,6 +20,8 @@ pub struct NewVerification<'a> {
     pub locale: &'a str,
     /// The provider account that places the call (its webhooks carry this name).
     pub provider: &'a str,
+    /// The rate limits the call counts against (`Counted::encode`), for a later refund.
+    pub counted: &'a str,
     pub ttl_secs: u64,
     pub retain_secs: u64,
     /// How long a fraud report during this call blocks the user (0 = no block).
@@ -63,6 +65,7 @@ impl Store {
                 ("method_id", new.method_id),
                 ("locale", new.locale),
                 ("provider", new.provider),
+                ("counted", new.counted),
                 ("fraud_block_secs", block_secs.as_str()),
             ])
             .invoke_async(&mut self.conn())

@@ -41,6 +41,18 @@ impl CallFlow {
 
     /// The events an end produces: its outcome, and for an approved registration the phone
     /// method it registered (the same `Method` type the API shows, number masked).
+    /// Announces an ended verification whose events are still owed (`announce` set in the same
+    /// step as the end), then clears the mark. Used where the reply of the ending transition
+    /// was lost: reconciliation, a webhook's retry.
+    pub async fn announce_owed(&self, id: &VerificationId) -> redis::RedisResult<()> {
+        if let Some(v) = self.store.verification(id).await?
+            && v.status.is_terminal()
+        {
+            self.announce(&v).await;
+        }
+        Ok(())
+    }
+
     async fn announce(&self, v: &Verification) {
         let type_ = match v.status {
             Status::Approved => EventType::VerificationApproved,
@@ -50,10 +62,25 @@ impl CallFlow {
         };
         let data = serde_json::json!({ "verification": v.view(v.updated_at) });
         let (store, tenant, user) = (&self.store, v.tenant.as_str(), v.user.as_str());
-        self.events.emit(store, tenant, user, type_, data).await;
-        if v.status != Status::Approved || v.purpose != Purpose::Registration {
-            return;
+        let key = format!("{}:{}", v.id, v.status.as_str());
+        let events = &self.events;
+        events
+            .emit_as(store, Some(&key), tenant, user, type_, data)
+            .await;
+        if v.status == Status::Approved && v.purpose == Purpose::Registration {
+            self.announce_method(v).await;
         }
+        // Announced (or nothing to announce): no longer owed.
+        if let Ok(id) = VerificationId::parse(&v.id)
+            && let Err(e) = store.clear_announce(&id).await
+        {
+            tracing::warn!(verification = %v.id, error = %e, "announced end still marked owed");
+        }
+    }
+
+    /// `method.registered` for an approved registration.
+    async fn announce_method(&self, v: &Verification) {
+        let (store, tenant, user) = (&self.store, v.tenant.as_str(), v.user.as_str());
         let Some(phone_type) = PhoneType::parse(&v.phone_type) else {
             return;
         };
@@ -68,8 +95,10 @@ impl CallFlow {
             created_at: crate::clock::rfc3339(v.updated_at),
         };
         let data = serde_json::json!({ "method": method.masked() });
+        let key = format!("{}:method.registered", v.id);
+        let type_ = EventType::MethodRegistered;
         self.events
-            .emit(store, tenant, user, EventType::MethodRegistered, data)
+            .emit_as(store, Some(&key), tenant, user, type_, data)
             .await;
     }
 }

@@ -46,6 +46,10 @@ pub struct FlowSettings {
     pub default_policy: Policy,
     /// Stands for a phone number in rate-limit key names (`abuse.number_key_secret`).
     pub number_key: crate::abuse::number_key::NumberKey,
+    dial_budget_ms: u64,
+    /// How long a request may keep asking Redis again when a transition's answer was unknown
+    /// (`server.request_timeout_ms` less a second for the answer itself).
+    pub answer_budget: std::time::Duration,
     limits: Limits,
     tenant_limits: HashMap<String, Limits>,
 }
@@ -68,9 +72,25 @@ impl FlowSettings {
             placement_ms: config.longest_placement_ms(),
             default_policy: config.default_policy(),
             number_key: crate::abuse::number_key::NumberKey::new(&config.abuse.number_key_secret),
+            dial_budget_ms: dial_budget_ms(config),
+            answer_budget: std::time::Duration::from_millis(
+                config
+                    .server
+                    .request_timeout_ms
+                    .saturating_sub(1_000)
+                    .max(1_000),
+            ),
             limits,
             tenant_limits,
         }
+    }
+
+    /// How long after its creation a start may first mark its verification for dialling: the
+    /// longest pacing wait of any account, plus two Redis deadlines and a second of slack. Past
+    /// it, a verification never marked is released by reconciliation, and a late mark is
+    /// refused (`src/verification/undialled.rs`).
+    pub fn dial_budget_ms(&self) -> u64 {
+        self.dial_budget_ms
     }
 
     /// The rate limits in force for `tenant`: `[abuse.limits]` with the tenant's overrides.
@@ -99,4 +119,15 @@ impl FlowSettings {
             .get(&flow.store, &self.default_policy, tenant)
             .await
     }
+}
+
+/// See [`FlowSettings::dial_budget_ms`].
+fn dial_budget_ms(config: &Config) -> u64 {
+    let longest_queue_ms = config
+        .providers
+        .iter()
+        .map(|a| a.pacing(&config.provider).max_queue_ms)
+        .max()
+        .unwrap_or(config.provider.max_queue_ms);
+    longest_queue_ms + 2 * config.redis.timeout_ms + 1_000
 }

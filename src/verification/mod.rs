@@ -14,6 +14,8 @@ pub mod reconcile;
 pub mod start;
 pub mod transition;
 pub mod unschedule;
+mod undialled;
+mod unknown;
 pub mod webhooks;
 
 pub use crate::call::prompts;

@@ -56,6 +56,8 @@ pub enum Checked {
     ProviderError,
     /// Redis failed: the lease runs out and the check is retried.
     RedisError,
+    /// A start that never dialled: released, slot and counts (`undialled.rs`).
+    Released,
 }
 
 impl Checked {
@@ -67,6 +69,7 @@ impl Checked {
             Checked::Deferred => "deferred",
             Checked::ProviderError => "provider_error",
             Checked::RedisError => "redis_error",
+            Checked::Released => "released",
         }
     }
 }
@@ -197,6 +200,11 @@ impl CallFlow {
             return Ok(Checked::Done);
         };
         if view.status.is_terminal() {
+            // Its events are still owed when the reply of the transition that ended it was lost.
+            // (With no tenant taking events the mark just expires with the verification.)
+            if view.announce && !self.events.is_off() {
+                self.announce_owed(&vid).await?;
+            }
             store.unschedule_reconcile(id).await?;
             return Ok(Checked::Done);
         }
@@ -213,6 +221,11 @@ impl CallFlow {
             return Ok(Checked::Deferred);
         }
         let Some(call_sid) = view.call_sid else {
+            if view.uncertain_at.is_none()
+                && let Some(checked) = self.release_if_undialled(&vid).await?
+            {
+                return Ok(checked);
+            }
             // The provider's answer to "place the call" was unknown: the first call that
             // reports back binds; past the ring timeout plus a margin, none will.
             // Counted from the unknown answer; while the placement may still be in flight (or

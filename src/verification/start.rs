@@ -87,6 +87,22 @@ pub async fn start(
         .clone();
     let id = VerificationId::generate_for_tag(&tag);
     let config = &settings.verification;
+    let subject = abuse::limits::CallSubject {
+        tenant,
+        user,
+        e164: &target.e164,
+        number_key: &settings.number_key,
+        client_ip,
+    };
+    let counted = abuse::limits::plan(settings.limits_for(tenant), subject);
+    // The clean-up is scheduled before anything is stored: a start that fails after storing —
+    // even by a timeout whose write lands later — is found by reconciliation, which releases a
+    // verification never dialled (slot and counts; `undialled.rs`). Nothing is stored yet if
+    // this fails.
+    let first_check_ms = settings.verification.reconcile_interval_secs * 1000;
+    flow.store
+        .schedule_reconcile(&id, first_check_ms, false)
+        .await?;
     let created = flow
         .store
         .create_verification(&NewVerification {
@@ -99,6 +115,7 @@ pub async fn start(
             method_id: target.phone_type.method_id(),
             locale,
             provider: first.name(),
+            counted: &counted.encode(),
             ttl_secs: config.ttl_secs,
             retain_secs: config.retain_secs,
             fraud_block_secs: settings.fraud_block_secs,
@@ -107,12 +124,18 @@ pub async fn start(
 
     // --- abuse protection (`crate::abuse`): fraud block and one live call per user
     // (checked atomically at creation), rate limits, then the provider account's pacing. ---
+    // The start's clock for its dialling mark (`try_account`): its creation is confirmed now.
+    let confirmed = tokio::time::Instant::now();
     let (created_at, expires_at) = match created {
         Created::Stored(created_at, expires_at) => {
             crate::ops::metrics::verification_started(request.purpose.as_str());
             (created_at, expires_at)
         }
         refused => {
+            // Nothing stored: nothing to check.
+            if let Err(e) = flow.store.unschedule_reconcile(id.as_str()).await {
+                tracing::debug!(verification = %id, error = %e, "refused start still scheduled");
+            }
             abuse::check_created(refused)?;
             return Err(ApiError::Internal(
                 "verification neither stored nor refused".into(),
@@ -138,28 +161,10 @@ pub async fn start(
         updated_at: created_at,
         queued_ms: None,
     };
-    let subject = abuse::limits::CallSubject {
-        tenant,
-        user,
-        e164: &target.e164,
-        number_key: &settings.number_key,
-        client_ip,
-    };
-    let limits = settings.limits_for(tenant);
-    let counted = abuse::limits::admit(&flow.store, limits, &id, subject).await?;
-    // The first reconciliation check is scheduled before the call exists, so a crash right
-    // after dialling still gets it checked. From here until a provider may have dialled, any
-    // failure undoes the start (`abandon`): the verification and its live slot go, the
-    // rate-limit counts are refunded.
-    let first_check_ms = settings.verification.reconcile_interval_secs * 1000;
-    if let Err(error) = flow
-        .store
-        .schedule_reconcile(&id, first_check_ms, false)
-        .await
-    {
-        abandon(flow, &id, &counted).await;
-        return Err(error.into());
-    }
+    let counted = abuse::limits::admit(&flow.store, &id, counted).await?;
+    // From here until a provider may have dialled, any failure undoes the start (`abandon`):
+    // the verification and its live slot go, the rate-limit counts are refunded. If the undo
+    // fails too (Redis stalled), reconciliation releases it (`undialled.rs`).
     // --- end abuse protection ---
 
     // Dialled from a task of its own so a portal hanging up during a pacing wait does not
@@ -171,6 +176,7 @@ pub async fn start(
         target.e164,
         request.purpose,
         counted,
+        confirmed,
     ));
     let dialled = dial
         .await
@@ -223,6 +229,13 @@ struct Dialled {
     queued_ms: u64,
 }
 
+/// The call a start is placing: its verification, number, and when its creation was confirmed.
+struct Attempt<'a> {
+    id: &'a VerificationId,
+    e164: &'a str,
+    confirmed: tokio::time::Instant,
+}
+
 /// First pause after a throttled request (doubled each time, with jitter).
 const THROTTLE_BACKOFF: std::time::Duration = std::time::Duration::from_millis(200);
 
@@ -235,13 +248,18 @@ async fn dial(
     e164: String,
     purpose: Purpose,
     counted: abuse::limits::Counted,
+    confirmed: tokio::time::Instant,
 ) -> Result<Dialled, ApiError> {
     let mut maybe_dialled = false;
+    let attempt = Attempt {
+        id: &id,
+        e164: &e164,
+        confirmed,
+    };
     let dialled = dial_accounts(
         &flow,
         &accounts,
-        &id,
-        &e164,
+        &attempt,
         purpose,
         &counted,
         &mut maybe_dialled,
@@ -263,12 +281,12 @@ async fn dial(
 async fn dial_accounts(
     flow: &CallFlow,
     accounts: &[Account],
-    id: &VerificationId,
-    e164: &str,
+    attempt: &Attempt<'_>,
     purpose: Purpose,
     counted: &abuse::limits::Counted,
     maybe_dialled: &mut bool,
 ) -> Result<Dialled, ApiError> {
+    let (id, e164) = (attempt.id, attempt.e164);
     let mut last: Option<(String, ProviderError)> = None;
     let mut queued_ms = 0;
     for (i, account) in accounts.iter().enumerate() {
@@ -277,10 +295,12 @@ async fn dial_accounts(
             flow.store.set_provider(id, name).await?;
             tracing::warn!(verification = %id, provider = name, "failing over to the next provider account");
         }
-        let outcome = try_account(flow, account, id, e164, &mut queued_ms, maybe_dialled).await?;
+        let outcome = try_account(flow, account, attempt, &mut queued_ms, maybe_dialled).await?;
         let error = match outcome {
             Ok(call_id) => {
-                let placed = flow.store.transition(id, &call_id, Event::Placed).await?;
+                let since = std::time::Instant::now();
+                let placed = flow.transition_settled(id, "", &call_id, Event::Placed, since);
+                let placed = placed.await?;
                 if placed.status == Some(crate::verification::Status::Canceled) {
                     // Canceled while the call was being placed: end it now that it has an id.
                     if let Err(error) = account.provider.end_call(&call_id).await {
@@ -308,7 +328,8 @@ async fn dial_accounts(
             tracing::warn!(verification = %id, provider = name, %error, "provider's answer unknown: the verification stays open");
             let detail = error.to_string();
             let event = Event::Uncertain { detail: &detail };
-            let open = flow.store.transition(id, "", event).await?;
+            let since = std::time::Instant::now();
+            let open = flow.transition_settled(id, "", "", event, since).await?;
             return Ok(Dialled {
                 transition: open,
                 account: name.to_owned(),
@@ -377,11 +398,11 @@ async fn abandon(flow: &CallFlow, id: &VerificationId, counted: &abuse::limits::
 async fn try_account(
     flow: &CallFlow,
     account: &Account,
-    id: &VerificationId,
-    e164: &str,
+    attempt: &Attempt<'_>,
     queued_ms: &mut u64,
     maybe_dialled: &mut bool,
 ) -> Result<Result<String, ProviderError>, ApiError> {
+    let (id, e164) = (attempt.id, attempt.e164);
     let settings = &flow.settings;
     let name = account.name();
     let (failures, cooldown) = (settings.circuit_failures, settings.circuit_cooldown_ms);
@@ -429,6 +450,19 @@ async fn try_account(
         status_url: &status_url,
         fallback_url: &fallback_url,
     };
+    // The last step before a provider may dial: marked, only while the start is young enough
+    // that reconciliation has not released it (the same script's clock decides both), so a
+    // mark that lands late after a stall is refused instead of stranding the verification.
+    // Its own deadline: as long as the start has run since its creation was confirmed, plus
+    // the Redis deadline for this request and a little transit.
+    let deadline = attempt.confirmed.elapsed() + flow.store.command_timeout();
+    let deadline_ms = deadline.as_millis() as u64 + 100;
+    let budget_ms = settings.dial_budget_ms();
+    if !flow.store.mark_dialling(id, budget_ms, deadline_ms).await? {
+        return Err(ApiError::Unavailable(
+            "the start ran out of time before dialling".into(),
+        ));
+    }
     let give_up_at =
         tokio::time::Instant::now() + std::time::Duration::from_millis(pacing.max_queue_ms);
     let mut backoff = THROTTLE_BACKOFF;

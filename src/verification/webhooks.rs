@@ -94,11 +94,9 @@ impl CallFlow {
         } else {
             Event::Status { progress, grace_ms }
         };
-        match self
-            .store
-            .transition_from(&id, account, call_id, event)
-            .await
-        {
+        let since = std::time::Instant::now();
+        let applied = self.transition_settled(&id, account, call_id, event, since);
+        match applied.await {
             Ok(t) if t.outcome == Outcome::Mismatch => StatusReply::NotThisCall,
             Ok(t) if t.outcome == Outcome::Foreign => {
                 foreign(&id, account);
@@ -145,11 +143,9 @@ impl CallFlow {
             return Reply::Document(provider.render(&goodbye(Closing::Gone)));
         };
         let account = provider.name();
-        match self
-            .store
-            .transition_from(&id, account, call_id, event)
-            .await
-        {
+        let since = std::time::Instant::now();
+        let applied = self.transition_settled(&id, account, call_id, event, since);
+        match applied.await {
             Ok(t) if t.outcome == Outcome::Mismatch => {
                 tracing::warn!(verification = %id, "webhook refused: call id does not match the verification's call");
                 Reply::NotThisCall

@@ -11,10 +11,14 @@ local blocked_ttl = redis.call('TTL', KEYS[3])
 if blocked_ttl >= 0 or blocked_ttl == -1 then return {'blocked', tostring(blocked_ttl), ''} end
 local live = redis.call('GET', KEYS[2])
 if live then return {'live', live, ''} end
-local now = tonumber(redis.call('TIME')[1])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1])
 local expires_at = now + tonumber(ARGV[1])
+-- created_ms: the start's own deadline for marking it for dialling counts from here
+-- (mark_dialling.lua, release_undialled.lua).
 redis.call('HSET', KEYS[1], 'status', 'calling', 'prompts', 0,
-  'created_at', now, 'updated_at', now, 'expires_at', expires_at, unpack(ARGV, 3))
+  'created_at', now, 'created_ms', now * 1000 + math.floor(tonumber(clock[2]) / 1000),
+  'updated_at', now, 'expires_at', expires_at, unpack(ARGV, 3))
 redis.call('EXPIREAT', KEYS[1], expires_at + tonumber(ARGV[2]))
 redis.call('SET', KEYS[2], string.sub(KEYS[1], -48), 'EXAT', expires_at)
 return {'created', tostring(now), tostring(expires_at)}

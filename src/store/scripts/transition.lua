@@ -102,6 +102,11 @@ end
 local function finish(new_status, reason)
   move(new_status)
   ended = 1
+  -- The outbox, in the same atomic step: the portal's events for this end are owed until
+  -- whoever announces them clears the mark (src/verification/end.rs), so an end whose reply was
+  -- lost (a timeout) is still announced — by the webhook's retry or by reconciliation.
+  -- A start's own refusal is answered to the portal directly, not announced.
+  if event ~= 'refused' then redis.call('HSET', vkey, 'announce', '1') end
   if redis.call('GET', KEYS[4]) == string.sub(vkey, -48) then redis.call('DEL', KEYS[4]) end
   if reason then
     redis.call('HSET', vkey, 'reason', reason)

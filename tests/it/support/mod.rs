@@ -207,7 +207,7 @@ impl TestServer {
         Self::start_tweaked(api_base, options, |_| {}).await
     }
 
-    async fn start_tweaked(
+    pub async fn start_tweaked(
         api_base: &str,
         options: Options<'_>,
         tweak: impl FnOnce(&mut Config),
