@@ -9,6 +9,7 @@ mod demo;
 mod deploy;
 mod disorder;
 mod events;
+mod external_mfa;
 mod hostile;
 mod invariants;
 mod methods;
