@@ -35,7 +35,7 @@ done
 
 export DEMO_URL="http://127.0.0.1:$port"
 export SCREENSHOT_DIR="${SCREENSHOT_DIR:-target/browser-screenshots}"
-if ! timeout 180 node tests/browser/security-info.test.mjs; then
+if ! timeout 180 node tests/browser/security-info.test.mjs || ! timeout 180 node tests/browser/entra-signin.test.mjs; then
   echo "browser test failed; the demo's output:" >&2
   cat "$log" >&2
   exit 1
