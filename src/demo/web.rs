@@ -129,7 +129,15 @@ fn demo_config(
         admin_keys_sha256: vec![hash(admin_key)],
         events_url: None,
         events_secret: None,
-        limits: Default::default(),
+        // "Sign in with Entra (simulated)" calls the number just registered: no 30 s spacing
+        // (the per-number and per-user hourly limits still hold).
+        limits: crate::config::LimitOverrides {
+            number_spacing: Some(crate::config::Limit {
+                max: 0,
+                window_secs: 30,
+            }),
+            ..Default::default()
+        },
         providers: None,
         external_mfa: None,
     }];

@@ -47,7 +47,8 @@ async function signIn(locale) {
 try {
   step('the fake Entra page posts to callverify; the calling page appears');
   const en = await signIn('en-US');
-  await en.page.getByRole('heading', { name: 'Verify your sign-in', level: 1 }).waitFor();
+  await en.page.getByRole('heading', { name: 'Verify your sign-in', level: 1 }).waitFor()
+    .catch(async (e) => { console.error(en.page.url(), await en.page.locator('body').innerText()); throw e; });
   assert.match(await en.page.locator('#calling').innerText(), /^We're calling \+\d.*Answer and press # to sign in\.$/);
   if (shots) await en.page.screenshot({ path: join(shots, 'entra-1-calling.png') });
 

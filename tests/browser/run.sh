@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The demo portal in a real browser (issue 14): headless Debian chromium driven by npm's
+# The demo portal in a real browser (issues 14 and 18: Security info, then "Sign in with Entra
+# (simulated)"): headless Debian chromium driven by npm's
 # playwright-core against `callverify demo --web`. Installs what is missing, quietly (chromium
 # from Debian's packages, playwright-core from tests/browser/package-lock.json); both steps are
 # skipped when already done. Needs Redis: run it as `scripts/with-redis.sh tests/browser/run.sh`.

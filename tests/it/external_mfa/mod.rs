@@ -3,7 +3,7 @@
 //! carrier simulator; every id_token that comes back is verified by an independent relying
 //! party (`openidconnect`) against our discovery document and JWKS.
 
-mod entra;
+pub mod entra;
 
 use callverify_simulator::Behaviour;
 use serde_json::{Value, json};
@@ -156,6 +156,13 @@ impl Setup {
         assert!(page.body.contains("re calling +1"), "{}", page.body);
         self.follow(&page).await;
         let done = self.press(&page, "finish").await;
+        assert!(
+            done.csp
+                .contains("form-action 'self' https://login.microsoftonline.com;"),
+            "{}",
+            done.csp
+        );
+        assert!(done.csp.contains("frame-ancestors 'none'") && done.cache_control == "no-store");
         let (action, fields) = done.post_back().expect("a post-back");
         assert_eq!(action, entra::REDIRECT_URI);
         fields
