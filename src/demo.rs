@@ -4,6 +4,7 @@
 //! `callverify demo --web` serves a Security-info page with a virtual phone instead (`web`).
 
 /// The virtual phone of the web demo (the simulator's interactive callee, over HTTP).
+pub mod entra;
 pub mod handset;
 /// The demo portal: the page and the thin back-end that calls callverify's API.
 pub mod portal;

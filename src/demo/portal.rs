@@ -70,6 +70,11 @@ impl Portal {
         })
     }
 
+    /// The virtual phones (the simulated Entra sign-in hands one out too).
+    pub fn handsets(&self) -> Handsets {
+        self.handsets.clone()
+    }
+
     fn user_url(&self, rest: &str) -> String {
         format!("{}/users/{}{rest}", self.base, self.user)
     }

@@ -34,7 +34,27 @@ pub async fn run(
 
     let portal_key = random_key("demo-portal");
     let admin_key = random_key("demo-admin");
-    let config = demo_config(config, api_addr, &portal_key, &admin_key)?;
+    // "Sign in with Entra (simulated)": callverify's External MFA signing key, for this run only.
+    let keys_dir = std::env::temp_dir().join(format!("callverify-demo-{}", random_key("keys")));
+    let (signing_key, signing_cert) = crate::external_mfa::keygen::write(&keys_dir)?;
+    let page_base = format!("http://{page_addr}");
+    let mut config = demo_config(config, api_addr, &portal_key, &admin_key)?;
+    config.external_mfa = Some(crate::external_mfa::config::ExternalMfaConfig {
+        signing_key_file: signing_key,
+        signing_cert_file: signing_cert,
+        previous_cert_files: Vec::new(),
+    });
+    config.tenants[0].external_mfa = Some(crate::external_mfa::config::TenantExternalMfa {
+        client_id: super::entra::CLIENT_ID.into(),
+        entra_tenant_id: super::entra::ENTRA_TENANT.into(),
+        hint_audiences: None,
+        cloud: Default::default(),
+        entra_jwks_url: Some(url::Url::parse(&format!("{page_base}/entra/keys"))?),
+        user_claim: "oid".into(),
+        hint_max_age_secs: 600,
+        demo_redirect_uri: Some(format!("{page_base}/entra/federation/externalauthprovider")),
+    });
+    config.validate()?;
     let state = crate::build_state(config).await?;
     let simulator = state
         .simulator
@@ -46,6 +66,7 @@ pub async fn run(
         let _ = api_stopped.await;
     }));
 
+    let portal_key_for_entra = portal_key.clone();
     let portal = Portal::new(
         format!("http://{api_addr}/v1/tenants/{TENANT}"),
         WEB_USER,
@@ -53,7 +74,14 @@ pub async fn run(
         admin_key,
         simulator,
     )?;
-    let app = portal::router(Arc::new(portal));
+    let entra = super::entra::DemoEntra::new(
+        &format!("http://{api_addr}"),
+        &page_base,
+        WEB_USER,
+        portal_key_for_entra,
+        portal.handsets(),
+    )?;
+    let app = portal::router(Arc::new(portal)).merge(super::entra::router(Arc::new(entra)));
     println!(
         "callverify demo --web: open http://{page_addr}/ (Dutch: http://{page_addr}/?lang=nl)"
     );
@@ -68,6 +96,7 @@ pub async fn run(
     let _ = store.unblock(&tag).await;
     let _ = stop_api.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), api).await;
+    let _ = std::fs::remove_dir_all(&keys_dir);
     served?;
     Ok(())
 }
@@ -101,7 +130,15 @@ fn demo_config(
         admin_keys_sha256: vec![hash(admin_key)],
         events_url: None,
         events_secret: None,
-        limits: Default::default(),
+        // "Sign in with Entra (simulated)" calls the number just registered: no 30 s spacing
+        // (the per-number and per-user hourly limits still hold).
+        limits: crate::config::LimitOverrides {
+            number_spacing: Some(crate::config::Limit {
+                max: 0,
+                window_secs: 30,
+            }),
+            ..Default::default()
+        },
         providers: None,
         external_mfa: None,
     }];

@@ -41,6 +41,10 @@ pub struct TenantExternalMfa {
     /// checked.
     #[serde(default = "default_hint_max_age")]
     pub hint_max_age_secs: u64,
+    /// Not configurable: `callverify demo --web` plays Entra locally and receives the post-back
+    /// itself. Everywhere else the cloud's redirect URI is the only one accepted.
+    #[serde(skip)]
+    pub demo_redirect_uri: Option<String>,
 }
 
 fn default_user_claim() -> String {
@@ -57,6 +61,13 @@ impl TenantExternalMfa {
         self.hint_audiences
             .clone()
             .unwrap_or_else(|| vec![self.client_id.clone()])
+    }
+
+    /// The one redirect URI accepted: the cloud's (the demo's own, in `demo --web`).
+    pub fn redirect_uri(&self) -> String {
+        self.demo_redirect_uri
+            .clone()
+            .unwrap_or_else(|| self.cloud.redirect_uri())
     }
 
     /// The JWKS Entra's hints are verified against.

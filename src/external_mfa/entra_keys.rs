@@ -64,13 +64,15 @@ impl EntraKeys {
         self.fetches.load(Ordering::Relaxed)
     }
 
-    /// Fetches the JWKS now (start-up). A failure is logged; a later unknown `kid` tries again.
+    /// Fetches the JWKS now (start-up). A failure is logged and does not count as the minute's
+    /// refresh: the first sign-in tries again.
     pub async fn warm_up(&self) {
         let mut last = self.last_fetch.lock().await;
-        *last = Some(Instant::now());
         if let Err(e) = self.fetch().await {
             tracing::warn!(jwks = %self.url, error = %e, "cannot read Entra's signing keys (retried on the first sign-in)");
+            return;
         }
+        *last = Some(Instant::now());
     }
 
     /// The key `kid` names: from the cache, else after one refresh if none happened within

@@ -14,10 +14,10 @@ const STRINGS: &str = include_str!("../../web/external-mfa/strings.toml");
 pub const JS: &str = include_str!("../../web/external-mfa/signin.js");
 pub const CSS: &str = include_str!("../../web/external-mfa/signin.css");
 
-/// Our own scripts and styles only; forms go to us or to an Entra login host; no framing.
+/// Our own scripts and styles only; forms go to us (and a post-back to its redirect URI's
+/// origin); no framing.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
-     form-action 'self' https://login.microsoftonline.com https://login.microsoftonline.us \
-     https://login.partner.microsoftonline.cn; frame-ancestors 'none'; base-uri 'none'";
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub struct Pages {
     env: minijinja::Environment<'static>,
@@ -85,14 +85,26 @@ impl Pages {
     /// The auto-submitting form that posts `fields` to Entra's `action`.
     pub fn post_back(&self, lang: &str, action: &str, fields: &[(&str, &str)]) -> Response {
         let t = &self.strings[lang];
-        self.render(
+        let mut response = self.render(
             StatusCode::OK,
             "post.html",
             minijinja::context! {
                 lang, t => minijinja::value::Serde(t), assets => &self.assets, action,
                 fields => minijinja::value::Serde(fields),
             },
-        )
+        );
+        // The form goes to the redirect URI (already checked to be the tenant's): allow its origin.
+        if let Ok(origin) = url::Url::parse(action).map(|u| u.origin().ascii_serialization())
+            && let Ok(csp) = HeaderValue::from_str(&CSP.replace(
+                "form-action 'self'",
+                &format!("form-action 'self' {origin}"),
+            ))
+        {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, csp);
+        }
+        response
     }
 
     pub fn problem(&self, status: StatusCode, lang: &str, detail: &str) -> Response {

@@ -93,7 +93,7 @@ pub fn parse(body: &[u8], tenant: &TenantExternalMfa) -> Result<AuthRequest, Ref
     if client_id != Some(tenant.client_id.as_str()) {
         return Err(Refusal::Page("unknown client_id".into()));
     }
-    let expected_redirect = tenant.cloud.redirect_uri();
+    let expected_redirect = tenant.redirect_uri();
     let redirect_uri = one("redirect_uri").map_err(Refusal::Page)?;
     if redirect_uri != Some(expected_redirect.as_str()) {
         return Err(Refusal::Page("redirect_uri is not Entra's".into()));

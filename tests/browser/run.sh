@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The demo portal in a real browser: headless Debian chromium driven by npm's
+# The demo portal in a real browser (Security info, then "Sign in with Entra (simulated)"):
+# headless Debian chromium driven by npm's
 # playwright-core against `callverify demo --web`. Installs what is missing, quietly (chromium
 # from Debian's packages, playwright-core from tests/browser/package-lock.json); both steps are
 # skipped when already done. Needs Redis: run it as `scripts/with-redis.sh tests/browser/run.sh`.
@@ -35,7 +36,7 @@ done
 
 export DEMO_URL="http://127.0.0.1:$port"
 export SCREENSHOT_DIR="${SCREENSHOT_DIR:-target/browser-screenshots}"
-if ! timeout 180 node tests/browser/security-info.test.mjs; then
+if ! timeout 180 node tests/browser/security-info.test.mjs || ! timeout 180 node tests/browser/entra-signin.test.mjs; then
   echo "browser test failed; the demo's output:" >&2
   cat "$log" >&2
   exit 1

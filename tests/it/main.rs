@@ -11,6 +11,7 @@ mod deploy;
 mod disorder;
 mod display_names;
 mod events;
+mod external_mfa;
 mod hostile;
 mod idempotency;
 mod invariants;

@@ -238,3 +238,63 @@ async fn the_web_demo_reports_fraud_blocks_the_user_and_explains_refusals() {
     );
     demo.stop().await;
 }
+
+#[tokio::test]
+async fn the_web_demo_plays_entra_posts_to_callverify_and_receives_the_answer() {
+    use crate::external_mfa::entra::{Page, field};
+    let demo = Demo::start().await;
+    let (code, started) = demo.call_me("425 555 1240").await;
+    assert_eq!(code, 202, "{started}");
+    let id = started["id"].as_str().unwrap().to_owned();
+    demo.phone_until(&id, speaking).await;
+    demo.post(&format!("/phone/{id}/keys"), json!({"key": "#"}))
+        .await;
+    assert_eq!(demo.final_status(&id).await["status"], "approved");
+
+    // The fake Entra's start page: an auto-posting form to callverify's authorize endpoint.
+    let start = Page::of(
+        demo.http
+            .get(format!("{}/entra/start", demo.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let action = start.attribute("id=\"authorize\"", "action").unwrap();
+    assert!(action.ends_with("/external-mfa/demo/authorize"), "{action}");
+    let (_, fields) = {
+        let body = start.body.replace("id=\"authorize\"", "id=\"post-back\"");
+        Page { body, ..start }.post_back().unwrap()
+    };
+    let callverify = action
+        .trim_end_matches("/external-mfa/demo/authorize")
+        .to_owned();
+    let form = |url: &str, fields: &[(String, String)]| {
+        demo.http
+            .post(url.to_owned())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(crate::external_mfa::entra::encode(fields))
+            .send()
+    };
+    let calling = Page::of(form(&action, &fields).await.unwrap()).await;
+    assert!(calling.body.contains("re calling +1"), "{}", calling.body);
+
+    // Cancel on callverify's page: the demo's stand-in for Entra's redirect URI gets
+    // access_denied and the state. (The browser test presses # on the virtual phone instead.)
+    let cancel = calling.attribute("id=\"cancel\"", "action").unwrap();
+    let back = Page::of(form(&format!("{callverify}{cancel}"), &[]).await.unwrap()).await;
+    let (redirect, fields) = back.post_back().unwrap();
+    assert_eq!(
+        redirect,
+        format!("{}/entra/federation/externalauthprovider", demo.base)
+    );
+    assert_eq!(field(&fields, "error"), Some("access_denied"));
+    assert_eq!(field(&fields, "state"), Some("demo-state"));
+    let result = Page::of(form(&redirect, &fields).await.unwrap()).await;
+    assert!(
+        result.body.contains("<h1>Sign-in refused</h1>"),
+        "{}",
+        result.body
+    );
+    demo.stop().await;
+}
