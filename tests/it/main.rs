@@ -26,6 +26,7 @@ mod serving;
 mod simulated;
 mod slow_body;
 mod soak;
+mod state_machine;
 mod support;
 mod web_demo;
 mod webhooks;
