@@ -44,12 +44,19 @@ fn setup() -> impl Strategy<Value = Setup> {
 
 fn input() -> impl Strategy<Value = Input> {
     let source = prop_oneof![
-        6 => Just(Source::Account(Call::Ours)),
+        10 => Just(Source::Account(Call::Ours)),
         1 => Just(Source::Account(Call::Stray)),
         1 => Just(Source::OtherAccount),
     ];
-    let keys = select(vec![Keys::Hash, Keys::Zero, Keys::Other, Keys::Silence]);
-    let gather_step = prop_oneof![3 => Just(GatherStep::Prompt), 1 => Just(GatherStep::Fraud)];
+    // Weighted so that approvals, fraud reports and used-up prompts all happen within a dozen
+    // events (endings by call progress, refusal or cancel would otherwise cut most runs short).
+    let keys = prop_oneof![
+        3 => Just(Keys::Hash),
+        3 => Just(Keys::Zero),
+        2 => Just(Keys::Other),
+        2 => Just(Keys::Silence),
+    ];
+    let gather_step = prop_oneof![1 => Just(GatherStep::Prompt), 1 => Just(GatherStep::Fraud)];
     let progress = select(vec![
         CallProgress::Queued,
         CallProgress::Ringing,
@@ -64,9 +71,9 @@ fn input() -> impl Strategy<Value = Input> {
     let webhook = prop_oneof![
         2 => Just(Webhook::Voice),
         1 => Just(Webhook::Machine),
-        7 => (keys, gather_step, proptest::option::of(0u32..4))
+        8 => (keys, gather_step, proptest::option::of(0u32..4))
             .prop_map(|(keys, step, prompt)| Webhook::Gather { keys, step, prompt }),
-        4 => (progress, any::<bool>())
+        3 => (progress, any::<bool>())
             .prop_map(|(progress, grace)| Webhook::Progress { progress, grace }),
     ];
     let refusal = select(vec![
@@ -258,19 +265,54 @@ async fn observe(conn: &mut TestRedis, v: &mut Stored, setup: Setup) -> (State, 
     (state, audit)
 }
 
-#[test]
-fn transition_lua_does_what_the_model_says_for_random_event_sequences() {
-    let rt = tokio::runtime::Builder::new_current_thread()
+/// Runs `inputs` through the model and the script side by side; the first difference fails.
+async fn same_path(store: &Store, user: &str, setup: Setup, inputs: &[Input]) -> Checked {
+    let mut conn = redis().await;
+    let mut v = create(store, &mut conn, user, setup).await;
+    let mut model = State::new(setup);
+    let (stored, _) = observe(&mut conn, &mut v, setup).await;
+    prop_assert_eq!(&stored, &model, "as created");
+    let mut endings = 0;
+    for (i, &input) in inputs.iter().enumerate() {
+        let (next, expected) = step(model, input);
+        model = next;
+        let reply = apply(store, &mut conn, &v, setup, input).await;
+        let (stored, audit) = observe(&mut conn, &mut v, setup).await;
+        let ended = reply.is_some_and(|(_, ended)| ended);
+        let at = format!("step {i} ({input:?}) of {setup:?} {inputs:?}");
+        prop_assert_eq!(
+            (reply.map(|(outcome, _)| outcome), ended),
+            (expected.outcome, expected.ended),
+            "{}",
+            at
+        );
+        prop_assert_eq!(&audit, &expected.audit, "{}", at);
+        prop_assert_eq!(&stored, &model, "{}", at);
+        endings += usize::from(ended);
+    }
+    prop_assert!(endings <= 1, "ended {} times: {:?}", endings, inputs);
+    Ok(model)
+}
+
+type Checked = Result<State, TestCaseError>;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn transition_lua_does_what_the_model_says_for_random_event_sequences() {
+    let rt = runtime();
     let prefix = unique_prefix();
     let store = rt
         .block_on(Store::open(&redis_config(&prefix, 2000)))
         .unwrap();
     let cases = AtomicUsize::new(0);
     let mut runner = TestRunner::new(Config {
-        cases: 64,
+        cases: 96,
         failure_persistence: None,
         ..Config::default()
     });
@@ -278,33 +320,190 @@ fn transition_lua_does_what_the_model_says_for_random_event_sequences() {
     runner
         .run(&sequences, |(setup, inputs)| {
             let user = format!("sm{}", cases.fetch_add(1, Ordering::Relaxed));
-            rt.block_on(async {
-                let mut conn = redis().await;
-                let mut v = create(&store, &mut conn, &user, setup).await;
-                let mut model = State::new(setup);
-                let (stored, _) = observe(&mut conn, &mut v, setup).await;
-                prop_assert_eq!(&stored, &model, "as created");
-                let mut endings = 0;
-                for (i, &input) in inputs.iter().enumerate() {
-                    let (next, expected) = step(model, input);
-                    model = next;
-                    let reply = apply(&store, &mut conn, &v, setup, input).await;
-                    let (stored, audit) = observe(&mut conn, &mut v, setup).await;
-                    let ended = reply.is_some_and(|(_, ended)| ended);
-                    let at = format!("step {i} ({input:?}) of {inputs:?}");
-                    prop_assert_eq!(
-                        (reply.map(|(outcome, _)| outcome), ended),
-                        (expected.outcome, expected.ended),
-                        "{}",
-                        at
-                    );
-                    prop_assert_eq!(&audit, &expected.audit, "{}", at);
-                    prop_assert_eq!(&stored, &model, "{}", at);
-                    endings += usize::from(ended);
-                }
-                prop_assert!(endings <= 1, "ended {} times: {:?}", endings, inputs);
-                Ok::<(), TestCaseError>(())
-            })
+            rt.block_on(same_path(&store, &user, setup, &inputs))
+                .map(|_| ())
         })
         .unwrap();
+}
+
+/// Every rule of the model at least once, whatever the random runs drew: each path ends where
+/// the rule says, and the script agrees at every step.
+#[test]
+fn transition_lua_follows_the_model_through_every_rule() {
+    use Input::{Cancel, Placed, Refused, Settle, Uncertain};
+    let ours = |w| Input::Webhook(Source::Account(Call::Ours), w);
+    let gather = |keys, step, prompt| ours(Webhook::Gather { keys, step, prompt });
+    let at_prompt = |keys| gather(keys, GatherStep::Prompt, None);
+    let progress = |progress, grace| ours(Webhook::Progress { progress, grace });
+    let setup = |purpose, fraud_block, had_default| Setup {
+        purpose,
+        max_prompts: 2,
+        fraud_block,
+        had_default,
+    };
+    let registration = setup(Purpose::Registration, false, false);
+    let sign_in = setup(Purpose::SignIn, true, true);
+    let (failed, approved) = (Status::Failed, Status::Approved);
+    let paths: Vec<(Setup, Vec<Input>, Status, Option<FailureReason>)> = vec![
+        // Approval registers the method, and makes it the default only when there is none.
+        (
+            registration,
+            vec![Placed, ours(Webhook::Voice), at_prompt(Keys::Hash)],
+            approved,
+            None,
+        ),
+        (
+            setup(Purpose::Registration, false, true),
+            vec![at_prompt(Keys::Hash)],
+            approved,
+            None,
+        ),
+        (
+            sign_in,
+            vec![at_prompt(Keys::Hash), at_prompt(Keys::Hash)],
+            approved,
+            None,
+        ),
+        // A fraud report needs the 0 first; the block only when the verification has one.
+        (
+            sign_in,
+            vec![
+                gather(Keys::Hash, GatherStep::Fraud, None),
+                at_prompt(Keys::Zero),
+                gather(Keys::Hash, GatherStep::Fraud, None),
+            ],
+            Status::FraudReported,
+            None,
+        ),
+        (
+            registration,
+            vec![
+                at_prompt(Keys::Zero),
+                gather(Keys::Hash, GatherStep::Fraud, None),
+            ],
+            Status::FraudReported,
+            None,
+        ),
+        // Prompts run out; an older prompt's gather does not count.
+        (
+            sign_in,
+            vec![
+                ours(Webhook::Voice),
+                gather(Keys::Other, GatherStep::Prompt, Some(0)),
+                at_prompt(Keys::Silence),
+                gather(Keys::Silence, GatherStep::Prompt, Some(2)),
+                at_prompt(Keys::Other),
+            ],
+            failed,
+            Some(FailureReason::NoInput),
+        ),
+        // The hang-up grace: # within it approves, the first event after it ends hung_up.
+        (
+            registration,
+            vec![
+                progress(CallProgress::Completed, true),
+                Input::Clock(Clock::Grace),
+                at_prompt(Keys::Hash),
+            ],
+            failed,
+            Some(FailureReason::HungUp),
+        ),
+        (
+            registration,
+            vec![
+                progress(CallProgress::Completed, true),
+                at_prompt(Keys::Hash),
+            ],
+            approved,
+            None,
+        ),
+        (
+            sign_in,
+            vec![
+                progress(CallProgress::Completed, true),
+                Input::Clock(Clock::Grace),
+                Settle,
+            ],
+            failed,
+            Some(FailureReason::HungUp),
+        ),
+        (
+            sign_in,
+            vec![progress(CallProgress::Completed, false)],
+            failed,
+            Some(FailureReason::HungUp),
+        ),
+        (
+            sign_in,
+            vec![
+                progress(CallProgress::Ringing, false),
+                progress(CallProgress::Busy, false),
+            ],
+            failed,
+            Some(FailureReason::Busy),
+        ),
+        (
+            sign_in,
+            vec![progress(CallProgress::Canceled, true)],
+            Status::Canceled,
+            Some(FailureReason::Canceled),
+        ),
+        (
+            sign_in,
+            vec![Uncertain, Input::Clock(Clock::Expiry), Settle, Cancel],
+            Status::Expired,
+            Some(FailureReason::Expired),
+        ),
+        // Refusal only before a call reported back; a machine ends it.
+        (
+            sign_in,
+            vec![Refused(FailureReason::InvalidNumber)],
+            failed,
+            Some(FailureReason::InvalidNumber),
+        ),
+        (
+            sign_in,
+            vec![
+                Placed,
+                Refused(FailureReason::ProviderUnknown),
+                ours(Webhook::Machine),
+            ],
+            failed,
+            Some(FailureReason::Voicemail),
+        ),
+        // Another account, or another call (bound first), changes nothing; our own cancel still ends it.
+        (
+            sign_in,
+            vec![
+                Input::Webhook(
+                    Source::OtherAccount,
+                    Webhook::Gather {
+                        keys: Keys::Hash,
+                        step: GatherStep::Prompt,
+                        prompt: None,
+                    },
+                ),
+                Input::Webhook(Source::Account(Call::Stray), Webhook::Voice),
+                Placed,
+                at_prompt(Keys::Hash),
+                Cancel,
+            ],
+            Status::Canceled,
+            Some(FailureReason::Canceled),
+        ),
+    ];
+    let rt = runtime();
+    let store = rt
+        .block_on(Store::open(&redis_config(&unique_prefix(), 2000)))
+        .unwrap();
+    for (n, (setup, inputs, status, reason)) in paths.into_iter().enumerate() {
+        let end = rt
+            .block_on(same_path(&store, &format!("rule{n}"), setup, &inputs))
+            .unwrap();
+        assert_eq!(
+            (end.status, end.reason),
+            (status, reason),
+            "path {n}: {inputs:?}"
+        );
+    }
 }
