@@ -10,6 +10,7 @@
 pub mod cancel;
 pub mod end;
 mod flow;
+pub mod model;
 pub mod reconcile;
 pub mod start;
 pub mod transition;

@@ -30,6 +30,7 @@ mod slow_body;
 mod soak;
 mod stalled_keypress;
 mod stalled_start;
+mod state_machine;
 mod support;
 mod web_demo;
 mod webhooks;
