@@ -27,5 +27,6 @@ mod simulated;
 mod slow_body;
 mod soak;
 mod support;
+mod telnyx_contract;
 mod web_demo;
 mod webhooks;
