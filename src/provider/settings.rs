@@ -203,12 +203,11 @@ impl AccountConfig {
         if self.common.from.is_empty() {
             return Err(format!("{key}: missing field `from`"));
         }
-        if !(1..=600).contains(&self.common.ring_timeout_secs) {
-            return Err(format!("{key}.ring_timeout_secs must be 1..=600"));
-        }
-        if self.common.time_limit_secs > 14_400 {
-            return Err(format!("{key}.time_limit_secs must be 0..=14400"));
-        }
+        self.keys.call_limits().check(
+            key,
+            self.common.ring_timeout_secs,
+            self.common.time_limit_secs,
+        )?;
         let pacing = self.pacing(provider);
         if !(pacing.calls_per_second >= 0.0 && pacing.calls_per_second <= 1000.0) {
             return Err(format!("{key}.calls_per_second must be 0..=1000"));
