@@ -21,7 +21,7 @@ pub struct AccountCommon {
     /// Caller ID, E.164 (a kind may have a default).
     #[serde(default)]
     pub from: String,
-    /// Seconds the phone rings before the call is given up as no-answer (1..=600).
+    /// Seconds the phone rings before the call is given up as no-answer (the provider's bound, `CallLimits`).
     #[serde(default = "default_ring_timeout")]
     pub ring_timeout_secs: u32,
     /// Deadline for one REST request (unset: the kind's default, 5000 ms for a real provider).
