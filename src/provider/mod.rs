@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod dialect;
 pub mod http;
 pub mod legacy;
+pub mod limits;
 pub mod plivo;
 pub mod registry;
 pub mod settings;

@@ -61,6 +61,12 @@ pub trait KindKeys: fmt::Debug + Send + Sync + 'static {
         None
     }
 
+    /// The provider's documented bounds on ring timeout and time limit, checked at load
+    /// (default: Twilio's).
+    fn call_limits(&self) -> super::limits::CallLimits {
+        super::limits::CallLimits::TWILIO
+    }
+
     /// Checks beyond what the keys' types enforce; `key` is the account's key path for messages.
     fn check(&self, _key: &str) -> Result<(), String> {
         Ok(())

@@ -21,7 +21,7 @@ pub struct AccountCommon {
     /// Caller ID, E.164 (a kind may have a default).
     #[serde(default)]
     pub from: String,
-    /// Seconds the phone rings before the call is given up as no-answer (1..=600).
+    /// Seconds the phone rings before the call is given up as no-answer (the provider's bound, `CallLimits`).
     #[serde(default = "default_ring_timeout")]
     pub ring_timeout_secs: u32,
     /// Deadline for one REST request (unset: the kind's default, 5000 ms for a real provider).
@@ -203,12 +203,11 @@ impl AccountConfig {
         if self.common.from.is_empty() {
             return Err(format!("{key}: missing field `from`"));
         }
-        if !(1..=600).contains(&self.common.ring_timeout_secs) {
-            return Err(format!("{key}.ring_timeout_secs must be 1..=600"));
-        }
-        if self.common.time_limit_secs > 14_400 {
-            return Err(format!("{key}.time_limit_secs must be 0..=14400"));
-        }
+        self.keys.call_limits().check(
+            key,
+            self.common.ring_timeout_secs,
+            self.common.time_limit_secs,
+        )?;
         let pacing = self.pacing(provider);
         if !(pacing.calls_per_second >= 0.0 && pacing.calls_per_second <= 1000.0) {
             return Err(format!("{key}.calls_per_second must be 0..=1000"));

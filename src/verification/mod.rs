@@ -14,9 +14,9 @@ pub mod model;
 pub mod reconcile;
 pub mod start;
 pub mod transition;
-pub mod unschedule;
 mod undialled;
 mod unknown;
+pub mod unschedule;
 pub mod webhooks;
 
 pub use crate::call::prompts;

@@ -32,5 +32,6 @@ mod stalled_keypress;
 mod stalled_start;
 mod state_machine;
 mod support;
+mod telnyx_contract;
 mod web_demo;
 mod webhooks;

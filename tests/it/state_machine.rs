@@ -135,6 +135,7 @@ async fn create(store: &Store, conn: &mut TestRedis, user: &str, setup: Setup) -
         method_id: METHOD,
         locale: "en-US",
         provider: ACCOUNT,
+        counted: "",
         ttl_secs: 600,
         retain_secs: 60,
         fraud_block_secs: if setup.fraud_block { 600 } else { 0 },

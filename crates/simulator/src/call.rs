@@ -64,10 +64,16 @@ pub fn place(
     let behaviour = shared.behaviour_for(&request.to);
     let chaos = behaviour.chaos.unwrap_or_default();
     let machine = phone.is_none() && behaviour.pickup == Pickup::Machine;
+    // Telnyx TeXML reports a machine as `AnsweredBy=machine`; Twilio and SignalWire as
+    // `machine_end_beep` after `DetectMessageEnd`-style detection.
+    let machine_word = match shared.options.dialect {
+        Dialect::Telnyx => "machine",
+        _ => "machine_end_beep",
+    };
     let answered_by =
         request
             .machine_detection
-            .then_some(if machine { "machine_end_beep" } else { "human" });
+            .then_some(if machine { machine_word } else { "human" });
     let call = ActiveCall {
         shared: Arc::clone(shared),
         slot,

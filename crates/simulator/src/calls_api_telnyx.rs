@@ -114,7 +114,10 @@ async fn create(
         to: to.to_owned(),
         from: from.to_owned(),
         url,
-        method: Method::parse_or_post(field("Method")),
+        // `UrlMethod` is the documented name (Twilio's `Method` is not a TeXML parameter and is
+        // ignored); without it the TeXML application's method applies, which the simulator
+        // takes to be POST.
+        method: Method::parse_or_post(field("UrlMethod")),
         status_callback,
         status_callback_method: Method::parse_or_post(field("StatusCallbackMethod")),
         status_callback_events: events,

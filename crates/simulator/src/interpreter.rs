@@ -95,6 +95,7 @@ pub async fn fetch(call: &ActiveCall, next: &Fetch) -> Result<Vec<Verb>, AppErro
     }
     let parsed = match call.shared.options.dialect {
         super::Dialect::Plivo => super::plivo_xml::parse(&answer.body),
+        super::Dialect::Telnyx => twiml::parse(&answer.body).map(super::texml::documented),
         _ => twiml::parse(&answer.body),
     };
     parsed.map_err(|e| AppError {

@@ -36,6 +36,7 @@ pub mod phone;
 mod plivo_xml;
 mod registry;
 mod signing;
+mod texml;
 pub mod transcript;
 pub mod twiml;
 mod webhook;

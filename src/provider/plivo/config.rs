@@ -30,6 +30,11 @@ impl KindKeys for PlivoKeys {
         Some(&self.api_base)
     }
 
+    /// `ring_timeout` and `time_limit` (docs/PROVIDERS.md#call-bounds-per-provider).
+    fn call_limits(&self) -> crate::provider::limits::CallLimits {
+        crate::provider::limits::CallLimits::PLIVO
+    }
+
     fn adapter(&self, account: &AccountCommon, locale: &str) -> Result<Arc<dyn Provider>, String> {
         Ok(Arc::new(Plivo::new(account, self, locale)?))
     }

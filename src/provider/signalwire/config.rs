@@ -27,6 +27,11 @@ impl KindKeys for SignalWireKeys {
         Some(&self.api_base)
     }
 
+    /// The compatibility API's `Timeout` and `TimeLimit` (docs/PROVIDERS.md#call-bounds-per-provider).
+    fn call_limits(&self) -> crate::provider::limits::CallLimits {
+        crate::provider::limits::CallLimits::SIGNALWIRE
+    }
+
     fn adapter(&self, account: &AccountCommon, locale: &str) -> Result<Arc<dyn Provider>, String> {
         Ok(Arc::new(SignalWire::new(account, self, locale)?))
     }

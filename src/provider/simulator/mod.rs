@@ -55,6 +55,17 @@ impl KindKeys for SimulatorKeys {
         Some(provider.twilio.account().request_timeout())
     }
 
+    /// The bounds of the provider whose dialect the carrier speaks.
+    fn call_limits(&self) -> super::limits::CallLimits {
+        use super::limits::CallLimits;
+        match self.dialect {
+            Dialect::Twilio => CallLimits::TWILIO,
+            Dialect::Signalwire => CallLimits::SIGNALWIRE,
+            Dialect::Telnyx => CallLimits::TELNYX,
+            Dialect::Plivo => CallLimits::PLIVO,
+        }
+    }
+
     fn build<'a>(
         &'a self,
         account: &'a AccountCommon,

@@ -72,8 +72,11 @@ struct ErrorSource {
     pointer: Option<String>,
 }
 
-/// Telnyx codes for a destination that is not a valid, dialable number (docs/PROVIDERS.md#telnyx-texml).
-pub const INVALID_NUMBER_CODES: [u32; 3] = [10016, 90010, 90011];
+/// Telnyx codes for a destination that is not a valid, dialable number
+/// (docs/PROVIDERS.md#telnyx-relied-on-behaviour): 10002 "Invalid phone number", 10016 "Phone
+/// number must be in +E.164 format", 90010/90011 (invalid destination). Never failed over: every
+/// account would refuse the same number.
+pub const INVALID_NUMBER_CODES: [u32; 4] = [10002, 10016, 90010, 90011];
 /// Telnyx codes for the operator's configuration: authentication (10009) and authorization
 /// (10010) failed.
 pub const MISCONFIGURED_CODES: [u32; 2] = [10009, 10010];
@@ -98,14 +101,16 @@ impl TelnyxClient {
 
 impl CallsApi for TelnyxClient {
     async fn create_call(&self, call: CallRequest<'_>) -> Result<String, ProviderError> {
+        // Only the parameter names of Telnyx's TeXML "Initiate an outbound call"
+        // (docs/PROVIDERS.md#telnyx-relied-on-behaviour): `UrlMethod`, not Twilio's `Method`;
+        // there is no `FallbackMethod` (the fallback uses the application's method).
         let mut body = json!({
             "ApplicationSid": self.application_sid,
             "To": call.to_e164,
             "From": self.bounds.from,
             "Url": call.answer_url,
-            "Method": "POST",
+            "UrlMethod": "POST",
             "FallbackUrl": call.fallback_url,
-            "FallbackMethod": "POST",
             "StatusCallback": call.status_url,
             "StatusCallbackMethod": "POST",
             "StatusCallbackEvent": "initiated ringing answered completed",
@@ -231,6 +236,10 @@ mod tests {
         let slow = br#"{"errors":[{"code":"10011","title":"Too many requests"}]}"#;
         let e = classify(StatusCode::BAD_REQUEST, slow);
         assert!(matches!(e, ProviderError::Throttled { code: 10011, .. }));
+        let invalid = br#"{"errors":[{"code":"10002","title":"Invalid phone number"}]}"#;
+        let e = classify(StatusCode::UNPROCESSABLE_ENTITY, invalid);
+        assert_eq!(e.reason(), FailureReason::InvalidNumber);
+        assert!(!e.fails_over());
         let other = br#"{"errors":[{"code":"10015","title":"Bad request"}]}"#;
         let e = classify(StatusCode::BAD_REQUEST, other);
         assert_eq!(e.reason(), FailureReason::ProviderRejected);

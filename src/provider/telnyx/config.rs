@@ -7,6 +7,7 @@ use serde::Deserialize;
 use super::Telnyx;
 use crate::config::Secret;
 use crate::provider::Provider;
+use crate::provider::limits::CallLimits;
 use crate::provider::registry::KindKeys;
 use crate::provider::settings::AccountCommon;
 
@@ -33,6 +34,12 @@ fn default_api_base() -> String {
 impl KindKeys for TelnyxKeys {
     fn api_base(&self) -> Option<&str> {
         Some(&self.api_base)
+    }
+
+    /// TeXML `Timeout` 5..=120 s, `TimeLimit` 30..=14,400 s
+    /// (docs/PROVIDERS.md#call-bounds-per-provider).
+    fn call_limits(&self) -> CallLimits {
+        CallLimits::TELNYX
     }
 
     fn adapter(&self, account: &AccountCommon, locale: &str) -> Result<Arc<dyn Provider>, String> {

@@ -13,6 +13,9 @@ use super::WebhookRequest;
 use super::dialect::{Dialect, DialectProvider};
 use super::settings::AccountCommon;
 use super::twilio::form::FormParams;
+use super::twilio::twiml::Twiml;
+use super::twilio::{answered_by_machine, progress};
+use super::{Refusal, Webhook};
 use client::TelnyxClient;
 use config::TelnyxKeys;
 
@@ -28,7 +31,12 @@ impl Telnyx {
         let client = TelnyxClient::new(account, config)?;
         let key = signature::public_key(&config.public_key)
             .map_err(|e| format!("providers.{}: {e}", account.name))?;
-        Self::with(&account.name, client, PublicKey(key), default_locale)
+        let markup = Twiml::with_templates(
+            default_locale,
+            include_str!("../../../twiml/gather_telnyx.xml"),
+            include_str!("../../../twiml/goodbye.xml"),
+        )?;
+        Self::with_markup(&account.name, client, PublicKey(key), markup)
     }
 }
 
@@ -50,6 +58,26 @@ impl Dialect for PublicKey {
         };
         signature::verify(&self.0, sig, ts, request.body, now_secs()).is_ok()
     }
+
+    /// Twilio's parameters, but answering-machine detection reports `AnsweredBy=machine`
+    /// (docs/PROVIDERS.md#telnyx-relied-on-behaviour) besides Twilio's `machine_*` and `fax`.
+    fn webhook(&self, params: &FormParams) -> Result<Webhook, Refusal> {
+        let call_id = params.get("CallSid").unwrap_or_default();
+        if call_id.is_empty() {
+            return Err(Refusal::MissingCallId);
+        }
+        Ok(Webhook {
+            call_id: call_id.to_owned(),
+            digits: params.get("Digits").unwrap_or_default().to_owned(),
+            progress: progress(params.get("CallStatus").unwrap_or_default()),
+            machine: is_machine(params.get("AnsweredBy").unwrap_or_default()),
+        })
+    }
+}
+
+/// `AnsweredBy` of a Telnyx TeXML call: `machine` (and Twilio's spellings, which TeXML mirrors).
+pub fn is_machine(answered_by: &str) -> bool {
+    answered_by.eq_ignore_ascii_case("machine") || answered_by_machine(answered_by)
 }
 
 fn now_secs() -> i64 {

@@ -40,6 +40,11 @@ impl KindKeys for TwilioKeys {
         Some(&self.api_base)
     }
 
+    /// `Timeout` up to 600 s, `TimeLimit` up to 14,400 s (docs/PROVIDERS.md#call-bounds-per-provider).
+    fn call_limits(&self) -> crate::provider::limits::CallLimits {
+        crate::provider::limits::CallLimits::TWILIO
+    }
+
     fn check(&self, key: &str) -> Result<(), String> {
         if self.api_key_sid.is_some() != self.api_key_secret.is_some() {
             return Err(format!("{key}.api_key_sid and api_key_secret go together"));
