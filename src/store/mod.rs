@@ -5,8 +5,8 @@
 mod audit;
 mod connection;
 pub mod delivery;
-pub mod idempotency;
 pub mod external_mfa;
+pub mod idempotency;
 mod keys;
 pub mod limits;
 pub mod methods;

@@ -49,6 +49,7 @@ impl SignalWire {
             api_key_sid: None,
             api_key_secret: None,
             auth_token_secondary: None,
+            webhook_shared_keys: Vec::new(),
             api_base: config.api_base.clone(),
         };
         Ok(Self {

@@ -5,6 +5,7 @@
 pub mod client;
 pub mod config;
 pub mod form;
+pub mod shared_key;
 pub mod signature;
 pub mod twiml;
 
@@ -32,6 +33,8 @@ pub struct Twilio {
     auth_token: Secret,
     /// Also accepted for webhook signatures during a token rotation.
     auth_token_secondary: Option<Secret>,
+    /// SharedKeys a webhook may name in `X-Twilio-Webhooks-Signature-Settings`.
+    shared_keys: Vec<shared_key::SharedKey>,
     twiml: Twiml,
 }
 
@@ -46,6 +49,7 @@ impl Twilio {
             client: TwilioClient::new(account, keys).map_err(|e| e.to_string())?,
             auth_token: keys.auth_token.clone(),
             auth_token_secondary: keys.auth_token_secondary.clone(),
+            shared_keys: keys.webhook_shared_keys.clone(),
             twiml: Twiml::new(default_locale)?,
         })
     }
@@ -109,9 +113,16 @@ impl Provider for Twilio {
         let signed_with = |token: &Secret| {
             signature::validate_form(token.expose(), signature, request.url, &pairs)
         };
-        if !signed_with(&self.auth_token)
-            && !self.auth_token_secondary.as_ref().is_some_and(signed_with)
-        {
+        let valid = match request.header(shared_key::SETTINGS_HEADER) {
+            Some(settings) => {
+                shared_key::validate(&self.shared_keys, settings, signature, request.url, &pairs)
+            }
+            None => {
+                signed_with(&self.auth_token)
+                    || self.auth_token_secondary.as_ref().is_some_and(signed_with)
+            }
+        };
+        if !valid {
             return Err(Refusal::BadSignature);
         }
         let call_id = params.get("CallSid").unwrap_or_default();
