@@ -25,6 +25,7 @@ mod process;
 mod providers;
 mod reconciliation;
 mod serving;
+mod shared_key;
 mod simulated;
 mod slow_body;
 mod soak;

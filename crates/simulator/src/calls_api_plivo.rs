@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -18,6 +18,7 @@ use subtle::ConstantTimeEq;
 use super::Shared;
 use super::call::{self, CallRequest};
 use super::calls_api::{http_url, is_e164};
+use super::transcript::CallStatus;
 use super::twiml::Method;
 
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -129,9 +130,13 @@ async fn create(
     (StatusCode::CREATED, Json(answer)).into_response()
 }
 
+/// `GET …/Call/{uuid}/?status=live` is the live-call endpoint: `call_status` while the call is
+/// up, 404 once it ended. `GET …/Call/{uuid}/` is the call record (once ended): `answer_time`,
+/// `end_time`, durations and the hangup cause, and no `call_status`.
 async fn fetch(
     State(shared): State<Arc<Shared>>,
     Path((auth_id, uuid)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     if !authenticate(&shared, &auth_id, &headers) {
@@ -140,12 +145,48 @@ async fn fetch(
     let Some(slot) = shared.registry.get(&uuid) else {
         return error(StatusCode::NOT_FOUND, "call not found");
     };
-    let status = slot.transcript().status;
-    let word = shared.options.dialect.status_word(status);
-    Json(
-        json!({ "api_id": api_id(), "call_uuid": uuid, "request_uuid": uuid, "call_status": word }),
-    )
+    let transcript = slot.transcript();
+    let status = transcript.status;
+    let live = query
+        .as_deref()
+        .is_some_and(|q| q.split('&').any(|p| p == "status=live"));
+    if live {
+        if status.is_final() {
+            return error(StatusCode::NOT_FOUND, "call not found");
+        }
+        let word = shared.options.dialect.status_word(status);
+        return Json(
+            json!({ "api_id": api_id(), "call_uuid": uuid, "request_uuid": uuid, "call_status": word }),
+        )
+        .into_response();
+    }
+    if !status.is_final() {
+        return error(StatusCode::NOT_FOUND, "call not found");
+    }
+    let answered = status == CallStatus::Completed;
+    let duration = transcript.duration_secs.unwrap_or(0);
+    Json(json!({
+        "api_id": api_id(),
+        "call_uuid": uuid,
+        "answer_time": answered.then_some("2026-01-01 00:00:00+00:00"),
+        "end_time": "2026-01-01 00:00:30+00:00",
+        "bill_duration": duration,
+        "call_duration": duration,
+        "hangup_cause_name": hangup_cause_name(status),
+        "hangup_source": "Callee",
+    }))
     .into_response()
+}
+
+/// The record's `hangup_cause_name` for a final status.
+fn hangup_cause_name(status: CallStatus) -> &'static str {
+    match status {
+        CallStatus::Busy => "Busy Line",
+        CallStatus::NoAnswer => "No Answer",
+        CallStatus::Canceled => "Cancelled",
+        CallStatus::Failed => "Unknown Error",
+        _ => "Normal Hangup",
+    }
 }
 
 async fn hang_up(

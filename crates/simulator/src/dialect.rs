@@ -16,7 +16,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::Sha256;
 
-use super::signing::twilio_signature;
+use super::signing::{twilio_shared_key_signature, twilio_signature};
 use super::transcript::CallStatus;
 use super::twiml::Method;
 
@@ -94,10 +94,26 @@ pub fn plivo_hangup_cause(status: CallStatus) -> &'static str {
 
 /// Signs webhooks as one provider account does.
 pub enum Signer {
-    Twilio { auth_token: String },
-    SignalWire { signing_key: String },
-    Telnyx { key: SigningKey },
-    Plivo { auth_token: String },
+    Twilio {
+        auth_token: String,
+    },
+    /// A Twilio account whose webhooks are signed with a SharedKey: the signature in
+    /// `X-Twilio-Signature` (HMAC-SHA256 when `algorithm` is `HMAC_SHA256`, else HMAC-SHA1),
+    /// announced by `X-Twilio-Webhooks-Signature-Settings: key=<key_id>,algorithm=<algorithm>`.
+    TwilioSharedKey {
+        key_id: String,
+        secret: String,
+        algorithm: String,
+    },
+    SignalWire {
+        signing_key: String,
+    },
+    Telnyx {
+        key: SigningKey,
+    },
+    Plivo {
+        auth_token: String,
+    },
 }
 
 impl Signer {
@@ -116,6 +132,23 @@ impl Signer {
                     "X-Twilio-Signature",
                     twilio_signature(auth_token, url, params),
                 )]
+            }
+            Signer::TwilioSharedKey {
+                key_id,
+                secret,
+                algorithm,
+            } => {
+                let sha256 = algorithm.eq_ignore_ascii_case("HMAC_SHA256");
+                vec![
+                    (
+                        "X-Twilio-Signature",
+                        twilio_shared_key_signature(secret, sha256, url, params),
+                    ),
+                    (
+                        "X-Twilio-Webhooks-Signature-Settings",
+                        format!("key={key_id},algorithm={algorithm}"),
+                    ),
+                ]
             }
             Signer::SignalWire { signing_key } => {
                 vec![(

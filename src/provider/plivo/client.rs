@@ -34,6 +34,40 @@ struct Answer {
     call_status: Option<String>,
     #[serde(default)]
     call_state: Option<String>,
+    /// The call record's (an ended call): set once it ended.
+    #[serde(default)]
+    end_time: Option<String>,
+    /// The call record's: set when the callee answered.
+    #[serde(default)]
+    answer_time: Option<String>,
+    #[serde(default)]
+    hangup_cause_name: Option<String>,
+}
+
+impl Answer {
+    /// The status word of a live call, or the one an ended call's record implies: answered
+    /// → `completed`; never answered → `busy` for a busy line, else `no-answer`.
+    fn status_word(self) -> String {
+        if let Some(word) = self.call_status.or(self.call_state) {
+            return word;
+        }
+        let present = |v: &Option<String>| v.as_deref().is_some_and(|t| !t.trim().is_empty());
+        if !present(&self.end_time) {
+            return String::new();
+        }
+        if present(&self.answer_time) {
+            return "completed".into();
+        }
+        let cause = self
+            .hangup_cause_name
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if cause.contains("busy") {
+            "busy".into()
+        } else {
+            "no-answer".into()
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -113,8 +147,9 @@ impl CallsApi for PlivoClient {
         }
     }
 
-    /// The call's status as Plivo words it (`ringing`, `in-progress`, … for a live call; the
-    /// record's `call_state` once it ended).
+    /// The call's status as Plivo words it: the live-call endpoint's `call_status` while the
+    /// call is up; once that is 404 (the call ended), what the call record implies
+    /// (docs/PROVIDERS.md#plivo-reconciliation).
     async fn call_status(&self, uuid: &str) -> Result<String, ProviderError> {
         let live = self.http.get(format!(
             "{}/Call/{}/?status=live",
@@ -130,7 +165,7 @@ impl CallsApi for PlivoClient {
             }
             other => other?,
         };
-        Ok(answer.call_status.or(answer.call_state).unwrap_or_default())
+        Ok(answer.status_word())
     }
 }
 
@@ -189,6 +224,31 @@ pub fn classify(status: StatusCode, body: &[u8]) -> ProviderError {
 mod tests {
     use super::*;
     use crate::provider::CallRefusal;
+
+    fn word(json: &str) -> String {
+        serde_json::from_str::<Answer>(json).unwrap().status_word()
+    }
+
+    #[test]
+    fn an_ended_calls_record_implies_its_status() {
+        let live = r#"{"call_uuid":"u","call_status":"in-progress"}"#;
+        assert_eq!(word(live), "in-progress");
+        let answered = r#"{"answer_time":"2026-01-01 00:00:01+00:00","end_time":"2026-01-01 00:00:31+00:00","hangup_cause_name":"Normal Hangup","bill_duration":30}"#;
+        assert_eq!(word(answered), "completed");
+        let unanswered = r#"{"answer_time":null,"end_time":"2026-01-01 00:00:31+00:00","hangup_cause_name":"No Answer","bill_duration":0}"#;
+        assert_eq!(word(unanswered), "no-answer");
+        let busy = r#"{"answer_time":null,"end_time":"2026-01-01 00:00:31+00:00","hangup_cause_name":"Busy Line"}"#;
+        assert_eq!(word(busy), "busy");
+        assert_eq!(word(r#"{"call_uuid":"u"}"#), "");
+        assert_eq!(
+            super::super::progress(&word(unanswered), ""),
+            crate::provider::CallProgress::NoAnswer
+        );
+        assert_eq!(
+            super::super::progress(&word(answered), ""),
+            crate::provider::CallProgress::Completed
+        );
+    }
 
     #[test]
     fn plivo_errors_map_to_neutral_reasons() {

@@ -60,6 +60,7 @@ impl SignalWire {
             api_key_sid: None,
             api_key_secret: None,
             auth_token_secondary: None,
+            webhook_shared_keys: Vec::new(),
             api_base: config.api_base.clone(),
         };
         let client = TwilioClient::new(account, &rest).map_err(|e| e.to_string())?;

@@ -126,6 +126,7 @@ impl SimulatorKeys {
                     api_key_sid: None,
                     api_key_secret: None,
                     auth_token_secondary: None,
+                    webhook_shared_keys: Vec::new(),
                     api_base,
                 },
                 locale,

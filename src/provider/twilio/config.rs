@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::Twilio;
+use super::shared_key::SharedKey;
 use crate::config::Secret;
 use crate::provider::Provider;
 use crate::provider::registry::KindKeys;
@@ -27,6 +28,10 @@ pub struct TwilioKeys {
     /// A second auth token also accepted for webhook signatures (during a rotation).
     #[serde(default)]
     pub auth_token_secondary: Option<Secret>,
+    /// SharedKeys webhooks may be signed with instead of the auth token (several during a
+    /// rotation); a request names its key in `X-Twilio-Webhooks-Signature-Settings`.
+    #[serde(default)]
+    pub webhook_shared_keys: Vec<SharedKey>,
     #[serde(default = "default_api_base")]
     pub api_base: String,
 }
@@ -48,6 +53,20 @@ impl KindKeys for TwilioKeys {
     fn check(&self, key: &str) -> Result<(), String> {
         if self.api_key_sid.is_some() != self.api_key_secret.is_some() {
             return Err(format!("{key}.api_key_sid and api_key_secret go together"));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for shared in &self.webhook_shared_keys {
+            if shared.id.trim().is_empty() || shared.secret.expose().is_empty() {
+                return Err(format!(
+                    "{key}.webhook_shared_keys: every key needs an id and a secret"
+                ));
+            }
+            if !ids.insert(shared.id.as_str()) {
+                return Err(format!(
+                    "{key}.webhook_shared_keys: the id {:?} appears twice",
+                    shared.id
+                ));
+            }
         }
         Ok(())
     }

@@ -5,6 +5,7 @@
 pub mod client;
 pub mod config;
 pub mod form;
+pub mod shared_key;
 pub mod signature;
 pub mod twiml;
 
@@ -31,6 +32,7 @@ impl Twilio {
         let tokens = AuthTokens {
             primary: keys.auth_token.clone(),
             secondary: keys.auth_token_secondary.clone(),
+            shared_keys: keys.webhook_shared_keys.clone(),
         };
         Self::with(&account.name, client, tokens, default_locale)
     }
@@ -41,6 +43,8 @@ impl Twilio {
 pub struct AuthTokens {
     primary: Secret,
     secondary: Option<Secret>,
+    /// SharedKeys a webhook may name in `X-Twilio-Webhooks-Signature-Settings`.
+    shared_keys: Vec<shared_key::SharedKey>,
 }
 
 impl Dialect for AuthTokens {
@@ -56,7 +60,12 @@ impl Dialect for AuthTokens {
         let signed_with = |token: &Secret| {
             signature::validate_form(token.expose(), signature, request.url, &pairs)
         };
-        signed_with(&self.primary) || self.secondary.as_ref().is_some_and(signed_with)
+        match request.header(shared_key::SETTINGS_HEADER) {
+            Some(settings) => {
+                shared_key::validate(&self.shared_keys, settings, signature, request.url, &pairs)
+            }
+            None => signed_with(&self.primary) || self.secondary.as_ref().is_some_and(signed_with),
+        }
     }
 }
 

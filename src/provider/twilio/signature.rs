@@ -1,21 +1,44 @@
-//! Twilio request validation (`X-Twilio-Signature`): HMAC-SHA1 over the URL and the sorted
-//! form parameters, Base64-encoded. See docs/PROVIDERS.md#twilio-signature and the official vectors in
+//! Twilio request validation (`X-Twilio-Signature`): HMAC-SHA1 (or, with a SharedKey,
+//! HMAC-SHA256) over the URL and the sorted form parameters, Base64-encoded. See docs/PROVIDERS.md#twilio-signature and the official vectors in
 //! `tests/fixtures/provider_vectors.json`.
 
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
+use sha2::Sha256;
 use subtle::{Choice, ConstantTimeEq};
 
 /// The signature Twilio sends for a request to `url` with form `params`: keys sorted by byte
 /// order; for a repeated key its distinct values sorted; `key + value` appended to the URL.
 pub fn compute_signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
-    signature_of(auth_token, url, params)
+    signature_of(Algorithm::HmacSha1, auth_token, url, params)
+}
+
+/// The MAC a signature is made with: the auth token's HMAC-SHA1, or what a SharedKey's
+/// `X-Twilio-Webhooks-Signature-Settings` names (docs/PROVIDERS.md#twilio-sharedkey).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    HmacSha1,
+    HmacSha256,
+}
+
+impl Algorithm {
+    /// `HMAC_SHA1` or `HMAC_SHA256`, in any letter case (as twilio-python compares them).
+    pub fn from_name(name: &str) -> Option<Self> {
+        if name.eq_ignore_ascii_case("HMAC_SHA1") {
+            Some(Self::HmacSha1)
+        } else if name.eq_ignore_ascii_case("HMAC_SHA256") {
+            Some(Self::HmacSha256)
+        } else {
+            None
+        }
+    }
 }
 
 /// [`compute_signature`] for owned or borrowed pairs (the webhook's are borrowed).
 fn signature_of<K: AsRef<str>, V: AsRef<str>>(
-    auth_token: &str,
+    algorithm: Algorithm,
+    key: &str,
     url: &str,
     params: &[(K, V)],
 ) -> String {
@@ -25,13 +48,25 @@ fn signature_of<K: AsRef<str>, V: AsRef<str>>(
         .collect();
     pairs.sort_unstable();
     pairs.dedup();
-    let mut mac = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC takes any key");
-    mac.update(url.as_bytes());
+    let mut signed = String::from(url);
     for (k, v) in pairs {
-        mac.update(k.as_bytes());
-        mac.update(v.as_bytes());
+        signed.push_str(k);
+        signed.push_str(v);
     }
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    let digest = match algorithm {
+        Algorithm::HmacSha1 => {
+            let mut mac = Hmac::<Sha1>::new_from_slice(key.as_bytes()).expect("HMAC takes any key");
+            mac.update(signed.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+        Algorithm::HmacSha256 => {
+            let mut mac =
+                Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key");
+            mac.update(signed.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+    };
+    base64::engine::general_purpose::STANDARD.encode(digest)
 }
 
 /// Whether `signature` (the `X-Twilio-Signature` header) is Twilio's signature for a
@@ -45,10 +80,21 @@ pub fn validate_form<K: AsRef<str>, V: AsRef<str>>(
     url: &str,
     params: &[(K, V)],
 ) -> bool {
+    validate_form_with(Algorithm::HmacSha1, auth_token, signature, url, params)
+}
+
+/// [`validate_form`] with the MAC `algorithm` keyed with `key` (a SharedKey's secret).
+pub fn validate_form_with<K: AsRef<str>, V: AsRef<str>>(
+    algorithm: Algorithm,
+    key: &str,
+    signature: &str,
+    url: &str,
+    params: &[(K, V)],
+) -> bool {
     if signature.is_empty() {
         return false;
     }
-    any_candidate_matches(auth_token, signature, url, params)
+    any_candidate_matches(algorithm, key, signature, url, params)
 }
 
 /// Tries the URL as received first (what a correctly configured `public_url` gives: one HMAC
@@ -57,13 +103,14 @@ pub fn validate_form<K: AsRef<str>, V: AsRef<str>>(
 /// failing request always pays for every candidate, so the time taken does not reveal which
 /// variant came closest.
 fn any_candidate_matches<K: AsRef<str>, V: AsRef<str>>(
-    auth_token: &str,
+    algorithm: Algorithm,
+    key: &str,
     signature: &str,
     url: &str,
     params: &[(K, V)],
 ) -> bool {
     let matches = |candidate: &str| -> Choice {
-        signature_of(auth_token, candidate, params)
+        signature_of(algorithm, key, candidate, params)
             .as_bytes()
             .ct_eq(signature.as_bytes())
     };
