@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# External MFA benchmark (issue 18): 200 concurrent authorization POSTs (hint validation, sign-in
+# External MFA benchmark: 200 concurrent authorization POSTs (hint validation, sign-in
 # state, the call started through the lifecycle) against one callverify; target p99 < 50 ms and
-# no Entra JWKS fetch during the load. See docs/PERFORMANCE.md#external-mfa-the-authorization-post-issue-18.
+# no Entra JWKS fetch during the load. See docs/PERFORMANCE.md#external-mfa-the-authorization-post.
 #
 #   bench/external-mfa-authorize.sh [--signins N] [--redis URL]
 #

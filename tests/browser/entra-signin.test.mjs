@@ -1,4 +1,4 @@
-// "Sign in with Entra (simulated)" in headless chromium (issue 18): the demo's fake Entra page
+// "Sign in with Entra (simulated)" in headless chromium: the demo's fake Entra page
 // auto-posts to callverify's External MFA authorization endpoint, callverify's calling page
 // appears, # is pressed on the virtual phone, and the form posted back to the redirect URI is
 // captured and checked; then the Dutch page, and Cancel. Run by tests/browser/run.sh after
