@@ -473,7 +473,17 @@ pub(super) async fn cancel(
     };
     let done = "access_denied|canceled by the user";
     match state.store.end_signin(&id, done).await {
-        Ok(true) => ended(&mfa, &c.record, done),
+        Ok(true) => {
+            // The call ends too (the provider hangs it up, the user's live slot is freed), so a
+            // new sign-in can call at once. A call that already ended is left as it ended.
+            let call = c.stored.verification.as_deref();
+            if let Some(vf) = call.and_then(|v| VerificationId::parse(v).ok())
+                && let Err(error) = crate::verification::cancel::cancel(&state.flow, &vf).await
+            {
+                tracing::debug!(verification = %vf, %error, "sign-in canceled; its call was not");
+            }
+            ended(&mfa, &c.record, done)
+        }
         Ok(false) => match current(&state, &id).await {
             Ok(Some(again)) => ended(
                 &mfa,

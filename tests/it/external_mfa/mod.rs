@@ -447,6 +447,20 @@ async fn cancel_is_access_denied_and_yields_no_id_token() {
         field(&fields, "id_token").is_none(),
         "a canceled sign-in never yields an id_token"
     );
+    // The canceled call was ended and the user's live slot freed: a new sign-in calls at once.
+    let before = s.calls();
+    let hint = s.entra.sign(&s.entra.hint(OID));
+    let again = s
+        .authorize(&entra::request_fields(&hint, "n-cancel-2"))
+        .await;
+    assert!(
+        again
+            .attribute("id=\"signin\"", "data-status-url")
+            .is_some(),
+        "a new sign-in after a cancel is a calling page"
+    );
+    s.follow(&again).await;
+    assert_eq!(s.calls(), before + 1, "the new sign-in placed its call");
 }
 
 #[tokio::test]
