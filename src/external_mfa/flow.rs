@@ -311,6 +311,31 @@ pub(super) async fn status(
     }
 }
 
+/// The site and the sign-in `id` of `tenant` for a button's POST, or the page that says why not
+/// (no such issuer, an expired or foreign sign-in, Redis not answering).
+async fn tenant_signin(
+    state: &AppState,
+    tenant: &str,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<(std::sync::Arc<ExternalMfa>, Current), Box<Response>> {
+    let lang = page::language(headers);
+    let mfa = site_of(state, tenant, lang)?;
+    match current(state, id).await {
+        Ok(Some(c)) if c.record.tenant == tenant => Ok((mfa, c)),
+        Ok(_) => Err(Box::new(mfa.pages.problem(
+            StatusCode::BAD_REQUEST,
+            lang,
+            "this sign-in has expired",
+        ))),
+        Err(_) => Err(Box::new(mfa.pages.problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            lang,
+            "try again shortly",
+        ))),
+    }
+}
+
 /// `POST …/finish`: end the sign-in as its call ended — the id_token after an approval (once),
 /// else an OAuth error; a call still going shows the calling page again.
 pub(super) async fn finish(
@@ -319,22 +344,9 @@ pub(super) async fn finish(
     headers: HeaderMap,
 ) -> Response {
     let lang = page::language(&headers);
-    let mfa = match site_of(&state, &tenant, lang) {
-        Ok(mfa) => mfa,
+    let (mfa, c) = match tenant_signin(&state, &tenant, &id, &headers).await {
+        Ok(found) => found,
         Err(page) => return *page,
-    };
-    let c = match current(&state, &id).await {
-        Ok(Some(c)) if c.record.tenant == tenant => c,
-        Ok(_) => {
-            return mfa
-                .pages
-                .problem(StatusCode::BAD_REQUEST, lang, "this sign-in has expired");
-        }
-        Err(_) => {
-            return mfa
-                .pages
-                .problem(StatusCode::SERVICE_UNAVAILABLE, lang, "try again shortly");
-        }
     };
     if let Some(done) = &c.stored.done {
         return ended(&mfa, &c.record, done);
@@ -454,22 +466,9 @@ pub(super) async fn cancel(
     headers: HeaderMap,
 ) -> Response {
     let lang = page::language(&headers);
-    let mfa = match site_of(&state, &tenant, lang) {
-        Ok(mfa) => mfa,
+    let (mfa, c) = match tenant_signin(&state, &tenant, &id, &headers).await {
+        Ok(found) => found,
         Err(page) => return *page,
-    };
-    let c = match current(&state, &id).await {
-        Ok(Some(c)) if c.record.tenant == tenant => c,
-        Ok(_) => {
-            return mfa
-                .pages
-                .problem(StatusCode::BAD_REQUEST, lang, "this sign-in has expired");
-        }
-        Err(_) => {
-            return mfa
-                .pages
-                .problem(StatusCode::SERVICE_UNAVAILABLE, lang, "try again shortly");
-        }
     };
     let done = "access_denied|canceled by the user";
     match state.store.end_signin(&id, done).await {
