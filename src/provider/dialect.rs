@@ -52,8 +52,13 @@ pub trait Dialect: Send + Sync + 'static {
             call_id: call_id.to_owned(),
             digits: params.get("Digits").unwrap_or_default().to_owned(),
             progress: progress(params.get("CallStatus").unwrap_or_default()),
-            machine: answered_by_machine(params.get("AnsweredBy").unwrap_or_default()),
+            machine: self.is_machine(params.get("AnsweredBy").unwrap_or_default()),
         })
+    }
+
+    /// Whether `AnsweredBy` names a machine (default: Twilio's `machine_*` and `fax`).
+    fn is_machine(&self, answered_by: &str) -> bool {
+        answered_by_machine(answered_by)
     }
 
     /// A call's status as the Calls API words it, in neutral terms (default: Twilio's).

@@ -12,10 +12,9 @@ use ed25519_dalek::VerifyingKey;
 use super::WebhookRequest;
 use super::dialect::{Dialect, DialectProvider};
 use super::settings::AccountCommon;
+use super::twilio::answered_by_machine;
 use super::twilio::form::FormParams;
 use super::twilio::twiml::Twiml;
-use super::twilio::{answered_by_machine, progress};
-use super::{Refusal, Webhook};
 use client::TelnyxClient;
 use config::TelnyxKeys;
 
@@ -59,19 +58,10 @@ impl Dialect for PublicKey {
         signature::verify(&self.0, sig, ts, request.body, now_secs()).is_ok()
     }
 
-    /// Twilio's parameters, but answering-machine detection reports `AnsweredBy=machine`
+    /// Answering-machine detection reports `AnsweredBy=machine`
     /// (docs/PROVIDERS.md#telnyx-relied-on-behaviour) besides Twilio's `machine_*` and `fax`.
-    fn webhook(&self, params: &FormParams) -> Result<Webhook, Refusal> {
-        let call_id = params.get("CallSid").unwrap_or_default();
-        if call_id.is_empty() {
-            return Err(Refusal::MissingCallId);
-        }
-        Ok(Webhook {
-            call_id: call_id.to_owned(),
-            digits: params.get("Digits").unwrap_or_default().to_owned(),
-            progress: progress(params.get("CallStatus").unwrap_or_default()),
-            machine: is_machine(params.get("AnsweredBy").unwrap_or_default()),
-        })
+    fn is_machine(&self, answered_by: &str) -> bool {
+        is_machine(answered_by)
     }
 }
 
