@@ -19,30 +19,10 @@ use crate::support::{Options, PORTAL_KEY, TestServer, unique_prefix};
 
 const SIMULATED: &str = "[provider.simulator]\ntime_scale = 0.01\n";
 
-async fn wait_for_end(server: &TestServer, id: &str) -> Value {
-    let mut v = server.verification(id).await;
-    for _ in 0..20 {
-        if !matches!(
-            v["status"].as_str(),
-            Some("calling" | "ringing" | "answered")
-        ) {
-            break;
-        }
-        let (_, next) = server
-            .get_json(
-                PORTAL_KEY,
-                &format!("/v1/tenants/contoso/verifications/{id}?wait=5"),
-            )
-            .await;
-        v = next;
-    }
-    v
-}
-
 async fn register_and_wait(server: &TestServer, user: &str, number: &str) -> Value {
     let (status, body) = server.register(user, number).await;
     assert_eq!(status, 202, "{body}");
-    wait_for_end(server, body["id"].as_str().unwrap()).await
+    server.wait_for_end(body["id"].as_str().unwrap()).await
 }
 
 #[tokio::test]
@@ -546,7 +526,7 @@ from = "+15005550006"
             "{dialect}: no failover"
         );
         // The call the provider placed after all reports back, binds, and approves.
-        let v = wait_for_end(&server, body["id"].as_str().unwrap()).await;
+        let v = server.wait_for_end(body["id"].as_str().unwrap()).await;
         assert_eq!(v["status"], "approved", "{dialect}: {v}");
         assert_eq!(v["provider"], "first", "{dialect}");
         assert_eq!(backup.hits.load(Ordering::SeqCst), 0, "{dialect}");

@@ -12,29 +12,9 @@ use base64::Engine;
 use callverify_simulator::Behaviour;
 use serde_json::{Value, json};
 
-use crate::support::{Options, PORTAL_KEY, TestServer};
+use crate::support::{Options, TestServer};
 
 const TELNYX_SIMULATED: &str = "[provider.simulator]\ntime_scale = 0.01\n[[providers]]\nname = \"sim-telnyx\"\nkind = \"simulator\"\ndialect = \"telnyx\"\nmachine_detection = \"enable\"\n";
-
-async fn wait_for_end(server: &TestServer, id: &str) -> Value {
-    let mut v = server.verification(id).await;
-    for _ in 0..20 {
-        if !matches!(
-            v["status"].as_str(),
-            Some("calling" | "ringing" | "answered")
-        ) {
-            break;
-        }
-        let (_, next) = server
-            .get_json(
-                PORTAL_KEY,
-                &format!("/v1/tenants/contoso/verifications/{id}?wait=5"),
-            )
-            .await;
-        v = next;
-    }
-    v
-}
 
 async fn telnyx_server() -> TestServer {
     TestServer::start_with(
@@ -54,7 +34,7 @@ async fn pound_reaches_callverify_under_telnyx_documented_gather_rules() {
     simulator.script("+14255551234", Behaviour::presses(["#"]));
     let (status, body) = server.register("amy", "+14255551234").await;
     assert_eq!(status, 202, "{body}");
-    let v = wait_for_end(&server, body["id"].as_str().unwrap()).await;
+    let v = server.wait_for_end(body["id"].as_str().unwrap()).await;
     assert_eq!(v["status"], "approved", "{v}");
     let call = simulator.calls_to("+14255551234").pop().unwrap();
     let t = simulator
@@ -71,7 +51,7 @@ async fn a_telnyx_answering_machine_ends_voicemail() {
     simulator.script("+14255551235", Behaviour::voicemail());
     let (status, body) = server.register("bob", "+14255551235").await;
     assert_eq!(status, 202, "{body}");
-    let v = wait_for_end(&server, body["id"].as_str().unwrap()).await;
+    let v = server.wait_for_end(body["id"].as_str().unwrap()).await;
     assert_eq!(
         (&v["status"], &v["reason"]),
         (&json!("failed"), &json!("voicemail")),

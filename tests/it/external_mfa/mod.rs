@@ -8,7 +8,7 @@ pub mod entra;
 use callverify_simulator::Behaviour;
 use serde_json::{Value, json};
 
-use crate::support::{Options, PORTAL_KEY, TestServer};
+use crate::support::{Options, TestServer};
 use entra::{FakeEntra, Page, RsaKey, field};
 
 const OID: &str = "00000000-0000-0000-0000-0000000000a1";
@@ -62,27 +62,8 @@ impl Setup {
         self.simulator().script(NUMBER, Behaviour::presses(["#"]));
         let (status, body) = self.server.register(oid, NUMBER).await;
         assert_eq!(status, 202, "{body}");
-        let end = self.wait_end(body["id"].as_str().unwrap()).await;
+        let end = self.server.wait_for_end(body["id"].as_str().unwrap()).await;
         assert_eq!(end["status"], "approved", "{end}");
-    }
-
-    async fn wait_end(&self, id: &str) -> Value {
-        for _ in 0..20 {
-            let (_, v) = self
-                .server
-                .get_json(
-                    PORTAL_KEY,
-                    &format!("/v1/tenants/contoso/verifications/{id}?wait=5"),
-                )
-                .await;
-            if !matches!(
-                v["status"].as_str(),
-                Some("calling" | "ringing" | "answered")
-            ) {
-                return v;
-            }
-        }
-        panic!("the verification did not end");
     }
 
     fn calls(&self) -> usize {

@@ -429,6 +429,27 @@ portal_keys_sha256 = ["{other}"]
         .await
     }
 
+    /// The verification once it ended (follows it by long-poll; as it stands after ~100 s).
+    pub async fn wait_for_end(&self, id: &str) -> Value {
+        let mut v = self.verification(id).await;
+        for _ in 0..20 {
+            if !matches!(
+                v["status"].as_str(),
+                Some("calling" | "ringing" | "answered")
+            ) {
+                break;
+            }
+            let (_, next) = self
+                .get_json(
+                    PORTAL_KEY,
+                    &format!("/v1/tenants/contoso/verifications/{id}?wait=5"),
+                )
+                .await;
+            v = next;
+        }
+        v
+    }
+
     pub async fn verification(&self, id: &str) -> Value {
         let (status, body) = self
             .get_json(
