@@ -17,24 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-work=$(mktemp -d)
-server_pid=""
-prefix="clients-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
-redis_url="${CALLVERIFY__REDIS__URL:-redis://127.0.0.1:6379}"
-cleanup() {
-  if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  if [[ -n "${venv:-}" ]] && "$venv/bin/python" -c 'import redis' 2>/dev/null; then
-    "$venv/bin/python" - "$redis_url" "$prefix" <<'EOF' || true
-import sys, redis
-r = redis.Redis.from_url(sys.argv[1])
-keys = list(r.scan_iter(match=sys.argv[2] + ":*", count=1000))
-for i in range(0, len(keys), 500):
-    r.delete(*keys[i:i + 500])
-EOF
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/lib/throwaway-run.sh
+source scripts/lib/throwaway-run.sh clients
 
 # Tools, pinned: a new generator release is taken on purpose, not by accident.
 venv="${CLIENTS_VENV:-}"
