@@ -301,8 +301,11 @@ async fn dial_accounts(
                 let since = std::time::Instant::now();
                 let placed = flow.transition_settled(id, "", &call_id, Event::Placed, since);
                 let placed = placed.await?;
-                if placed.status == Some(crate::verification::Status::Canceled) {
-                    // Canceled while the call was being placed: end it now that it has an id.
+                // Canceled while the call was being placed: end it now that it has an id (a
+                // call placed without one cannot be named; it hears "no longer valid").
+                if placed.status == Some(crate::verification::Status::Canceled)
+                    && !call_id.is_empty()
+                {
                     if let Err(error) = account.provider.end_call(&call_id).await {
                         tracing::warn!(verification = %id, provider = name, %error, "canceled call not ended by the provider");
                     }
