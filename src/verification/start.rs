@@ -305,10 +305,9 @@ async fn dial_accounts(
                 // call placed without one cannot be named; it hears "no longer valid").
                 if placed.status == Some(crate::verification::Status::Canceled)
                     && !call_id.is_empty()
+                    && let Err(error) = account.provider.end_call(&call_id).await
                 {
-                    if let Err(error) = account.provider.end_call(&call_id).await {
-                        tracing::warn!(verification = %id, provider = name, %error, "canceled call not ended by the provider");
-                    }
+                    tracing::warn!(verification = %id, provider = name, %error, "canceled call not ended by the provider");
                 }
                 tracing::info!(verification = %id, purpose = purpose.as_str(), provider = name, to = %phone::mask_e164(e164), "call placed");
                 crate::ops::metrics::provider_call(name, "placed");

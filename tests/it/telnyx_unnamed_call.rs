@@ -152,5 +152,9 @@ async fn a_telnyx_call_without_an_id_that_never_reports_back_ends_without_asking
     );
     // Telnyx heard only the create: nobody asked it about a call without an id.
     let requests = seen.lock().unwrap().clone();
-    assert_eq!(requests, ["POST /v2/texml/Accounts/acc/Calls"], "{requests:?}");
+    assert_eq!(
+        requests,
+        ["POST /v2/texml/Accounts/acc/Calls"],
+        "{requests:?}"
+    );
 }
