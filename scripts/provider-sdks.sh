@@ -8,7 +8,7 @@
 # the SDK's own signing helper (Twilio RequestValidator, with the auth token and with a
 # SharedKey; Plivo's V3 signature helpers; Telnyx: Ed25519 with a test key, checked first by the
 # SDK's own verifier). Each must approve the verification; a wrong signature must be a 403 that
-# changes nothing. About a minute, most of it the install.
+# changes nothing. About two minutes, most of it the install.
 #
 # Usage: scripts/with-redis.sh scripts/provider-sdks.sh
 #   PROVIDER_SDKS_VENV=DIR  reuse a virtual environment that has the SDKs (else a throwaway one
