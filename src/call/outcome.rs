@@ -29,8 +29,9 @@ pub enum FailureReason {
     NumberNotAllowedByProvider,
     /// The provider says the number is not a valid destination.
     InvalidNumber,
-    /// Whether the provider placed the call is unknown (timeout, 5xx, unreadable answer) and no
-    /// call reported back within the ring timeout plus a margin.
+    /// Whether the provider placed the call is unknown (timeout, 5xx, unreadable answer), or it
+    /// placed the call without naming it, and no call reported back within the ring timeout
+    /// plus a margin.
     ProviderUnknown,
     /// Answering-machine detection found a machine or a fax; nothing was read out.
     Voicemail,

@@ -17,7 +17,8 @@ use crate::call::prompts::Answer;
 
 /// A provider's Calls API: place, end and read a call.
 pub trait CallsApi: Send + Sync + 'static {
-    /// Places the call; returns the provider's call id. Timed and counted.
+    /// Places the call; returns the provider's call id (empty: placed, not named; see
+    /// `Provider::place_call`). Timed and counted.
     fn create_call(
         &self,
         call: CallRequest<'_>,

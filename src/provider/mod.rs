@@ -239,7 +239,9 @@ pub trait Provider: Send + Sync + 'static {
     /// The account's name, as it appears in webhook URLs.
     fn name(&self) -> &str;
 
-    /// Asks the provider to place `call`; returns the provider's call id.
+    /// Asks the provider to place `call`; returns the provider's call id, or an empty string
+    /// when the provider placed the call without naming it (Telnyx TeXML's documented create
+    /// answer): the call is then bound by the first signed callback for its verification.
     fn place_call<'a>(
         &'a self,
         call: CallRequest<'a>,

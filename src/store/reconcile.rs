@@ -20,6 +20,9 @@ pub struct ReconcileView {
     pub settle_at_ms: Option<i64>,
     /// When placing the call ended with an unknown outcome (Unix seconds).
     pub uncertain_at: Option<i64>,
+    /// When the provider placed the call without naming it (Unix seconds): its first callback
+    /// binds the call id.
+    pub placed_at: Option<i64>,
     /// The end's portal events are still owed (`announce`, set by `transition.lua`).
     pub announce: bool,
 }
@@ -137,6 +140,7 @@ impl Store {
                 "settle_at",
                 "uncertain_at",
                 "announce",
+                "placed_at",
             ])
             .query_async(&mut self.conn())
             .await?;
@@ -155,6 +159,7 @@ impl Store {
             settle_at_ms: num(next()),
             uncertain_at: num(next()),
             announce: next().is_some(),
+            placed_at: num(next()),
         }))
     }
 }

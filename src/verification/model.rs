@@ -18,7 +18,8 @@
 //! 4. **Time first.** Past its expiry an open verification ends `expired` / `expired` (`Gone`);
 //!    past a pending hang-up's grace it ends `failed` / `hung_up` (then rule 3's closing).
 //! 5. **Then the input:**
-//!    - `placed`, `settle`, `uncertain`: nothing more (`Ok`).
+//!    - `placed`, `settle`, `uncertain`: nothing more (`Ok`); a `placed` without a call id only
+//!      notes when (`placed_at`, for reconciliation), its first callback binds the id.
 //!    - `cancel`: ends `canceled` / `canceled`.
 //!    - `refused(reason)`: ends `failed` / `reason` unless a call is bound (a call that reported
 //!      back was placed).

@@ -10,7 +10,8 @@
 //! the lease runs out, so the work is shared and survives restarts.
 //!
 //! A check: apply what is due by time (`Event::Settle`: a hang-up past its grace, an expiry);
-//! with no call bound, end `provider_unknown` past the ring timeout plus
+//! with no call bound (an unknown placement outcome, or a call placed without an id), end
+//! `provider_unknown` past the ring timeout plus
 //! `verification.unknown_outcome_margin_secs`; otherwise read the call's progress from the
 //! provider and apply it if the call is over (through the same guarded transition as a status
 //! callback). Counted in `callverify_reconciliations_total{outcome}`.
@@ -222,17 +223,20 @@ impl CallFlow {
         }
         let Some(call_sid) = view.call_sid else {
             if view.uncertain_at.is_none()
+                && view.placed_at.is_none()
                 && let Some(checked) = self.release_if_undialled(&vid).await?
             {
                 return Ok(checked);
             }
-            // The provider's answer to "place the call" was unknown: the first call that
-            // reports back binds; past the ring timeout plus a margin, none will.
-            // Counted from the unknown answer; while the placement may still be in flight (or
-            // its instance died during it), from the longest it can take.
+            // No call id to read the call by (the provider's answer to "place the call" was
+            // unknown, or it placed the call without naming it): the first call that reports
+            // back binds; past the ring timeout plus a margin, none will. Counted from the
+            // answer; while the placement may still be in flight (or its instance died during
+            // it), from the longest it can take. The provider is never asked about "no id".
             let settings = &self.settings;
             let placed_by = view
-                .uncertain_at
+                .placed_at
+                .or(view.uncertain_at)
                 .unwrap_or_else(|| view.created_at + settings.placement_ms.div_ceil(1000) as i64);
             let deadline = placed_by
                 + i64::from(settings.ring_timeout_secs)
@@ -242,8 +246,11 @@ impl CallFlow {
                 store.schedule_reconcile(&vid, wait as u64, false).await?;
                 return Ok(Checked::Open);
             }
-            let detail =
-                "the provider's answer to placing the call was unknown, and no call reported back";
+            let detail = if view.placed_at.is_some() {
+                "the provider placed the call without naming it, and no call reported back"
+            } else {
+                "the provider's answer to placing the call was unknown, and no call reported back"
+            };
             let event = Event::Refused {
                 reason: FailureReason::ProviderUnknown,
                 detail,

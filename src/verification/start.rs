@@ -301,11 +301,13 @@ async fn dial_accounts(
                 let since = std::time::Instant::now();
                 let placed = flow.transition_settled(id, "", &call_id, Event::Placed, since);
                 let placed = placed.await?;
-                if placed.status == Some(crate::verification::Status::Canceled) {
-                    // Canceled while the call was being placed: end it now that it has an id.
-                    if let Err(error) = account.provider.end_call(&call_id).await {
-                        tracing::warn!(verification = %id, provider = name, %error, "canceled call not ended by the provider");
-                    }
+                // Canceled while the call was being placed: end it now that it has an id (a
+                // call placed without one cannot be named; it hears "no longer valid").
+                if placed.status == Some(crate::verification::Status::Canceled)
+                    && !call_id.is_empty()
+                    && let Err(error) = account.provider.end_call(&call_id).await
+                {
+                    tracing::warn!(verification = %id, provider = name, %error, "canceled call not ended by the provider");
                 }
                 tracing::info!(verification = %id, purpose = purpose.as_str(), provider = name, to = %phone::mask_e164(e164), "call placed");
                 crate::ops::metrics::provider_call(name, "placed");

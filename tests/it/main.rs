@@ -3,6 +3,7 @@
 
 mod abuse;
 mod call_me;
+mod calls_api_contract;
 mod cancel;
 mod cluster;
 mod connections;
@@ -19,6 +20,7 @@ mod key_names;
 mod methods;
 mod ops;
 mod placing_account;
+mod plivo_record;
 mod policy;
 mod private_redis;
 mod process;
@@ -34,5 +36,6 @@ mod stalled_start;
 mod state_machine;
 mod support;
 mod telnyx_contract;
+mod telnyx_unnamed_call;
 mod web_demo;
 mod webhooks;

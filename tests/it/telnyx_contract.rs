@@ -105,18 +105,52 @@ async fn the_telnyx_create_call_uses_only_documented_parameter_names() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let sent = sent.expect("a create-call request");
-    // Parameter names of Telnyx's TeXML "Initiate an outbound call" (tests/fixtures/telnyx).
-    let documented: Vec<&str> = include_str!("../fixtures/telnyx/texml_call_params.txt")
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .collect();
+    // Parameter names of Telnyx's TeXML "Initiate an outbound call" (tests/fixtures/openapi).
+    let contract: Value =
+        serde_json::from_str(include_str!("../fixtures/openapi/telnyx/create_call.json")).unwrap();
+    let documented = contract["schema"]["properties"].as_object().unwrap();
     for name in sent.as_object().unwrap().keys() {
         assert!(
-            documented.contains(&name.as_str()),
+            documented.contains_key(name),
             "{name} is not a documented TeXML call parameter: {sent}"
         );
     }
     assert_eq!(sent["UrlMethod"], "POST", "{sent}");
     assert_eq!(sent["StatusCallbackMethod"], "POST", "{sent}");
     assert_eq!(sent["MachineDetection"], "Enable", "{sent}");
+}
+
+/// Telnyx's "Invalid phone number" (error 10002, Telnyx's API error codes): an invalid number
+/// on every account, so the verification fails `invalid_number` and the next account is never
+/// asked (it failed over before).
+#[tokio::test]
+async fn telnyx_error_10002_is_an_invalid_number_and_never_fails_over() {
+    let app = Router::new().fallback(|| async {
+        let body = json!({"errors": [{"code": "10002", "title": "Invalid phone number", "detail": "The 'To' phone number is invalid."}]});
+        (axum::http::StatusCode::UNPROCESSABLE_ENTITY, axum::Json(body)).into_response()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let public = base64::engine::general_purpose::STANDARD.encode(key.verifying_key().as_bytes());
+    let extra = format!(
+        "[provider.simulator]\ntime_scale = 0.01\n[[providers]]\nname = \"tx\"\nkind = \"telnyx\"\napi_key = \"KEYtelnyx\"\naccount_sid = \"acc\"\napplication_sid = \"app\"\npublic_key = \"{public}\"\napi_base = \"{base}\"\nfrom = \"+15005550006\"\n[[providers]]\nname = \"backup\"\nkind = \"simulator\"\n"
+    );
+    let options = Options {
+        extra: &extra,
+        contoso: "providers = [\"tx\", \"backup\"]",
+        ..Options::default()
+    };
+    let server = TestServer::start_with(&base, options).await;
+    let (status, body) = server.register("dan", "+14255551237").await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        (&body["status"], &body["reason"], &body["provider"]),
+        (&json!("failed"), &json!("invalid_number"), &json!("tx")),
+        "{body}"
+    );
+    // The start answers after dialling: a failover would already have placed this call.
+    let simulator = server.simulator.as_ref().unwrap();
+    assert!(simulator.calls_to("+14255551237").is_empty());
 }

@@ -17,6 +17,7 @@
 --         no call id ('foreign'). A verification stored without `provider` counts as `twilio`
 --         (the single-provider account).
 -- ARGV[7…] per event:
+--   placed:  (none); with no call id (ARGV[2] ''), records placed_at until a callback binds one
 --   refused: reason (a `FailureReason`, src/verification/mod.rs), provider error text; a no-op
 --            once a call is bound (a call that reported back was placed, whatever we heard)
 --   voice:   (none); only the first delivery plays prompt 1 (duplicates repeat it, uncounted)
@@ -161,7 +162,12 @@ if v[8] and now_ms >= tonumber(v[8]) then
   return closing()
 end
 
-if event == 'placed' or event == 'settle' then
+if event == 'placed' and call_sid == '' and not (v[2] and v[2] ~= '') then
+  -- Placed without a call id (the provider named none): the first callback binds it, and
+  -- reconciliation waits for that from placed_at.
+  redis.call('HSET', vkey, 'placed_at', now)
+  return reply('ok')
+elseif event == 'placed' or event == 'settle' then
   return reply('ok')
 
 elseif event == 'cancel' then
