@@ -84,12 +84,10 @@ pub enum SetDefaultOutcome {
 }
 
 /// `option|kind|<kind>` / `option|id|<phone method id>` per enabled option, in preference order
-/// (the format `scripts/methods_lib.lua` reads).
-fn option_args(enabled: &[DefaultMethod]) -> Vec<String> {
-    let mut sorted = enabled.to_vec();
-    sorted.sort();
-    sorted.dedup();
-    sorted
+/// (the format `scripts/methods_lib.lua` reads; the order is `DefaultMethod::ALL`'s, the one
+/// table in `src/methods/default.rs`).
+pub(super) fn option_args(enabled: &[DefaultMethod]) -> Vec<String> {
+    DefaultMethod::in_preference_order(enabled)
         .into_iter()
         .map(|d| match d.backing() {
             Backing::Kind(kind) => format!("{}|kind|{}", d.as_str(), kind.as_str()),
@@ -98,12 +96,15 @@ fn option_args(enabled: &[DefaultMethod]) -> Vec<String> {
         .collect()
 }
 
-fn default_change(default: &str, previous: &str, changed: u8) -> DefaultChange {
-    DefaultChange {
-        default: DefaultMethod::parse(default),
-        previous: DefaultMethod::parse(previous),
-        changed: changed == 1,
-    }
+/// The default's change a method script reports from field `first` on: the default now, the
+/// one before ('' = none), and 1 if they differ.
+fn default_change(reply: &[redis::Value], first: usize) -> redis::RedisResult<DefaultChange> {
+    let option = |i| reply_field::<String>(reply, i).map(|s| DefaultMethod::parse(&s));
+    Ok(DefaultChange {
+        default: option(first)?,
+        previous: option(first + 1)?,
+        changed: reply_field::<u8>(reply, first + 2)? == 1,
+    })
 }
 
 fn unexpected(what: &str, outcome: String) -> redis::RedisError {
@@ -148,11 +149,7 @@ impl Store {
         match outcome.as_str() {
             "ok" => {
                 let created_at: i64 = reply_field(&reply, 1)?;
-                let default = default_change(
-                    &reply_field::<String>(&reply, 2)?,
-                    &reply_field::<String>(&reply, 3)?,
-                    reply_field(&reply, 4)?,
-                );
+                let default = default_change(&reply, 2)?;
                 let method = StoredMethod {
                     id: id.as_str().to_owned(),
                     details: details.clone(),
@@ -193,11 +190,7 @@ impl Store {
                 let method = serde_json::from_str::<StoredMethod>(&json)
                     .map_err(|e| unexpected("deleted method", e.to_string()))?
                     .into_method();
-                let default = default_change(
-                    &reply_field::<String>(&reply, 2)?,
-                    &reply_field::<String>(&reply, 3)?,
-                    reply_field(&reply, 4)?,
-                );
+                let default = default_change(&reply, 2)?;
                 Ok(DeleteOutcome::Deleted { method, default })
             }
             "missing" => Ok(DeleteOutcome::Missing),
@@ -225,11 +218,7 @@ impl Store {
             .await?;
         let outcome: String = reply_field(&reply, 0)?;
         match outcome.as_str() {
-            "ok" => Ok(SetDefaultOutcome::Set(default_change(
-                option.as_str(),
-                &reply_field::<String>(&reply, 1)?,
-                reply_field(&reply, 2)?,
-            ))),
+            "ok" => Ok(SetDefaultOutcome::Set(default_change(&reply, 1)?)),
             "disabled" => Ok(SetDefaultOutcome::Disabled),
             "unbacked" => Ok(SetDefaultOutcome::NotBacked),
             _ => Err(unexpected("set_default", outcome)),
@@ -286,11 +275,6 @@ fn reply_field<T: redis::FromRedisValue>(
         .get(index)
         .ok_or_else(|| unexpected("script reply", format!("no field {index}")))?;
     Ok(redis::from_redis_value_ref(value)?)
-}
-
-/// The phone a stored method id names, if it is a phone method id.
-pub fn phone_type_of(method_id: &str) -> Option<PhoneType> {
-    PhoneType::from_method_id(method_id)
 }
 
 #[cfg(test)]
