@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use callverify::call::CallProgress;
 use callverify::ids::{TenantId, UserId, VerificationId};
+use callverify::methods::{DefaultMethod, PhoneType};
 use callverify::store::Store;
 use callverify::store::verifications::{Created, NewVerification};
 use callverify::verification::model::{
@@ -22,7 +23,6 @@ use crate::support::{TestRedis, redis, redis_config, unique_prefix};
 
 /// The account that places every call here; webhooks from any other are foreign.
 const ACCOUNT: &str = "acme";
-const METHOD: &str = "pm-state-machine";
 /// A grace no test outlives: only `Clock::Grace` ends it.
 const GRACE_MS: u64 = 600_000;
 
@@ -120,8 +120,13 @@ async fn create(store: &Store, conn: &mut TestRedis, user: &str, setup: Setup) -
         id,
     };
     if setup.had_default {
+        // A usable default: an authenticator app backs `authenticator_push`.
+        let app = r#"{"id":"app","kind":"authenticator_app","display_name":"a","created_at":1}"#;
         let _: () = conn
-            .hset(&stored.mkey, "default", "authenticator_app")
+            .hset_multiple(
+                &stored.mkey,
+                &[("m:app", app), ("default", "authenticator_push")],
+            )
             .await
             .unwrap();
     }
@@ -132,13 +137,14 @@ async fn create(store: &Store, conn: &mut TestRedis, user: &str, setup: Setup) -
         purpose: setup.purpose,
         phone_e164: "+31612345678",
         phone_type: "mobile",
-        method_id: METHOD,
+        method_id: PhoneType::Mobile.method_id(),
         locale: "en-US",
         provider: ACCOUNT,
         counted: "",
         ttl_secs: 600,
         retain_secs: 60,
         fraud_block_secs: if setup.fraud_block { 600 } else { 0 },
+        default_options: &DefaultMethod::ALL,
     };
     let created = store.create_verification(&new).await.unwrap();
     assert!(matches!(created, Created::Stored(..)), "{created:?}");
@@ -259,7 +265,10 @@ async fn observe(conn: &mut TestRedis, v: &mut Stored, setup: Setup) -> (State, 
         hangup,
         past_expiry: field(6) == "1",
         holds_live_slot: conn.exists(&v.live).await.unwrap(),
-        method_registered: conn.hexists(&v.mkey, format!("m:{METHOD}")).await.unwrap(),
+        method_registered: conn
+            .hexists(&v.mkey, format!("m:{}", PhoneType::Mobile.method_id()))
+            .await
+            .unwrap(),
         has_default: conn.hexists(&v.mkey, "default").await.unwrap(),
         fraud_blocked: conn.exists(&v.blocked).await.unwrap(),
     };

@@ -10,7 +10,7 @@ local mkey, akey = KEYS[1], KEYS[2]
 local id, kind, cap = ARGV[1], ARGV[2], tonumber(ARGV[6])
 local method = cjson.decode(ARGV[3])
 local unique = ARGV[5]
-local options = parse_options(7)
+local options = parse_options(ARGV, 7)
 local methods, default = load_methods(mkey)
 
 local count = 0

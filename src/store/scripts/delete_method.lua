@@ -7,7 +7,7 @@
 --   | {'missing'} | {'has_alternate'}
 local mkey, akey = KEYS[1], KEYS[2]
 local id, cap = ARGV[1], tonumber(ARGV[2])
-local options = parse_options(5)
+local options = parse_options(ARGV, 5)
 local methods, default = load_methods(mkey)
 
 local method = methods[id]
