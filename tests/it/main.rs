@@ -6,6 +6,7 @@ mod call_me;
 mod cancel;
 mod cluster;
 mod connections;
+mod default_rules;
 mod demo;
 mod deploy;
 mod disorder;
