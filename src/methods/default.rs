@@ -2,8 +2,9 @@
 //! one. This table and [`effective_default`] are the Rust half of the rules; the other half is
 //! `repair_default` in `src/store/scripts/methods_lib.lua`, the only Lua code that chooses a
 //! default (every script that writes methods — adding, deleting, setting the default, and an
-//! approved registration in `transition.lua` — calls it). Lua is handed [`OPTIONS`]' order and
-//! backing as arguments, so the order lives here and nowhere else.
+//! approved registration in `transition.lua` — calls it). Lua gets [`OPTIONS`] itself, as a
+//! table prepended to those scripts ([`lua_options`]), and the options a policy enables as a
+//! mask over it ([`DefaultMethod::mask`]), so the order lives here and nowhere else.
 //!
 //! The rules (docs/ARCHITECTURE.md, "The default sign-in method"):
 //! - Only the options below can be the default: e-mail and security questions serve password
@@ -124,14 +125,34 @@ impl DefaultMethod {
         }
     }
 
-    /// The `enabled` options in order of preference (whatever order `enabled` has): what the
-    /// Lua scripts are given (`src/store/methods.rs`).
-    pub fn in_preference_order(enabled: &[DefaultMethod]) -> Vec<DefaultMethod> {
+    /// `enabled` as the Lua scripts receive it: `1` or `0` per row of [`OPTIONS`], in its order
+    /// (short enough to be stored with a verification without growing its hash's encoding).
+    pub fn mask(enabled: &[DefaultMethod]) -> String {
         Self::ALL
-            .into_iter()
-            .filter(|d| enabled.contains(d))
+            .iter()
+            .map(|d| if enabled.contains(d) { '1' } else { '0' })
             .collect()
     }
+}
+
+/// [`OPTIONS`] as the Lua function `OPTIONS()` returning them as a table (`{option, how =
+/// 'kind' | 'id', what}` per row, in order of preference), prepended to the method scripts (`src/store/mod.rs`): the Lua side's
+/// only copy of the order and the backing.
+pub fn lua_options() -> String {
+    // A function, not a table: built only by a script that needs it (not on every keypress).
+    let mut lua = String::from("local function OPTIONS() return {\n");
+    for (option, name, backing) in OPTIONS {
+        debug_assert_eq!(option.as_str(), name);
+        let (how, what) = match backing {
+            Backing::Kind(kind) => ("kind", kind.as_str()),
+            Backing::Phone(phone) => ("id", phone.method_id()),
+        };
+        lua.push_str(&format!(
+            "  {{option = '{name}', how = '{how}', what = '{what}'}},\n"
+        ));
+    }
+    lua.push_str("} end\n");
+    lua
 }
 
 /// The rule (Rust's half; `repair_default` in `methods_lib.lua` is the same rule where Redis
@@ -167,19 +188,27 @@ mod tests {
     }
 
     #[test]
-    fn enabled_options_come_in_preference_order() {
+    fn lua_gets_the_table_in_its_order_and_the_enabled_options_as_a_mask() {
         let shuffled = [
             DefaultMethod::VoiceOffice,
             DefaultMethod::Sms,
             DefaultMethod::SecurityKey,
         ];
+        assert_eq!(DefaultMethod::mask(&shuffled), "1000101");
+        assert_eq!(DefaultMethod::mask(&[]), "0000000");
+        let lua = lua_options();
+        let rows: Vec<&str> = lua.lines().skip(1).take(OPTIONS.len()).collect();
         assert_eq!(
-            DefaultMethod::in_preference_order(&shuffled),
-            [
-                DefaultMethod::SecurityKey,
-                DefaultMethod::Sms,
-                DefaultMethod::VoiceOffice
-            ]
+            rows[0],
+            "  {option = 'security_key', how = 'kind', what = 'security_key'},"
         );
+        assert_eq!(
+            rows[4],
+            format!(
+                "  {{option = 'sms', how = 'id', what = '{}'}},",
+                PhoneType::Mobile.method_id()
+            )
+        );
+        assert_eq!(lua.lines().count(), OPTIONS.len() + 2);
     }
 }

@@ -7,7 +7,7 @@ mod new;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-pub use default::{Backing, DefaultMethod, effective_default};
+pub use default::{Backing, DefaultMethod, OPTIONS, effective_default, lua_options};
 pub use new::{MethodKind, NewMethod};
 
 /// The three phone slots a user has, as in the reference product (one number per type).

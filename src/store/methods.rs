@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AUDIT_CAP, Store};
 use crate::ids::MethodId;
-use crate::methods::{Backing, DefaultMethod, Method, MethodDetails, MethodsDocument, PhoneType};
+use crate::methods::{DefaultMethod, Method, MethodDetails, MethodsDocument, PhoneType};
 
 /// A method as stored (`m:<id>` → JSON): `created_at` in Unix seconds, no derived fields.
 #[derive(Debug, Deserialize)]
@@ -83,19 +83,6 @@ pub enum SetDefaultOutcome {
     NotBacked,
 }
 
-/// `option|kind|<kind>` / `option|id|<phone method id>` per enabled option, in preference order
-/// (the format `scripts/methods_lib.lua` reads; the order is `DefaultMethod::ALL`'s, the one
-/// table in `src/methods/default.rs`).
-pub(super) fn option_args(enabled: &[DefaultMethod]) -> Vec<String> {
-    DefaultMethod::in_preference_order(enabled)
-        .into_iter()
-        .map(|d| match d.backing() {
-            Backing::Kind(kind) => format!("{}|kind|{}", d.as_str(), kind.as_str()),
-            Backing::Phone(t) => format!("{}|id|{}", d.as_str(), t.method_id()),
-        })
-        .collect()
-}
-
 /// The default's change a method script reports from field `first` on: the default now, the
 /// one before ('' = none), and 1 if they differ.
 fn default_change(reply: &[redis::Value], first: usize) -> redis::RedisResult<DefaultChange> {
@@ -142,7 +129,7 @@ impl Store {
             .arg(kind.max_per_user())
             .arg(unique)
             .arg(AUDIT_CAP)
-            .arg(option_args(enabled))
+            .arg(DefaultMethod::mask(enabled))
             .invoke_async(&mut self.conn())
             .await?;
         let outcome: String = reply_field(&reply, 0)?;
@@ -180,7 +167,7 @@ impl Store {
             .arg(AUDIT_CAP)
             .arg(PhoneType::Mobile.method_id())
             .arg(PhoneType::AlternateMobile.method_id())
-            .arg(option_args(enabled))
+            .arg(DefaultMethod::mask(enabled))
             .invoke_async(&mut self.conn())
             .await?;
         let outcome: String = reply_field(&reply, 0)?;
@@ -213,7 +200,7 @@ impl Store {
             .key(self.keys.audit(user_tag))
             .arg(option.as_str())
             .arg(AUDIT_CAP)
-            .arg(option_args(enabled))
+            .arg(DefaultMethod::mask(enabled))
             .invoke_async(&mut self.conn())
             .await?;
         let outcome: String = reply_field(&reply, 0)?;
@@ -280,18 +267,6 @@ fn reply_field<T: redis::FromRedisValue>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn options_reach_lua_in_preference_order_with_their_backing() {
-        let args = option_args(&[DefaultMethod::Sms, DefaultMethod::SecurityKey]);
-        assert_eq!(
-            args,
-            [
-                "security_key|kind|security_key".to_owned(),
-                format!("sms|id|{}", PhoneType::Mobile.method_id())
-            ]
-        );
-    }
 
     #[test]
     fn lua_written_phone_methods_are_read_back() {

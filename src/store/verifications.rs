@@ -52,9 +52,7 @@ impl Store {
         let masked = crate::phone::mask_e164(new.phone_e164);
         let block_secs = new.fraud_block_secs.to_string();
         let default_options = match new.purpose {
-            Purpose::Registration => {
-                Some(super::methods::option_args(new.default_options).join(" "))
-            }
+            Purpose::Registration => Some(DefaultMethod::mask(new.default_options)),
             _ => None,
         };
         let (what, a, b): (String, String, String) = self

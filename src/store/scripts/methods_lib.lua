@@ -5,9 +5,10 @@
 -- Lua code that chooses a default; every script that writes a user's methods calls it (the Rust
 -- half of the rules, and how to change them: src/methods/default.rs).
 --
--- Default sign-in options arrive from Rust as "option|kind|<method kind>" or
--- "option|id|<phone method id>": the options the tenant policy enables, in preference order
--- (`OPTIONS` in src/methods/default.rs is the one source of that order; nothing here sorts).
+-- `OPTIONS()` is prepended by Rust (`lua_options` in src/methods/default.rs): every default
+-- sign-in option in preference order, {option = name, how = 'kind' | 'id', what = the method
+-- kind or the phone method id that backs it}. That table is the one source of the order; nothing
+-- here sorts. The options a tenant policy enables arrive as a mask over it ('1'/'0' per row).
 
 local function load_methods(mkey)
   local flat = redis.call('HGETALL', mkey)
@@ -23,14 +24,11 @@ local function load_methods(mkey)
   return methods, default
 end
 
--- The options in `list` from index `first` on (a script's ARGV, or a list transition.lua read
--- from the verification).
-local function parse_options(list, first)
+-- The options `mask` enables, in preference order.
+local function enabled_options(mask)
   local options = {}
-  for i = first, #list do
-    local option, how, what = string.match(list[i], '^([%w_]+)|(%a+)|(.+)$')
-    if not option then error('bad default option ' .. list[i]) end
-    options[#options + 1] = {option = option, how = how, what = what}
+  for i, o in ipairs(OPTIONS()) do
+    if string.sub(mask, i, i) == '1' then options[#options + 1] = o end
   end
   return options
 end

@@ -1,10 +1,10 @@
 -- Make an enabled option the default sign-in method, if a method backs it right now.
 -- KEYS[1] the user's methods hash   KEYS[2] the user's audit stream
--- ARGV[1] option   ARGV[2] audit stream cap   ARGV[3…] enabled default options (methods_lib.lua)
+-- ARGV[1] option   ARGV[2] audit stream cap   ARGV[3] enabled default options (a mask, methods_lib.lua)
 -- Returns {'ok', default, previous default or '', changed 0/1} | {'disabled'} | {'unbacked'}
 local mkey, akey = KEYS[1], KEYS[2]
 local option, cap = ARGV[1], tonumber(ARGV[2])
-local options = parse_options(ARGV, 3)
+local options = enabled_options(ARGV[3])
 local methods, default = load_methods(mkey)
 
 local o = find_option(options, option)

@@ -209,14 +209,13 @@ elseif event == 'gather' then
         phone_type = d.phone_type, phone_masked = d.phone_masked}, now)
       audit_end('method.registered', 'registered', nil)
       -- The default's upkeep by the library's rule, as for any other new method, under the
-      -- options the tenant policy enabled when the call started (stored with the verification,
-      -- space-separated, in preference order). A verification stored without them (by an
-      -- older version) leaves the stored default alone: reads apply the rule anyway.
+      -- options the tenant policy enabled when the call started (stored with the verification
+      -- as a mask). A verification stored without them (by an older version) leaves the stored
+      -- default alone: reads apply the rule anyway.
       if d.default_options then
-        local list = {}
-        for o in string.gmatch(d.default_options, '%S+') do list[#list + 1] = o end
         local methods, default = load_methods(mkey)
-        local new, changed = repair_default(mkey, default, parse_options(list, 1), methods)
+        local options = enabled_options(d.default_options)
+        local new, changed = repair_default(mkey, default, options, methods)
         if changed then
           default_changed(akey, audit_cap, new, default, 'method_registered',
             string.sub(vkey, -48))
