@@ -18,9 +18,9 @@ use callverify::verification::Purpose;
 use callverify::verification::transition::{Event, GatherStep, Outcome};
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 
-use crate::support::{redis_config, unique_prefix};
+use crate::support::store_runs::{runner, runtime_and_store};
 
 const TENANT: &str = "contoso";
 const ACCOUNT: &str = "acme";
@@ -273,25 +273,11 @@ async fn agree(store: &Store, user: &str, steps: &[(Switches, Op)]) -> Result<()
     Ok(())
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn redis_keeps_the_default_the_rust_rule_computes() {
-    let rt = runtime();
-    let store = rt
-        .block_on(Store::open(&redis_config(&unique_prefix(), 2000)))
-        .unwrap();
+    let (rt, store) = runtime_and_store();
     let cases = AtomicUsize::new(0);
-    let mut runner = TestRunner::new(Config {
-        cases: 128,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = runner(128);
     let steps = proptest::collection::vec((switches(), op()), 1..=14);
     runner
         .run(&steps, |steps| {
@@ -346,10 +332,7 @@ fn each_default_rule_holds_in_redis() {
             (all_on, Op::Add(MethodKind::SecurityQuestions)),
         ],
     ];
-    let rt = runtime();
-    let store = rt
-        .block_on(Store::open(&redis_config(&unique_prefix(), 2000)))
-        .unwrap();
+    let (rt, store) = runtime_and_store();
     for (n, steps) in paths.iter().enumerate() {
         rt.block_on(agree(&store, &format!("rule{n}"), steps))
             .unwrap_or_else(|e| panic!("path {n}: {e}"));

@@ -16,10 +16,11 @@ use callverify::verification::transition::{Event, GatherStep};
 use callverify::verification::{FailureReason, Purpose, Status};
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use redis::AsyncCommands;
 
-use crate::support::{TestRedis, redis, redis_config, unique_prefix};
+use crate::support::store_runs::{runner, runtime_and_store};
+use crate::support::{TestRedis, redis};
 
 /// The account that places every call here; webhooks from any other are foreign.
 const ACCOUNT: &str = "acme";
@@ -306,26 +307,11 @@ async fn same_path(store: &Store, user: &str, setup: Setup, inputs: &[Input]) ->
 
 type Checked = Result<State, TestCaseError>;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn transition_lua_does_what_the_model_says_for_random_event_sequences() {
-    let rt = runtime();
-    let prefix = unique_prefix();
-    let store = rt
-        .block_on(Store::open(&redis_config(&prefix, 2000)))
-        .unwrap();
+    let (rt, store) = runtime_and_store();
     let cases = AtomicUsize::new(0);
-    let mut runner = TestRunner::new(Config {
-        cases: 96,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = runner(96);
     let sequences = (setup(), proptest::collection::vec(input(), 1..=12));
     runner
         .run(&sequences, |(setup, inputs)| {
@@ -502,10 +488,7 @@ fn transition_lua_follows_the_model_through_every_rule() {
             Some(FailureReason::Canceled),
         ),
     ];
-    let rt = runtime();
-    let store = rt
-        .block_on(Store::open(&redis_config(&unique_prefix(), 2000)))
-        .unwrap();
+    let (rt, store) = runtime_and_store();
     for (n, (setup, inputs, status, reason)) in paths.into_iter().enumerate() {
         let end = rt
             .block_on(same_path(&store, &format!("rule{n}"), setup, &inputs))
