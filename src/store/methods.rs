@@ -118,21 +118,10 @@ impl Store {
             MethodDetails::SecurityKey { .. } => "credential_id",
             _ => "",
         };
-        let reply: Vec<redis::Value> = self
-            .scripts
-            .add_method
-            .key(self.keys.methods(user_tag))
-            .key(self.keys.audit(user_tag))
-            .arg(id.as_str())
-            .arg(kind.as_str())
-            .arg(json)
-            .arg(kind.max_per_user())
-            .arg(unique)
-            .arg(AUDIT_CAP)
-            .arg(DefaultMethod::mask(enabled))
-            .invoke_async(&mut self.conn())
-            .await?;
-        let outcome: String = reply_field(&reply, 0)?;
+        let mut script = self.on_methods(&self.scripts.add_method, user_tag);
+        script.arg(id.as_str()).arg(kind.as_str()).arg(json);
+        script.arg(kind.max_per_user()).arg(unique).arg(AUDIT_CAP);
+        let (outcome, reply) = self.run_on_methods(script, enabled).await?;
         match outcome.as_str() {
             "ok" => {
                 let created_at: i64 = reply_field(&reply, 1)?;
@@ -158,19 +147,11 @@ impl Store {
         id: &MethodId,
         enabled: &[DefaultMethod],
     ) -> redis::RedisResult<DeleteOutcome> {
-        let reply: Vec<redis::Value> = self
-            .scripts
-            .delete_method
-            .key(self.keys.methods(user_tag))
-            .key(self.keys.audit(user_tag))
-            .arg(id.as_str())
-            .arg(AUDIT_CAP)
-            .arg(PhoneType::Mobile.method_id())
-            .arg(PhoneType::AlternateMobile.method_id())
-            .arg(DefaultMethod::mask(enabled))
-            .invoke_async(&mut self.conn())
-            .await?;
-        let outcome: String = reply_field(&reply, 0)?;
+        let mut script = self.on_methods(&self.scripts.delete_method, user_tag);
+        script.arg(id.as_str()).arg(AUDIT_CAP);
+        script.arg(PhoneType::Mobile.method_id());
+        script.arg(PhoneType::AlternateMobile.method_id());
+        let (outcome, reply) = self.run_on_methods(script, enabled).await?;
         match outcome.as_str() {
             "ok" => {
                 let json: String = reply_field(&reply, 1)?;
@@ -193,23 +174,42 @@ impl Store {
         option: DefaultMethod,
         enabled: &[DefaultMethod],
     ) -> redis::RedisResult<SetDefaultOutcome> {
-        let reply: Vec<redis::Value> = self
-            .scripts
-            .set_default
-            .key(self.keys.methods(user_tag))
-            .key(self.keys.audit(user_tag))
-            .arg(option.as_str())
-            .arg(AUDIT_CAP)
-            .arg(DefaultMethod::mask(enabled))
-            .invoke_async(&mut self.conn())
-            .await?;
-        let outcome: String = reply_field(&reply, 0)?;
+        let mut script = self.on_methods(&self.scripts.set_default, user_tag);
+        script.arg(option.as_str()).arg(AUDIT_CAP);
+        let (outcome, reply) = self.run_on_methods(script, enabled).await?;
         match outcome.as_str() {
             "ok" => Ok(SetDefaultOutcome::Set(default_change(&reply, 1)?)),
             "disabled" => Ok(SetDefaultOutcome::Disabled),
             "unbacked" => Ok(SetDefaultOutcome::NotBacked),
             _ => Err(unexpected("set_default", outcome)),
         }
+    }
+
+    /// A method script's invocation on its two keys: the user's methods hash and audit stream.
+    fn on_methods<'a>(
+        &self,
+        script: &'a redis::Script,
+        user_tag: &str,
+    ) -> redis::ScriptInvocation<'a> {
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(self.keys.methods(user_tag))
+            .key(self.keys.audit(user_tag));
+        invocation
+    }
+
+    /// Runs a method script with the `enabled` options' mask as its last argument: its outcome
+    /// (the reply's first field) and the whole reply.
+    async fn run_on_methods(
+        &self,
+        mut invocation: redis::ScriptInvocation<'_>,
+        enabled: &[DefaultMethod],
+    ) -> redis::RedisResult<(String, Vec<redis::Value>)> {
+        let reply: Vec<redis::Value> = invocation
+            .arg(DefaultMethod::mask(enabled))
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok((reply_field(&reply, 0)?, reply))
     }
 
     /// The user's methods (oldest first) and default sign-in method.
