@@ -15,7 +15,7 @@ use crate::error::{ApiError, Problem};
 use crate::events::EventType;
 use crate::ids::{MethodId, TenantId, UserId, user_tag};
 use crate::methods::{DefaultMethod, Method, MethodDetails, MethodsDocument, NewMethod};
-use crate::policy::{self, Policy};
+use crate::policy::Policy;
 use crate::state::AppState;
 use crate::store::methods::{AddOutcome, DefaultChange, DeleteOutcome, SetDefaultOutcome};
 
@@ -52,12 +52,7 @@ pub(super) async fn list(
     Path((_tenant, user)): Path<(String, String)>,
 ) -> Result<axum::Json<MethodsDocument>, ApiError> {
     let tag = user_tag(&caller.tenant, &user_id(&user)?);
-    let policy = policy::load(
-        &state.store,
-        &state.flow.settings.default_policy,
-        &caller.tenant,
-    )
-    .await?;
+    let policy = super::policy::current(&state, &caller.tenant).await?;
     Ok(axum::Json(document(&state, &tag, &policy).await?))
 }
 
@@ -107,12 +102,7 @@ async fn add_method(
     body: serde_json::Value,
 ) -> Result<(StatusCode, Method), ApiError> {
     let details = NewMethod::from_body(body)?;
-    let policy = policy::load(
-        &state.store,
-        &state.flow.settings.default_policy,
-        &caller.tenant,
-    )
-    .await?;
+    let policy = super::policy::current(state, &caller.tenant).await?;
     if !policy.kind_enabled(details.kind()) {
         return Err(ApiError::MethodDisabled(format!(
             "the tenant policy disables {} methods",
@@ -176,12 +166,7 @@ pub(super) async fn delete(
     let user = user_id(&user)?;
     let not_found = || ApiError::NotFound("no such method for this user".into());
     let id = MethodId::parse(&id).map_err(|_| not_found())?;
-    let policy = policy::load(
-        &state.store,
-        &state.flow.settings.default_policy,
-        &caller.tenant,
-    )
-    .await?;
+    let policy = super::policy::current(&state, &caller.tenant).await?;
     let tag = user_tag(&caller.tenant, &user);
     match state
         .store
@@ -239,12 +224,7 @@ pub(super) async fn set_default(
 ) -> Result<axum::Json<MethodsDocument>, ApiError> {
     let user = user_id(&user)?;
     let option = parse_option(&request.default_method)?;
-    let policy = policy::load(
-        &state.store,
-        &state.flow.settings.default_policy,
-        &caller.tenant,
-    )
-    .await?;
+    let policy = super::policy::current(&state, &caller.tenant).await?;
     let disabled = || {
         ApiError::MethodDisabled(format!(
             "the tenant policy disables {} as a sign-in method",

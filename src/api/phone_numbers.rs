@@ -44,12 +44,7 @@ pub(super) async fn lookup(
             "region must be an uppercase ISO 3166 alpha-2 code such as NL".into(),
         ));
     }
-    let policy = crate::policy::load(
-        &state.store,
-        &state.flow.settings.default_policy,
-        &caller.tenant,
-    )
-    .await?;
+    let policy = super::policy::current(&state, &caller.tenant).await?;
     Ok(axum::Json(numbers::lookup(
         &policy,
         &number,

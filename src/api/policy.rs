@@ -5,6 +5,7 @@ use axum::extract::State;
 use super::auth::Caller;
 use super::json::Json;
 use crate::error::{ApiError, Problem};
+use crate::ids::TenantId;
 use crate::policy::{self, Policy, PolicyInput};
 use crate::state::AppState;
 
@@ -24,14 +25,13 @@ pub(super) async fn read(
     caller: Caller,
 ) -> Result<axum::Json<Policy>, ApiError> {
     caller.require_admin()?;
-    Ok(axum::Json(
-        policy::load(
-            &state.store,
-            &state.flow.settings.default_policy,
-            &caller.tenant,
-        )
-        .await?,
-    ))
+    Ok(axum::Json(current(&state, &caller.tenant).await?))
+}
+
+/// The tenant's policy as stored now (else the configured default), read for each request: the
+/// API answers by the policy a `PUT` just stored, on every instance.
+pub(super) async fn current(state: &AppState, tenant: &TenantId) -> Result<Policy, ApiError> {
+    policy::load(&state.store, &state.flow.settings.default_policy, tenant).await
 }
 
 /// Replace the tenant policy (admin)

@@ -1,11 +1,13 @@
 //! Security-info methods (phone, authenticator app, security key, email, security questions)
 //! and the user's default sign-in method.
 
+mod default;
 mod new;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use default::{Backing, DefaultMethod, OPTIONS, effective_default, lua_options};
 pub use new::{MethodKind, NewMethod};
 
 /// The three phone slots a user has, as in the reference product (one number per type).
@@ -55,15 +57,6 @@ impl PhoneType {
         .find(|t| t.method_id() == id)
     }
 
-    /// The default-sign-in option a voice call to this phone is.
-    pub fn voice_option(self) -> DefaultMethod {
-        match self {
-            PhoneType::Mobile => DefaultMethod::VoiceMobile,
-            PhoneType::AlternateMobile => DefaultMethod::VoiceAlternateMobile,
-            PhoneType::Office => DefaultMethod::VoiceOffice,
-        }
-    }
-
     /// An alternate mobile serves two-step verification only, never password reset.
     pub fn usable_for(self) -> &'static [Usage] {
         match self {
@@ -79,84 +72,6 @@ impl PhoneType {
 pub enum Usage {
     Mfa,
     Sspr,
-}
-
-/// The default sign-in method options, in preference order (the default moves to the first
-/// one still backed by a method when the current default's method is deleted).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DefaultMethod {
-    SecurityKey,
-    AuthenticatorPush,
-    AuthenticatorCode,
-    VoiceMobile,
-    Sms,
-    VoiceAlternateMobile,
-    VoiceOffice,
-}
-
-impl DefaultMethod {
-    pub const ALL: [DefaultMethod; 7] = [
-        DefaultMethod::SecurityKey,
-        DefaultMethod::AuthenticatorPush,
-        DefaultMethod::AuthenticatorCode,
-        DefaultMethod::VoiceMobile,
-        DefaultMethod::Sms,
-        DefaultMethod::VoiceAlternateMobile,
-        DefaultMethod::VoiceOffice,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DefaultMethod::SecurityKey => "security_key",
-            DefaultMethod::AuthenticatorPush => "authenticator_push",
-            DefaultMethod::AuthenticatorCode => "authenticator_code",
-            DefaultMethod::VoiceMobile => "voice_mobile",
-            DefaultMethod::Sms => "sms",
-            DefaultMethod::VoiceAlternateMobile => "voice_alternate_mobile",
-            DefaultMethod::VoiceOffice => "voice_office",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.as_str() == s)
-    }
-
-    /// What must be registered for this option to be the default: a method of a kind
-    /// (authenticator app, security key) or the phone of one type.
-    pub fn backing(self) -> Backing {
-        match self {
-            DefaultMethod::SecurityKey => Backing::Kind(MethodKind::SecurityKey),
-            DefaultMethod::AuthenticatorPush | DefaultMethod::AuthenticatorCode => {
-                Backing::Kind(MethodKind::AuthenticatorApp)
-            }
-            DefaultMethod::VoiceMobile | DefaultMethod::Sms => Backing::Phone(PhoneType::Mobile),
-            DefaultMethod::VoiceAlternateMobile => Backing::Phone(PhoneType::AlternateMobile),
-            DefaultMethod::VoiceOffice => Backing::Phone(PhoneType::Office),
-        }
-    }
-
-    /// Whether one of `methods` backs this option.
-    pub fn is_backed_by(self, methods: &[Method]) -> bool {
-        methods.iter().any(|m| m.details.backs(self))
-    }
-
-    /// The phone a voice default calls, if it is a voice option.
-    pub fn voice_phone(self) -> Option<PhoneType> {
-        match self {
-            DefaultMethod::VoiceMobile => Some(PhoneType::Mobile),
-            DefaultMethod::VoiceAlternateMobile => Some(PhoneType::AlternateMobile),
-            DefaultMethod::VoiceOffice => Some(PhoneType::Office),
-            _ => None,
-        }
-    }
-}
-
-/// What backs a default sign-in option.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backing {
-    Kind(MethodKind),
-    Phone(PhoneType),
 }
 
 /// A stored method as the API shows it.
@@ -255,12 +170,9 @@ impl MethodsDocument {
     /// The document as it takes effect: a stored default that is no longer enabled (policy
     /// changed since) or not backed reads as the best enabled, backed option in preference
     /// order, or null. `enabled` lists the options the tenant policy allows.
+    /// (The rule is [`effective_default`].)
     pub fn with_effective_default(mut self, enabled: &[DefaultMethod]) -> Self {
-        let methods = &self.methods;
-        let valid = |d: &DefaultMethod| enabled.contains(d) && d.is_backed_by(methods);
-        if !self.default_method.as_ref().is_some_and(valid) {
-            self.default_method = DefaultMethod::ALL.into_iter().find(valid);
-        }
+        self.default_method = effective_default(self.default_method, enabled, &self.methods);
         self
     }
 
@@ -289,17 +201,6 @@ mod tests {
             assert_eq!(PhoneType::from_method_id(t.method_id()), Some(t));
             assert!(crate::ids::MethodId::parse(t.method_id()).is_ok());
         }
-    }
-
-    #[test]
-    fn default_options_are_ordered_by_preference() {
-        assert!(DefaultMethod::SecurityKey < DefaultMethod::VoiceMobile);
-        assert!(DefaultMethod::VoiceAlternateMobile < DefaultMethod::VoiceOffice);
-        assert_eq!(
-            DefaultMethod::parse("voice_mobile"),
-            Some(DefaultMethod::VoiceMobile)
-        );
-        assert_eq!(DefaultMethod::parse("email"), None);
     }
 
     fn method(details: MethodDetails) -> Method {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AUDIT_CAP, Store};
 use crate::ids::MethodId;
-use crate::methods::{Backing, DefaultMethod, Method, MethodDetails, MethodsDocument, PhoneType};
+use crate::methods::{DefaultMethod, Method, MethodDetails, MethodsDocument, PhoneType};
 
 /// A method as stored (`m:<id>` → JSON): `created_at` in Unix seconds, no derived fields.
 #[derive(Debug, Deserialize)]
@@ -83,27 +83,15 @@ pub enum SetDefaultOutcome {
     NotBacked,
 }
 
-/// `option|kind|<kind>` / `option|id|<phone method id>` per enabled option, in preference order
-/// (the format `scripts/methods_lib.lua` reads).
-fn option_args(enabled: &[DefaultMethod]) -> Vec<String> {
-    let mut sorted = enabled.to_vec();
-    sorted.sort();
-    sorted.dedup();
-    sorted
-        .into_iter()
-        .map(|d| match d.backing() {
-            Backing::Kind(kind) => format!("{}|kind|{}", d.as_str(), kind.as_str()),
-            Backing::Phone(t) => format!("{}|id|{}", d.as_str(), t.method_id()),
-        })
-        .collect()
-}
-
-fn default_change(default: &str, previous: &str, changed: u8) -> DefaultChange {
-    DefaultChange {
-        default: DefaultMethod::parse(default),
-        previous: DefaultMethod::parse(previous),
-        changed: changed == 1,
-    }
+/// The default's change a method script reports from field `first` on: the default now, the
+/// one before ('' = none), and 1 if they differ.
+fn default_change(reply: &[redis::Value], first: usize) -> redis::RedisResult<DefaultChange> {
+    let option = |i| reply_field::<String>(reply, i).map(|s| DefaultMethod::parse(&s));
+    Ok(DefaultChange {
+        default: option(first)?,
+        previous: option(first + 1)?,
+        changed: reply_field::<u8>(reply, first + 2)? == 1,
+    })
 }
 
 fn unexpected(what: &str, outcome: String) -> redis::RedisError {
@@ -130,29 +118,14 @@ impl Store {
             MethodDetails::SecurityKey { .. } => "credential_id",
             _ => "",
         };
-        let reply: Vec<redis::Value> = self
-            .scripts
-            .add_method
-            .key(self.keys.methods(user_tag))
-            .key(self.keys.audit(user_tag))
-            .arg(id.as_str())
-            .arg(kind.as_str())
-            .arg(json)
-            .arg(kind.max_per_user())
-            .arg(unique)
-            .arg(AUDIT_CAP)
-            .arg(option_args(enabled))
-            .invoke_async(&mut self.conn())
-            .await?;
-        let outcome: String = reply_field(&reply, 0)?;
+        let mut script = self.on_methods(&self.scripts.add_method, user_tag);
+        script.arg(id.as_str()).arg(kind.as_str()).arg(json);
+        script.arg(kind.max_per_user()).arg(unique).arg(AUDIT_CAP);
+        let (outcome, reply) = self.run_on_methods(script, enabled).await?;
         match outcome.as_str() {
             "ok" => {
                 let created_at: i64 = reply_field(&reply, 1)?;
-                let default = default_change(
-                    &reply_field::<String>(&reply, 2)?,
-                    &reply_field::<String>(&reply, 3)?,
-                    reply_field(&reply, 4)?,
-                );
+                let default = default_change(&reply, 2)?;
                 let method = StoredMethod {
                     id: id.as_str().to_owned(),
                     details: details.clone(),
@@ -174,30 +147,18 @@ impl Store {
         id: &MethodId,
         enabled: &[DefaultMethod],
     ) -> redis::RedisResult<DeleteOutcome> {
-        let reply: Vec<redis::Value> = self
-            .scripts
-            .delete_method
-            .key(self.keys.methods(user_tag))
-            .key(self.keys.audit(user_tag))
-            .arg(id.as_str())
-            .arg(AUDIT_CAP)
-            .arg(PhoneType::Mobile.method_id())
-            .arg(PhoneType::AlternateMobile.method_id())
-            .arg(option_args(enabled))
-            .invoke_async(&mut self.conn())
-            .await?;
-        let outcome: String = reply_field(&reply, 0)?;
+        let mut script = self.on_methods(&self.scripts.delete_method, user_tag);
+        script.arg(id.as_str()).arg(AUDIT_CAP);
+        script.arg(PhoneType::Mobile.method_id());
+        script.arg(PhoneType::AlternateMobile.method_id());
+        let (outcome, reply) = self.run_on_methods(script, enabled).await?;
         match outcome.as_str() {
             "ok" => {
                 let json: String = reply_field(&reply, 1)?;
                 let method = serde_json::from_str::<StoredMethod>(&json)
                     .map_err(|e| unexpected("deleted method", e.to_string()))?
                     .into_method();
-                let default = default_change(
-                    &reply_field::<String>(&reply, 2)?,
-                    &reply_field::<String>(&reply, 3)?,
-                    reply_field(&reply, 4)?,
-                );
+                let default = default_change(&reply, 2)?;
                 Ok(DeleteOutcome::Deleted { method, default })
             }
             "missing" => Ok(DeleteOutcome::Missing),
@@ -213,27 +174,42 @@ impl Store {
         option: DefaultMethod,
         enabled: &[DefaultMethod],
     ) -> redis::RedisResult<SetDefaultOutcome> {
-        let reply: Vec<redis::Value> = self
-            .scripts
-            .set_default
-            .key(self.keys.methods(user_tag))
-            .key(self.keys.audit(user_tag))
-            .arg(option.as_str())
-            .arg(AUDIT_CAP)
-            .arg(option_args(enabled))
-            .invoke_async(&mut self.conn())
-            .await?;
-        let outcome: String = reply_field(&reply, 0)?;
+        let mut script = self.on_methods(&self.scripts.set_default, user_tag);
+        script.arg(option.as_str()).arg(AUDIT_CAP);
+        let (outcome, reply) = self.run_on_methods(script, enabled).await?;
         match outcome.as_str() {
-            "ok" => Ok(SetDefaultOutcome::Set(default_change(
-                option.as_str(),
-                &reply_field::<String>(&reply, 1)?,
-                reply_field(&reply, 2)?,
-            ))),
+            "ok" => Ok(SetDefaultOutcome::Set(default_change(&reply, 1)?)),
             "disabled" => Ok(SetDefaultOutcome::Disabled),
             "unbacked" => Ok(SetDefaultOutcome::NotBacked),
             _ => Err(unexpected("set_default", outcome)),
         }
+    }
+
+    /// A method script's invocation on its two keys: the user's methods hash and audit stream.
+    fn on_methods<'a>(
+        &self,
+        script: &'a redis::Script,
+        user_tag: &str,
+    ) -> redis::ScriptInvocation<'a> {
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(self.keys.methods(user_tag))
+            .key(self.keys.audit(user_tag));
+        invocation
+    }
+
+    /// Runs a method script with the `enabled` options' mask as its last argument: its outcome
+    /// (the reply's first field) and the whole reply.
+    async fn run_on_methods(
+        &self,
+        mut invocation: redis::ScriptInvocation<'_>,
+        enabled: &[DefaultMethod],
+    ) -> redis::RedisResult<(String, Vec<redis::Value>)> {
+        let reply: Vec<redis::Value> = invocation
+            .arg(DefaultMethod::mask(enabled))
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok((reply_field(&reply, 0)?, reply))
     }
 
     /// The user's methods (oldest first) and default sign-in method.
@@ -288,26 +264,9 @@ fn reply_field<T: redis::FromRedisValue>(
     Ok(redis::from_redis_value_ref(value)?)
 }
 
-/// The phone a stored method id names, if it is a phone method id.
-pub fn phone_type_of(method_id: &str) -> Option<PhoneType> {
-    PhoneType::from_method_id(method_id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn options_reach_lua_in_preference_order_with_their_backing() {
-        let args = option_args(&[DefaultMethod::Sms, DefaultMethod::SecurityKey]);
-        assert_eq!(
-            args,
-            [
-                "security_key|kind|security_key".to_owned(),
-                format!("sms|id|{}", PhoneType::Mobile.method_id())
-            ]
-        );
-    }
 
     #[test]
     fn lua_written_phone_methods_are_read_back() {

@@ -61,6 +61,13 @@ struct Scripts {
     reconcile_claim: redis::Script,
 }
 
+/// A script that changes a user's methods: the default options' table (`OPTIONS` in
+/// `src/methods/default.rs`), then the library every such script shares, then the script.
+fn methods_script(body: &str) -> redis::Script {
+    let lib = include_str!("scripts/methods_lib.lua");
+    redis::Script::new(&[&crate::methods::lua_options(), lib, body].concat())
+}
+
 impl Store {
     /// A store for the deployment `config` describes (`redis.mode`). Nothing is connected yet
     /// (only a malformed URL fails here): the first command connects, and a Redis that is down
@@ -81,22 +88,10 @@ impl Store {
                 create_verification: redis::Script::new(include_str!(
                     "scripts/create_verification.lua"
                 )),
-                transition: redis::Script::new(concat!(
-                    include_str!("scripts/methods_lib.lua"),
-                    include_str!("scripts/transition.lua")
-                )),
-                add_method: redis::Script::new(concat!(
-                    include_str!("scripts/methods_lib.lua"),
-                    include_str!("scripts/add_method.lua")
-                )),
-                delete_method: redis::Script::new(concat!(
-                    include_str!("scripts/methods_lib.lua"),
-                    include_str!("scripts/delete_method.lua")
-                )),
-                set_default: redis::Script::new(concat!(
-                    include_str!("scripts/methods_lib.lua"),
-                    include_str!("scripts/set_default.lua")
-                )),
+                transition: methods_script(include_str!("scripts/transition.lua")),
+                add_method: methods_script(include_str!("scripts/add_method.lua")),
+                delete_method: methods_script(include_str!("scripts/delete_method.lua")),
+                set_default: methods_script(include_str!("scripts/set_default.lua")),
                 discard_verification: redis::Script::new(include_str!(
                     "scripts/discard_verification.lua"
                 )),

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use super::{AUDIT_CAP, Store};
 use crate::ids::VerificationId;
+use crate::methods::DefaultMethod;
 use crate::verification::transition::{Event, Transition};
 use crate::verification::{FailureReason, Purpose, Status, Verification};
 
@@ -26,6 +27,9 @@ pub struct NewVerification<'a> {
     pub retain_secs: u64,
     /// How long a fraud report during this call blocks the user (0 = no block).
     pub fraud_block_secs: u64,
+    /// The default sign-in options the tenant policy enables (`Policy::enabled_options`): an
+    /// approved registration keeps the user's default by them (stored for registrations only).
+    pub default_options: &'a [DefaultMethod],
 }
 
 /// What `create_verification` did.
@@ -47,6 +51,10 @@ impl Store {
     ) -> redis::RedisResult<Created> {
         let masked = crate::phone::mask_e164(new.phone_e164);
         let block_secs = new.fraud_block_secs.to_string();
+        let default_options = match new.purpose {
+            Purpose::Registration => Some(DefaultMethod::mask(new.default_options)),
+            _ => None,
+        };
         let (what, a, b): (String, String, String) = self
             .scripts
             .create_verification
@@ -68,6 +76,7 @@ impl Store {
                 ("counted", new.counted),
                 ("fraud_block_secs", block_secs.as_str()),
             ])
+            .arg(default_options.as_deref().map(|o| ("default_options", o)))
             .invoke_async(&mut self.conn())
             .await?;
         let num = |s: &str| s.parse::<i64>().unwrap_or_default();

@@ -26,7 +26,9 @@
 //!    - `machine` (answering-machine detection): ends `failed` / `voicemail`.
 //!    - `voice`: moves to `answered` (never backwards); the first one counts prompt 1.
 //!    - gather: moves to `answered`; `#` at the prompt approves (a registration registers its
-//!      phone method and, when the user has no default, makes it the default); `0` at the prompt
+//!      phone method and, when the user has no usable default, makes it the default — the rule
+//!      of `crate::methods::effective_default`, tested on its own in `tests/it/default_rules.rs`;
+//!      here every option is enabled, so the new phone backs one); `0` at the prompt
 //!      asks to confirm a fraud report; `#` at that confirmation (after a `0`) ends
 //!      `fraud_reported` and sets the fraud block when the verification has one. Anything else
 //!      (another key, silence, `#` at a fraud step never asked) re-prompts: a gather asked by an
@@ -52,7 +54,7 @@ pub struct Setup {
     pub max_prompts: u32,
     /// A fraud report blocks the user (`fraud_block_secs > 0`).
     pub fraud_block: bool,
-    /// The user already has a default method.
+    /// The user already has a usable default method (enabled, and backed by a method).
     pub had_default: bool,
 }
 

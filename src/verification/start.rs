@@ -119,6 +119,7 @@ pub async fn start(
             ttl_secs: config.ttl_secs,
             retain_secs: config.retain_secs,
             fraud_block_secs: settings.fraud_block_secs,
+            default_options: &policy.enabled_options(),
         })
         .await?;
 

@@ -7,6 +7,7 @@ mod calls_api_contract;
 mod cancel;
 mod cluster;
 mod connections;
+mod default_rules;
 mod demo;
 mod deploy;
 mod disorder;

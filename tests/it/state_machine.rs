@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use callverify::call::CallProgress;
 use callverify::ids::{TenantId, UserId, VerificationId};
+use callverify::methods::{DefaultMethod, PhoneType};
 use callverify::store::Store;
 use callverify::store::verifications::{Created, NewVerification};
 use callverify::verification::model::{
@@ -15,14 +16,14 @@ use callverify::verification::transition::{Event, GatherStep};
 use callverify::verification::{FailureReason, Purpose, Status};
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use redis::AsyncCommands;
 
-use crate::support::{TestRedis, redis, redis_config, unique_prefix};
+use crate::support::store_runs::{runner, runtime_and_store};
+use crate::support::{TestRedis, redis};
 
 /// The account that places every call here; webhooks from any other are foreign.
 const ACCOUNT: &str = "acme";
-const METHOD: &str = "pm-state-machine";
 /// A grace no test outlives: only `Clock::Grace` ends it.
 const GRACE_MS: u64 = 600_000;
 
@@ -120,8 +121,13 @@ async fn create(store: &Store, conn: &mut TestRedis, user: &str, setup: Setup) -
         id,
     };
     if setup.had_default {
+        // A usable default: an authenticator app backs `authenticator_push`.
+        let app = r#"{"id":"app","kind":"authenticator_app","display_name":"a","created_at":1}"#;
         let _: () = conn
-            .hset(&stored.mkey, "default", "authenticator_app")
+            .hset_multiple(
+                &stored.mkey,
+                &[("m:app", app), ("default", "authenticator_push")],
+            )
             .await
             .unwrap();
     }
@@ -132,13 +138,14 @@ async fn create(store: &Store, conn: &mut TestRedis, user: &str, setup: Setup) -
         purpose: setup.purpose,
         phone_e164: "+31612345678",
         phone_type: "mobile",
-        method_id: METHOD,
+        method_id: PhoneType::Mobile.method_id(),
         locale: "en-US",
         provider: ACCOUNT,
         counted: "",
         ttl_secs: 600,
         retain_secs: 60,
         fraud_block_secs: if setup.fraud_block { 600 } else { 0 },
+        default_options: &DefaultMethod::ALL,
     };
     let created = store.create_verification(&new).await.unwrap();
     assert!(matches!(created, Created::Stored(..)), "{created:?}");
@@ -259,7 +266,10 @@ async fn observe(conn: &mut TestRedis, v: &mut Stored, setup: Setup) -> (State, 
         hangup,
         past_expiry: field(6) == "1",
         holds_live_slot: conn.exists(&v.live).await.unwrap(),
-        method_registered: conn.hexists(&v.mkey, format!("m:{METHOD}")).await.unwrap(),
+        method_registered: conn
+            .hexists(&v.mkey, format!("m:{}", PhoneType::Mobile.method_id()))
+            .await
+            .unwrap(),
         has_default: conn.hexists(&v.mkey, "default").await.unwrap(),
         fraud_blocked: conn.exists(&v.blocked).await.unwrap(),
     };
@@ -297,26 +307,11 @@ async fn same_path(store: &Store, user: &str, setup: Setup, inputs: &[Input]) ->
 
 type Checked = Result<State, TestCaseError>;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn transition_lua_does_what_the_model_says_for_random_event_sequences() {
-    let rt = runtime();
-    let prefix = unique_prefix();
-    let store = rt
-        .block_on(Store::open(&redis_config(&prefix, 2000)))
-        .unwrap();
+    let (rt, store) = runtime_and_store();
     let cases = AtomicUsize::new(0);
-    let mut runner = TestRunner::new(Config {
-        cases: 96,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = runner(96);
     let sequences = (setup(), proptest::collection::vec(input(), 1..=12));
     runner
         .run(&sequences, |(setup, inputs)| {
@@ -493,10 +488,7 @@ fn transition_lua_follows_the_model_through_every_rule() {
             Some(FailureReason::Canceled),
         ),
     ];
-    let rt = runtime();
-    let store = rt
-        .block_on(Store::open(&redis_config(&unique_prefix(), 2000)))
-        .unwrap();
+    let (rt, store) = runtime_and_store();
     for (n, (setup, inputs, status, reason)) in paths.into_iter().enumerate() {
         let end = rt
             .block_on(same_path(&store, &format!("rule{n}"), setup, &inputs))

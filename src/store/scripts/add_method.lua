@@ -3,14 +3,14 @@
 -- ARGV[1] method id   ARGV[2] kind   ARGV[3] method JSON (without created_at)
 -- ARGV[4] most methods of this kind a user may have
 -- ARGV[5] field that must be unique among methods of this kind ('' = none)
--- ARGV[6] audit stream cap   ARGV[7…] enabled default options (see methods_lib.lua)
+-- ARGV[6] audit stream cap   ARGV[7] enabled default options (a mask, see methods_lib.lua)
 -- Returns {'ok', created_at, default or '', previous default or '', changed 0/1}
 --   | {'limit'} | {'duplicate'}
 local mkey, akey = KEYS[1], KEYS[2]
 local id, kind, cap = ARGV[1], ARGV[2], tonumber(ARGV[6])
 local method = cjson.decode(ARGV[3])
 local unique = ARGV[5]
-local options = parse_options(7)
+local options = enabled_options(ARGV[7])
 local methods, default = load_methods(mkey)
 
 local count = 0

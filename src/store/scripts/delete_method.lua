@@ -2,12 +2,12 @@
 -- KEYS[1] the user's methods hash   KEYS[2] the user's audit stream
 -- ARGV[1] method id   ARGV[2] audit stream cap
 -- ARGV[3] the mobile phone's method id   ARGV[4] the alternate mobile's method id
--- ARGV[5…] enabled default options (see methods_lib.lua)
+-- ARGV[5] enabled default options (a mask, see methods_lib.lua)
 -- Returns {'ok', deleted method JSON, default or '', previous default or '', changed 0/1}
 --   | {'missing'} | {'has_alternate'}
 local mkey, akey = KEYS[1], KEYS[2]
 local id, cap = ARGV[1], tonumber(ARGV[2])
-local options = parse_options(5)
+local options = enabled_options(ARGV[5])
 local methods, default = load_methods(mkey)
 
 local method = methods[id]

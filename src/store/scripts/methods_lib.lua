@@ -1,9 +1,14 @@
 -- Shared by add_method.lua, delete_method.lua, set_default.lua and transition.lua (prepended to each; the
 -- script's own header says what its KEYS and ARGV are).
 --
--- Default sign-in options arrive from Rust as "option|kind|<method kind>" or
--- "option|id|<phone method id>": the options the tenant policy enables, in preference order
--- (Rust's DefaultMethod order is the one source of it).
+-- The default sign-in method's rules as Redis applies them: `repair_default` below is the only
+-- Lua code that chooses a default; every script that writes a user's methods calls it (the Rust
+-- half of the rules, and how to change them: src/methods/default.rs).
+--
+-- `OPTIONS()` is prepended by Rust (`lua_options` in src/methods/default.rs): every default
+-- sign-in option in preference order, {option = name, how = 'kind' | 'id', what = the method
+-- kind or the phone method id that backs it}. That table is the one source of the order; nothing
+-- here sorts. The options a tenant policy enables arrive as a mask over it ('1'/'0' per row).
 
 local function load_methods(mkey)
   local flat = redis.call('HGETALL', mkey)
@@ -19,12 +24,11 @@ local function load_methods(mkey)
   return methods, default
 end
 
-local function parse_options(first)
+-- The options `mask` enables, in preference order.
+local function enabled_options(mask)
   local options = {}
-  for i = first, #ARGV do
-    local option, how, what = string.match(ARGV[i], '^([%w_]+)|(%a+)|(.+)$')
-    if not option then error('bad default option ' .. ARGV[i]) end
-    options[#options + 1] = {option = option, how = how, what = what}
+  for i, o in ipairs(OPTIONS()) do
+    if string.sub(mask, i, i) == '1' then options[#options + 1] = o end
   end
   return options
 end
@@ -82,8 +86,14 @@ local function audit(akey, cap, fields)
   redis.call('XADD', akey, 'MAXLEN', '~', cap, '*', unpack(fields))
 end
 
-local function default_changed(akey, cap, new, previous, reason)
-  audit(akey, cap, {'action', 'default_method.changed', 'outcome', 'changed',
-    'method', new or '', 'previous', previous or '', 'reason', reason})
+-- `verification`: the verification whose approval changed it ('' or nil: none).
+local function default_changed(akey, cap, new, previous, reason, verification)
+  local fields = {'action', 'default_method.changed', 'outcome', 'changed',
+    'method', new or '', 'previous', previous or '', 'reason', reason}
+  if verification and verification ~= '' then
+    fields[#fields + 1] = 'verification'
+    fields[#fields + 1] = verification
+  end
+  audit(akey, cap, fields)
 end
 

@@ -1,4 +1,5 @@
--- (methods_lib.lua is prepended: the one writer of stored methods.)
+-- (methods_lib.lua is prepended: the one writer of stored methods and the one rule that picks
+-- the default sign-in method.)
 -- One guarded state transition of a verification: the whole of a webhook's Redis work in one
 -- round trip. Terminal states never change, so duplicated, late or reordered webhooks are no-ops.
 --
@@ -69,9 +70,9 @@ local details = nil
 local function detail()
   if not details then
     local d = redis.call('HMGET', vkey, 'phone', 'phone_type', 'method_id', 'phone_masked',
-      'fraud_block_secs', 'provider')
+      'fraud_block_secs', 'provider', 'default_options')
     details = {phone = d[1], phone_type = d[2], method_id = d[3], phone_masked = d[4],
-      fraud_block_secs = d[5], provider = d[6]}
+      fraud_block_secs = d[5], provider = d[6], default_options = d[7]}
   end
   return details
 end
@@ -213,11 +214,18 @@ elseif event == 'gather' then
       put_method(mkey, d.method_id, 'phone', {phone_number = d.phone,
         phone_type = d.phone_type, phone_masked = d.phone_masked}, now)
       audit_end('method.registered', 'registered', nil)
-      if not redis.call('HGET', mkey, 'default') then
-        redis.call('HSET', mkey, 'default', 'voice_' .. d.phone_type)
-        redis.call('XADD', akey, 'MAXLEN', '~', audit_cap, '*', 'action', 'default_method.changed',
-          'outcome', 'changed', 'method', 'voice_' .. d.phone_type, 'previous', '',
-          'reason', 'method_registered', 'verification', string.sub(vkey, -48))
+      -- The default's upkeep by the library's rule, as for any other new method, under the
+      -- options the tenant policy enabled when the call started (stored with the verification
+      -- as a mask). A verification stored without them (by an older version) leaves the stored
+      -- default alone: reads apply the rule anyway.
+      if d.default_options then
+        local methods, default = load_methods(mkey)
+        local options = enabled_options(d.default_options)
+        local new, changed = repair_default(mkey, default, options, methods)
+        if changed then
+          default_changed(akey, audit_cap, new, default, 'method_registered',
+            string.sub(vkey, -48))
+        end
       end
     end
     return reply('approved')

@@ -3,6 +3,7 @@
 //! signed HTTP.
 
 pub mod raw_http;
+pub mod store_runs;
 pub mod stub_twilio;
 
 use std::time::Duration;
