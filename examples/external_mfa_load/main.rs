@@ -7,8 +7,8 @@
 //!
 //! Two layouts:
 //! - `--apart BIN_DIR` (what the script runs): callverify is its own process (`BIN_DIR/callverify
-//!   serve`), its provider an instant stub Calls API in another (`BIN_DIR/examples/bench_peers
-//!   stub`: Twilio's dialect, answers 201 at once and calls nothing back), as a carrier is
+//!   serve`), its provider an instant stub Calls API in another (this program run as `stub
+//!   ADDR`: Twilio's dialect, answers 201 at once and calls nothing back), as a carrier is
 //!   elsewhere in production. This process is only the fake Entra and the load generator. Phones
 //!   are registered by registration calls answered with signed Twilio webhooks. Also prints the
 //!   CPU time callverify spent per sign-in.
@@ -38,6 +38,9 @@ const CLAIMS: &str = r#"{"id_token":{"acr":{"essential":true,"values":["possessi
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().collect();
+    if let (Some("stub"), Some(listen)) = (args.get(1).map(String::as_str), args.get(2)) {
+        return server::stub(listen).await;
+    }
     let arg = |name: &str| {
         args.iter()
             .position(|a| a == name)

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::{Error, TENANT_GUID};
 
 const PORTAL_KEY: &str = "bench-portal-key";
-/// bench_peers' stub account (its Calls API path) and the webhook token of this run.
+/// The stub's account (its Calls API path) and the webhook token of this run.
 const ACCOUNT_SID: &str = "AC0000000000000000000000000000bench";
 const TOKEN: &str = "bench-external-mfa-token";
 
@@ -123,8 +123,9 @@ pub async fn start_apart(
             .port())
     };
     let (stub_port, port) = (free_port()?, free_port()?);
-    let stub = tokio::process::Command::new(format!("{bin}/examples/bench_peers"))
-        .args(["stub", "--listen", &format!("127.0.0.1:{stub_port}")])
+    // The stub: this program again, in a process of its own (`stub`).
+    let stub = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["stub", &format!("127.0.0.1:{stub_port}")])
         .kill_on_drop(true)
         .spawn()?;
     let prefix = format!("cvbench-xmfa-{}", std::process::id());
@@ -265,7 +266,7 @@ async fn answer_with_hash(
     id: &str,
     to: &str,
 ) -> Result<(), Error> {
-    // bench_peers' stub names the call `CA` + the id's last 32 hex digits.
+    // The stub names the call `CA` + the id's last 32 hex digits.
     let sid = format!("CA{}", &id[id.len() - 32..]);
     let params = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
         [
@@ -360,4 +361,29 @@ async fn delete_prefix(redis: &str, prefix: &str) -> Result<(), Error> {
         }
         cursor = next;
     }
+}
+
+/// An instant Calls API in Twilio's dialect (as bench_peers' stub): `201` at once, a `CallSid`
+/// derived from the verification id in `Url`, nothing called back.
+pub async fn stub(listen: &str) -> Result<(), Error> {
+    async fn create_call(body: axum::body::Bytes) -> impl axum::response::IntoResponse {
+        let url = form_urlencoded::parse(&body)
+            .find(|(k, _)| k == "Url")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        // …/telephony/twilio/{id}/voice
+        let id = url.rsplit('/').nth(1).unwrap_or_default();
+        let sid = format!("CA{}", &id[id.len().saturating_sub(32)..]);
+        (
+            axum::http::StatusCode::CREATED,
+            [("content-type", "application/json")],
+            format!(r#"{{"sid":"{sid}","account_sid":"{ACCOUNT_SID}","status":"queued"}}"#),
+        )
+    }
+    let app = axum::Router::new().route(
+        &format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"),
+        axum::routing::post(create_call),
+    );
+    axum::serve(tokio::net::TcpListener::bind(listen).await?, app).await?;
+    Ok(())
 }
