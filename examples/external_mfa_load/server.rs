@@ -37,8 +37,9 @@ enum Layout {
         served: tokio::task::JoinHandle<std::io::Result<()>>,
     },
     Apart {
-        callverify: tokio::process::Child,
-        stub: tokio::process::Child,
+        /// Boxed: a child process handle is large.
+        callverify: Box<tokio::process::Child>,
+        stub: Box<tokio::process::Child>,
         redis: String,
         prefix: String,
     },
@@ -153,8 +154,8 @@ pub async fn start_apart(
         base: format!("http://127.0.0.1:{port}"),
         http: client(users)?,
         layout: Layout::Apart {
-            callverify,
-            stub,
+            callverify: Box::new(callverify),
+            stub: Box::new(stub),
             redis: redis.to_owned(),
             prefix,
         },
