@@ -29,11 +29,14 @@ pub(super) struct AuditEvent {
     /// RFC 3339, second precision.
     at: String,
     /// method.registered, method.deleted, default_method.changed, verification.approved,
-    /// verification.failed, verification.fraud_reported.
+    /// verification.failed, verification.fraud_reported, user.unblocked; an External MFA
+    /// sign-in's end: external_mfa.approved, external_mfa.denied, external_mfa.canceled,
+    /// external_mfa.refused.
     action: String,
     /// The method id; for default_method.changed the new default option ("" = none).
     method: String,
-    /// registered, deleted, changed, approved, fraud_reported, or the failed status.
+    /// registered, deleted, changed, approved, fraud_reported, or the failed status; for a
+    /// sign-in: approved, denied, canceled, refused.
     outcome: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     kind: Option<String>,
@@ -41,7 +44,8 @@ pub(super) struct AuditEvent {
     verification: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     purpose: Option<String>,
-    /// Failure reason, or why the default changed (requested, method_deleted, method_registered).
+    /// Failure reason, why the default changed (requested, method_deleted, method_registered),
+    /// or why a sign-in was refused or denied.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
     /// Masked phone number.
@@ -53,6 +57,9 @@ pub(super) struct AuditEvent {
     /// Verification ends: the provider account of the call.
     #[serde(skip_serializing_if = "Option::is_none")]
     provider: Option<String>,
+    /// External MFA sign-ins: Entra's `client-request-id`, to find the sign-in in Entra's logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_request_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -82,6 +89,7 @@ impl AuditEvent {
             reason: take("reason"),
             previous: take("previous"),
             provider: take("provider"),
+            client_request_id: take("client_request_id"),
             phone,
         }
     }
@@ -90,7 +98,7 @@ impl AuditEvent {
 /// Read a user's audit trail
 ///
 /// The user's security-info events (methods registered and deleted, default changes,
-/// verification outcomes, unblocks), newest first; numbers masked.
+/// verification outcomes, unblocks, External MFA sign-ins), newest first; numbers masked.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/users/{user}/audit", operation_id = "list_audit_events", tag = "audit",
     params(("tenant" = String, Path), ("user" = String, Path), AuditQuery),
     responses(

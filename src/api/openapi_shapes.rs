@@ -40,7 +40,8 @@ pub const PROBLEM_SLUGS: [&str; 23] = [
     "internal",
 ];
 
-/// Audit `action` values (the scripts in src/store/scripts and `Store::unblock`).
+/// Audit `action` values (the scripts in src/store/scripts and `Store::unblock`); External MFA
+/// sign-ins add theirs (`crate::external_mfa::audit::Outcome::action`).
 const AUDIT_ACTIONS: [&str; 7] = [
     "method.registered",
     "method.deleted",
@@ -51,7 +52,8 @@ const AUDIT_ACTIONS: [&str; 7] = [
     "user.unblocked",
 ];
 
-/// Audit `outcome` values: what happened, or the status a verification ended with.
+/// Audit `outcome` values: what happened, or the status a verification ended with; External
+/// MFA sign-ins add theirs (`crate::external_mfa::audit::Outcome::as_str`).
 const AUDIT_OUTCOMES: [&str; 9] = [
     "registered",
     "deleted",
@@ -138,6 +140,17 @@ pub fn complete(doc: &mut Value) {
     response_headers(doc);
 }
 
+/// `values` without repeats, in first-seen order.
+fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut seen = Vec::new();
+    for v in values {
+        if !seen.iter().any(|s: &String| s == v) {
+            seen.push(v.to_owned());
+        }
+    }
+    seen
+}
+
 fn named_enums(schemas: &mut Map<String, Value>) {
     let kinds = KINDS.iter().map(|k| k.as_str().to_owned());
     schemas.insert(
@@ -149,12 +162,20 @@ fn named_enums(schemas: &mut Map<String, Value>) {
         "Locale".into(),
         string_enum("A prompt language callverify speaks.", locales),
     );
-    let actions = AUDIT_ACTIONS.map(str::to_owned);
+    let sign_ins = crate::external_mfa::audit::Outcome::ALL;
+    let actions = AUDIT_ACTIONS
+        .into_iter()
+        .chain(sign_ins.map(|o| o.action()))
+        .map(str::to_owned);
     schemas.insert(
         "AuditAction".into(),
         string_enum("What an audit entry records.", actions),
     );
-    let outcomes = AUDIT_OUTCOMES.map(str::to_owned);
+    let outcomes = distinct(
+        AUDIT_OUTCOMES
+            .into_iter()
+            .chain(sign_ins.map(|o| o.as_str())),
+    );
     schemas.insert(
         "AuditOutcome".into(),
         string_enum(
@@ -166,11 +187,12 @@ fn named_enums(schemas: &mut Map<String, Value>) {
         .iter()
         .map(|r| r.as_str())
         .chain(DEFAULT_CHANGE_REASONS)
-        .map(str::to_owned);
+        .chain(crate::external_mfa::audit::REASONS);
+    let reasons = distinct(reasons);
     schemas.insert(
         "AuditReason".into(),
         string_enum(
-            "A verification's failure reason, or why the default sign-in method changed.",
+            "A verification's failure reason, why the default sign-in method changed, or why an External MFA sign-in was refused or denied.",
             reasons,
         ),
     );

@@ -7,9 +7,10 @@
 //! Files: `config` (settings), `keys` (our signing key, JWKS), `keygen` (the operator's key
 //! command), `entra_keys` (Entra's JWKS, cached), `request` (the POST's parameters), `hint`
 //! (the `id_token_hint`), `signin` (a sign-in's record and id), `discovery`, `token` (the
-//! id_token), `page` (HTML), `routes` (discovery, JWKS, authorize), `flow` (the calling page's
-//! status, continue, cancel, call again).
+//! id_token), `page` (HTML), `routes` (discovery, JWKS, authorize), `flow` (placing the call,
+//! the calling page's status, continue, cancel, call again), `audit` (each sign-in's end, once).
 
+pub mod audit;
 pub mod config;
 pub mod discovery;
 pub mod entra_keys;

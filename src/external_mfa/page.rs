@@ -22,6 +22,9 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; conn
 pub struct Pages {
     env: minijinja::Environment<'static>,
     strings: Value,
+    /// Per language: its texts as the templates read them, and as the calling page's script
+    /// reads them (JSON) — converted once, not on every page.
+    prepared: std::collections::HashMap<String, (minijinja::Value, String)>,
     /// Absolute path of the assets (`{public_url path}/external-mfa/assets`).
     assets: String,
 }
@@ -54,11 +57,34 @@ impl Pages {
             env.add_template(name, source)
                 .expect("the page templates parse");
         }
+        let strings: Value = toml::from_str(STRINGS).expect("strings.toml parses");
+        let prepared = strings
+            .as_object()
+            .expect("strings.toml has a table per language")
+            .iter()
+            .map(|(lang, t)| {
+                let texts = (
+                    minijinja::Value::from(minijinja::value::Serde(t)),
+                    t.to_string(),
+                );
+                (lang.clone(), texts)
+            })
+            .collect();
         Self {
             env,
-            strings: toml::from_str(STRINGS).expect("strings.toml parses"),
+            strings,
+            prepared,
             assets,
         }
+    }
+
+    /// The texts of `lang` for the templates, and as JSON.
+    fn texts(&self, lang: &str) -> (minijinja::Value, &str) {
+        self.prepared
+            .get(lang)
+            .map_or((minijinja::Value::UNDEFINED, "{}"), |(t, json)| {
+                (t.clone(), json.as_str())
+            })
     }
 
     pub fn calling(&self, c: &Calling<'_>) -> Response {
@@ -71,25 +97,26 @@ impl Pages {
         let status_text = t[format!("status_{}", c.status)]
             .as_str()
             .map_or_else(|| text("status_calling"), str::to_owned);
+        let (t, texts_json) = self.texts(c.lang);
         self.render(
             StatusCode::OK,
             "signin.html",
             minijinja::context! {
-                lang => c.lang, t => minijinja::value::Serde(t), assets => &self.assets,
+                lang => c.lang, t, assets => &self.assets,
                 base => c.base, status => c.status, calling, status_text,
-                can_retry => c.can_retry, texts_json => t.to_string(),
+                can_retry => c.can_retry, texts_json,
             },
         )
     }
 
     /// The auto-submitting form that posts `fields` to Entra's `action`.
     pub fn post_back(&self, lang: &str, action: &str, fields: &[(&str, &str)]) -> Response {
-        let t = &self.strings[lang];
+        let (t, _) = self.texts(lang);
         let mut response = self.render(
             StatusCode::OK,
             "post.html",
             minijinja::context! {
-                lang, t => minijinja::value::Serde(t), assets => &self.assets, action,
+                lang, t, assets => &self.assets, action,
                 fields => minijinja::value::Serde(fields),
             },
         );
@@ -108,11 +135,11 @@ impl Pages {
     }
 
     pub fn problem(&self, status: StatusCode, lang: &str, detail: &str) -> Response {
-        let t = &self.strings[lang];
+        let (t, _) = self.texts(lang);
         self.render(
             status,
             "problem.html",
-            minijinja::context! { lang, t => minijinja::value::Serde(t), assets => &self.assets, detail },
+            minijinja::context! { lang, t, assets => &self.assets, detail },
         )
     }
 

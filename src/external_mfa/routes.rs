@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 
 use super::request::{self, OAuthError, Refusal};
 use super::signin::{self, SignInRecord};
-use super::{ExternalMfa, SIGNINS, flow, hint, page};
+use super::{ExternalMfa, audit, flow, hint, page};
 use crate::api::client_ip::ClientIp;
 use crate::state::AppState;
 
@@ -159,7 +159,7 @@ async fn authorize(
     };
     let site = mfa.site(&tenant).expect("checked");
     let bad = |detail: &str| {
-        outcome(&tenant, None, "bad_request", detail);
+        audit::unattributed(&tenant, None, "bad_request", detail);
         mfa.pages.problem(StatusCode::BAD_REQUEST, lang, detail)
     };
     let Ok(body) = body else {
@@ -180,7 +180,10 @@ async fn authorize(
     let request = match request::parse(&body, &site.config) {
         Ok(request) => request,
         Err(Refusal::Page(detail)) => return bad(&detail),
-        Err(Refusal::Entra(error)) => return error_back(&mfa, &tenant, None, lang, &error),
+        Err(Refusal::Entra(error)) => {
+            audit::unattributed(&tenant, None, error.error, &error.description);
+            return error_back(&mfa, lang, &error);
+        }
     };
     let request_id = request.client_request_id.as_deref();
     let hint = match hint::validate(
@@ -203,7 +206,8 @@ async fn authorize(
                 description,
                 state: Some(request.state.clone()),
             };
-            return error_back(&mfa, &tenant, request_id, lang, &error);
+            audit::unattributed(&tenant, request_id, error.error, &error.description);
+            return error_back(&mfa, lang, &error);
         }
     };
     let id = signin::signin_id(
@@ -232,32 +236,21 @@ async fn authorize(
         .create_signin(&id, &stored, signin::TTL_SECS)
         .await
     {
-        Ok(true) => flow::place_call(&state, &mfa, &id, &record, client_ip).await,
+        Ok(true) => flow::place_call(&state, &mfa, &id, &record, client_ip, true).await,
         // The same request again (refresh, back button): the same sign-in and call.
         Ok(false) => flow::show(&state, &mfa, &tenant, &id, lang).await,
         Err(e) => {
             tracing::warn!(error = %e, "external MFA: cannot store the sign-in");
             let error = flow::oauth_error(&record, "temporarily_unavailable", "try again shortly");
-            error_back(
-                &mfa,
-                &tenant,
-                record.client_request_id.as_deref(),
-                lang,
-                &error,
-            )
+            let request_id = record.client_request_id.as_deref();
+            audit::unattributed(&tenant, request_id, error.error, &error.description);
+            error_back(&mfa, lang, &error)
         }
     }
 }
 
-/// Posts an OAuth error back to Entra.
-pub(super) fn error_back(
-    mfa: &ExternalMfa,
-    tenant: &str,
-    client_request_id: Option<&str>,
-    lang: &str,
-    error: &OAuthError,
-) -> Response {
-    outcome(tenant, client_request_id, error.error, &error.description);
+/// Posts an OAuth error back to Entra (the caller records the outcome: `super::audit`).
+pub(super) fn error_back(mfa: &ExternalMfa, lang: &str, error: &OAuthError) -> Response {
     let mut fields = vec![
         ("error", error.error),
         ("error_description", error.description.as_str()),
@@ -266,24 +259,6 @@ pub(super) fn error_back(
         fields.push(("state", state.as_str()));
     }
     mfa.pages.post_back(lang, &error.redirect_uri, &fields)
-}
-
-/// The audit line and metric of one sign-in's end (or refusal).
-pub(super) fn outcome(
-    tenant: &str,
-    client_request_id: Option<&str>,
-    outcome: &'static str,
-    detail: &str,
-) {
-    metrics::counter!(SIGNINS, "outcome" => outcome).increment(1);
-    tracing::info!(
-        target: "callverify::audit",
-        tenant,
-        client_request_id = client_request_id.unwrap_or("-"),
-        outcome,
-        detail,
-        "external MFA sign-in"
-    );
 }
 
 pub(super) fn unix_now() -> i64 {

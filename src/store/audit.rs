@@ -1,10 +1,12 @@
-//! Reading a user's audit stream (written by the Lua scripts, newest last).
+//! A user's audit stream: read newest first; written by the Lua scripts (atomically with what
+//! they record) and by [`Store::append_audit`] for events no script writes (External MFA
+//! sign-ins).
 
 use std::collections::HashMap;
 
 use redis::streams::StreamRangeReply;
 
-use super::Store;
+use super::{AUDIT_CAP, Store};
 
 /// One audit entry as stored: the stream id's millisecond time and its fields.
 #[derive(Debug, Clone)]
@@ -46,5 +48,23 @@ impl Store {
                 AuditEntry { at_ms, fields }
             })
             .collect())
+    }
+
+    /// Appends one entry (`fields`: name, value) to the user's capped audit stream.
+    pub async fn append_audit(
+        &self,
+        user_tag: &str,
+        fields: &[(&str, &str)],
+    ) -> redis::RedisResult<()> {
+        redis::cmd("XADD")
+            .arg(self.keys.audit(user_tag))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(AUDIT_CAP)
+            .arg("*")
+            .arg(fields)
+            .query_async::<String>(&mut self.conn())
+            .await
+            .map(|_| ())
     }
 }

@@ -16,6 +16,16 @@ static IF_EXISTS: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(
     )
 });
 
+/// Creates a sign-in with its first call counted (one round trip for the first POST).
+static CREATE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        "if redis.call('HSETNX', KEYS[1], 'request', ARGV[1]) == 0 then return 0 end \
+         redis.call('HSET', KEYS[1], 'calls', 1) \
+         redis.call('EXPIRE', KEYS[1], ARGV[2]) \
+         return 1",
+    )
+});
+
 /// A sign-in as stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoredSignIn {
@@ -27,28 +37,21 @@ pub struct StoredSignIn {
 }
 
 impl Store {
-    /// Stores a new sign-in with `request` unless `id` exists; true if this call created it.
-    /// The TTL is set only on creation, so a repeated request never extends it.
+    /// Stores a new sign-in with `request` unless `id` exists, its first call counted; true if
+    /// this call created it. The TTL is set only on creation, so a repeated request never
+    /// extends it.
     pub async fn create_signin(
         &self,
         id: &str,
         request: &str,
         ttl_secs: u64,
     ) -> redis::RedisResult<bool> {
-        let key = self.keys.external_mfa_signin(id);
-        let (created, _): (bool, i64) = redis::pipe()
-            .atomic()
-            .cmd("HSETNX")
-            .arg(&key)
-            .arg("request")
+        CREATE
+            .key(self.keys.external_mfa_signin(id))
             .arg(request)
-            .cmd("EXPIRE")
-            .arg(&key)
             .arg(ttl_secs)
-            .arg("NX")
-            .query_async(&mut self.conn())
-            .await?;
-        Ok(created)
+            .invoke_async(&mut self.conn())
+            .await
     }
 
     /// The sign-in, if it exists (and has not expired).

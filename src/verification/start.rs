@@ -39,6 +39,8 @@ struct Target {
     parsed: Option<phone::PhoneNumber>,
 }
 
+/// Starts a verification and waits for the provider's answer: the verification as dialling
+/// left it (placed, refused, or open when the answer was unknown), with Redis' clock.
 pub async fn start(
     flow: &CallFlow,
     tenant: &TenantId,
@@ -46,6 +48,65 @@ pub async fn start(
     client_ip: Option<std::net::IpAddr>,
     request: StartRequest,
 ) -> Result<(Verification, i64), ApiError> {
+    admit(flow, tenant, user, client_ip, request)
+        .await?
+        .dialled(flow)
+        .await
+}
+
+/// A start every synchronous check admitted (policy, fraud block, live slot, rate limits): the
+/// verification is stored `calling` and its own task is dialling (the same task [`start`]
+/// waits for). A provider refusal after this is recorded by that task as any other: the
+/// verification ends `failed` and its long-poll wakes.
+pub struct Admitted {
+    /// The verification as stored (`calling`, the first account's name).
+    pub verification: Verification,
+    id: VerificationId,
+    dial: tokio::task::JoinHandle<Result<Dialled, ApiError>>,
+}
+
+impl Admitted {
+    /// Waits for the dial: the verification as it left it, with Redis' clock.
+    pub async fn dialled(self, flow: &CallFlow) -> Result<(Verification, i64), ApiError> {
+        let dialled = self
+            .dial
+            .await
+            .map_err(|e| ApiError::Internal(format!("dial task: {e}")))??;
+        let known = Verification {
+            queued_ms: Some(dialled.queued_ms).filter(|ms| *ms > 0),
+            provider: dialled.account,
+            ..self.verification
+        };
+        let (transition, provider_error) = (dialled.transition, dialled.provider_error);
+        settled(
+            flow,
+            &self.id,
+            transition,
+            provider_error.as_deref(),
+            &known,
+        )
+        .await
+    }
+
+    /// Waits for the dial without the verification: `Err` when it failed before anything may
+    /// have been dialled (the start was undone) or Redis failed while recording it.
+    pub async fn dial_outcome(self) -> Result<(), ApiError> {
+        let dialled = self.dial.await;
+        dialled
+            .map_err(|e| ApiError::Internal(format!("dial task: {e}")))?
+            .map(|_| ())
+    }
+}
+
+/// Everything [`start`] does before it waits for the provider: answers as soon as the
+/// verification is admitted, its call being dialled in the background.
+pub async fn admit(
+    flow: &CallFlow,
+    tenant: &TenantId,
+    user: &UserId,
+    client_ip: Option<std::net::IpAddr>,
+    request: StartRequest,
+) -> Result<Admitted, ApiError> {
     // Tenant policy (see crate::policy): locale default here, number checks below.
     let settings = &flow.settings;
     let policy = settings.policy(flow, tenant).await?;
@@ -179,16 +240,11 @@ pub async fn start(
         counted,
         confirmed,
     ));
-    let dialled = dial
-        .await
-        .map_err(|e| ApiError::Internal(format!("dial task: {e}")))??;
-    let known = Verification {
-        queued_ms: Some(dialled.queued_ms).filter(|ms| *ms > 0),
-        provider: dialled.account,
-        ..known
-    };
-    let (transition, provider_error) = (dialled.transition, dialled.provider_error);
-    settled(flow, &id, transition, provider_error.as_deref(), &known).await
+    Ok(Admitted {
+        verification: known,
+        id,
+        dial,
+    })
 }
 
 /// The verification as the `placed` or `refused` transition left it, with Redis' clock at that
