@@ -7,6 +7,7 @@ mod cancel;
 mod cluster;
 mod connections;
 mod demo;
+mod dial_gate;
 mod deploy;
 mod disorder;
 mod display_names;
