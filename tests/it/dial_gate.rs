@@ -53,11 +53,20 @@ async fn set_circuit(prefix: &str, account: &str, fields: &[(&str, u64)]) {
 #[tokio::test]
 async fn an_open_circuit_refuses_and_reserves_no_call_slot() {
     let (store, prefix) = store().await;
-    set_circuit(&prefix, "acme", &[("failures", 5), ("open_until", u64::MAX / 4)]).await;
+    set_circuit(
+        &prefix,
+        "acme",
+        &[("failures", 5), ("open_until", u64::MAX / 4)],
+    )
+    .await;
     let refused = gate(&store, "acme").await;
     assert_eq!(refused.circuit, 0);
     assert_eq!(refused.wait_us, None);
-    assert_eq!(next_slot(&prefix, "acme").await, None, "no slot for a call not made");
+    assert_eq!(
+        next_slot(&prefix, "acme").await,
+        None,
+        "no slot for a call not made"
+    );
     // With the breaker off, the same account is paced as usual.
     let paced = store
         .dial_gate("acme", None, Some((INTERVAL_US, MAX_WAIT_US)))
@@ -71,11 +80,18 @@ async fn an_open_circuit_refuses_and_reserves_no_call_slot() {
 async fn calls_are_paced_one_interval_apart_until_the_queue_is_full() {
     let (store, prefix) = store().await;
     let first = gate(&store, "paced").await;
-    assert_eq!((first.circuit, first.wait_us), (1, Some(0)), "a clean circuit, a free slot");
+    assert_eq!(
+        (first.circuit, first.wait_us),
+        (1, Some(0)),
+        "a clean circuit, a free slot"
+    );
     let after_first = next_slot(&prefix, "paced").await.expect("a slot reserved");
     let second = gate(&store, "paced").await;
     let wait = second.wait_us.expect("queued");
-    assert!(wait > 0 && wait <= INTERVAL_US, "waits for the next slot: {wait} µs");
+    assert!(
+        wait > 0 && wait <= INTERVAL_US,
+        "waits for the next slot: {wait} µs"
+    );
     assert_eq!(
         next_slot(&prefix, "paced").await,
         Some(after_first + INTERVAL_US),
