@@ -367,6 +367,17 @@ async fn setup(args: &[String]) -> Result<(), Error> {
         commands.join(", ")
     );
 
+    // One start under MONITOR (the stub provider answers at once).
+    let commands = monitor_one(&redis_url, &prefix, || async {
+        s.start("monitored-start", "+1 425 555 1234").await
+    })
+    .await?;
+    println!(
+        "round trips per start: {} top-level Redis command(s): {}",
+        commands.len(),
+        commands.join(", ")
+    );
+
     let pending = VerificationId::parse(&last).map_err(|e| e.to_string())?;
     let pending_bytes = memory(keys.verification(&pending)).await?.unwrap_or(0);
 
@@ -475,11 +486,13 @@ where
         .filter(|l| l.contains(prefix) && !l.contains(" lua]"))
         .filter_map(|l| client(l))
         .collect();
-    // The reconciler's periodic claim (`{recon}:due`) shares callverify's connection and may
-    // fall into the window: it is background work, not the request's.
+    // The reconciler's periodic claim (`{recon}:due`: an EVALSHA with the key, a limit and a
+    // lease) shares callverify's connection and may fall into the window: it is background
+    // work, not the request's. A start's own schedule entry (the id, a delay, a flag) stays.
+    let claim = |l: &str| l.contains(":{recon}:") && l.split("\" \"").count() == 6;
     Ok(seen
         .iter()
-        .filter(|l| !l.contains(" lua]") && !l.contains(":{recon}:"))
+        .filter(|l| !l.contains(" lua]") && !claim(l))
         .filter(|l| client(l).is_some_and(|c| ours.contains(&c)))
         .map(|l| {
             l.split("] ")

@@ -69,23 +69,33 @@ impl Store {
         pipe.query_async::<()>(&mut self.conn()).await
     }
 
-    /// Reserves the next outbound-call slot: `Some(µs to wait)`, or `None` when the queue is
-    /// longer than `max_wait_us` (nothing reserved).
-    pub async fn reserve_call_slot(
+    /// The provider account's gate before one call, in one round trip (`scripts/dial_gate.lua`;
+    /// the circuit and the pacing slot share the account's hash tag): the circuit breaker's
+    /// check when `circuit_cooldown_ms` is given, then — unless the circuit is open — the next
+    /// outbound-call slot when `pacing` (µs between calls, longest wait in µs) is given.
+    pub async fn dial_gate(
         &self,
         account: &str,
-        interval_us: u64,
-        max_wait_us: u64,
-    ) -> redis::RedisResult<Option<u64>> {
-        let wait: i64 = self
-            .scripts
-            .pace
-            .key(self.keys.pacing(account))
-            .arg(interval_us)
-            .arg(max_wait_us)
-            .invoke_async(&mut self.conn())
-            .await?;
-        Ok(u64::try_from(wait).ok())
+        circuit_cooldown_ms: Option<u64>,
+        pacing: Option<(u64, u64)>,
+    ) -> redis::RedisResult<Gate> {
+        let mut invocation = self.scripts.dial_gate.prepare_invoke();
+        invocation
+            .key(self.keys.circuit(account))
+            .key(self.keys.pacing(account));
+        match circuit_cooldown_ms {
+            Some(ms) => invocation.arg(ms),
+            None => invocation.arg(""),
+        };
+        match pacing {
+            Some((interval_us, max_wait_us)) => invocation.arg(interval_us).arg(max_wait_us),
+            None => invocation.arg("").arg(""),
+        };
+        let (circuit, wait): (i64, i64) = invocation.invoke_async(&mut self.conn()).await?;
+        Ok(Gate {
+            circuit,
+            wait_us: u64::try_from(wait).ok(),
+        })
     }
 
     /// Lifts a user's fraud block (and audits it); `true` if there was one.
@@ -107,8 +117,8 @@ impl Store {
         Ok(removed == 1)
     }
 
-    /// The account's circuit breaker (see `scripts/circuit.lua`): `check` answers whether to
-    /// call (0 open, 1 closed, 2 the probe); `fail` / `ok` report the outcome.
+    /// Reports a call's outcome to the account's circuit breaker (see `scripts/circuit.lua`;
+    /// the check before the call is part of [`Store::dial_gate`]).
     pub async fn circuit(
         &self,
         account: &str,
@@ -120,7 +130,6 @@ impl Store {
             .circuit
             .key(self.keys.circuit(account))
             .arg(match op {
-                CircuitOp::Check => "check",
                 CircuitOp::Fail => "fail",
                 CircuitOp::Ok => "ok",
             })
@@ -131,10 +140,20 @@ impl Store {
     }
 }
 
-/// What a circuit-breaker call does.
+/// What a call's outcome tells the circuit breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CircuitOp {
-    Check,
     Fail,
     Ok,
+}
+
+/// What [`Store::dial_gate`] answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gate {
+    /// 0 open (skip the account), 1 closed and clean (a success need not report), 2 half-open
+    /// (this call is the one probe), 3 closed with failures counted (report a success).
+    pub circuit: i64,
+    /// µs to wait before dialling (0: at once); `None` when the queue is longer than allowed
+    /// (no slot reserved) or the circuit is open.
+    pub wait_us: Option<u64>,
 }

@@ -53,7 +53,7 @@ struct Scripts {
     set_default: redis::Script,
     discard_verification: redis::Script,
     rate_limit: redis::Script,
-    pace: redis::Script,
+    dial_gate: redis::Script,
     circuit: redis::Script,
     outbox_claim: redis::Script,
     outbox_retry: redis::Script,
@@ -96,8 +96,14 @@ impl Store {
                     "scripts/discard_verification.lua"
                 )),
                 rate_limit: redis::Script::new(include_str!("scripts/rate_limit.lua")),
-                pace: redis::Script::new(include_str!("scripts/pace.lua")),
-                circuit: redis::Script::new(include_str!("scripts/circuit.lua")),
+                dial_gate: redis::Script::new(concat!(
+                    include_str!("scripts/circuit_lib.lua"),
+                    include_str!("scripts/dial_gate.lua")
+                )),
+                circuit: redis::Script::new(concat!(
+                    include_str!("scripts/circuit_lib.lua"),
+                    include_str!("scripts/circuit.lua")
+                )),
                 outbox_claim: redis::Script::new(include_str!("scripts/outbox_claim.lua")),
                 outbox_retry: redis::Script::new(include_str!("scripts/outbox_retry.lua")),
                 reconcile_schedule: redis::Script::new(include_str!(

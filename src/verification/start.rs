@@ -466,31 +466,26 @@ async fn try_account(
     let name = account.name();
     let (failures, cooldown) = (settings.circuit_failures, settings.circuit_cooldown_ms);
     let circuit_on = failures > 0;
-    // 1: closed with nothing counted, so a success has nothing to reset (no round trip).
-    let circuit = if circuit_on {
-        let check = flow
-            .store
-            .circuit(name, CircuitOp::Check, failures, cooldown);
-        check.await?
-    } else {
-        1
-    };
-    if circuit == 0 {
-        return Ok(Err(ProviderError::CircuitOpen));
-    }
+    // The circuit breaker and the pacing slot: one round trip (none when both are off).
     let pacing = account.pacing;
-    let reserved = abuse::pacing::reserve_slot(
+    let admission = abuse::pacing::admit(
         &flow.store,
         name,
+        circuit_on.then_some(cooldown),
         pacing.calls_per_second,
         pacing.max_queue_ms,
     )
     .await?;
-    let Some(queued) = reserved else {
-        return Ok(Err(ProviderError::Throttled {
-            code: 0,
-            message: "the provider account's call queue is full (calls_per_second)".into(),
-        }));
+    // circuit 1: closed with nothing counted, so a success has nothing to reset (no round trip).
+    let (queued, circuit) = match admission {
+        abuse::pacing::Admission::Dial { wait, circuit } => (wait, circuit),
+        abuse::pacing::Admission::CircuitOpen => return Ok(Err(ProviderError::CircuitOpen)),
+        abuse::pacing::Admission::QueueFull => {
+            return Ok(Err(ProviderError::Throttled {
+                code: 0,
+                message: "the provider account's call queue is full (calls_per_second)".into(),
+            }));
+        }
     };
     if !queued.is_zero() {
         *queued_ms += queued.as_millis() as u64;

@@ -10,6 +10,7 @@ mod connections;
 mod default_rules;
 mod demo;
 mod deploy;
+mod dial_gate;
 mod disorder;
 mod display_names;
 mod events;

@@ -60,10 +60,14 @@ if not status then return 'missing    0 0 0  ' end
 local ended = 0
 local prompts = tonumber(v[4]) or 0
 local clock = redis.call('TIME')
-local now = tonumber(clock[1])
+-- Redis' clock as it came (a string) for the reply and the hash, as a number for comparisons:
+-- turning a Lua number into a string costs a formatted print each time.
+local now_s = clock[1]
+local now = tonumber(now_s)
 local now_ms = now * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local terminal = {approved = true, failed = true, expired = true, canceled = true, fraud_reported = true}
-local rank = {calling = 0, ringing = 1, answered = 2}
+-- Plain comparisons rather than lookup tables: a table built on every call costs more.
+local terminal = status == 'approved' or status == 'failed' or status == 'expired'
+  or status == 'canceled' or status == 'fraud_reported'
 
 -- What ending a verification needs (audit, method registration, fraud block), read once.
 local details = nil
@@ -83,8 +87,10 @@ local function reply(outcome)
   if event == 'placed' or event == 'refused' then
     updated_at = updated_at or redis.call('HGET', vkey, 'updated_at')
   end
-  return table.concat({outcome, status, v[5] or '', v[6] or '', prompts, ended, now,
-    updated_at or '', v[7] or ''}, ' ')
+  -- One concatenation of strings (no table, no number formatting but a changed prompt count).
+  return outcome .. ' ' .. status .. ' ' .. (v[5] or '') .. ' ' .. (v[6] or '') .. ' '
+    .. prompts .. ' ' .. (ended == 1 and '1' or '0') .. ' ' .. now_s .. ' ' .. (updated_at or '')
+    .. ' ' .. (v[7] or '')
 end
 
 local function audit_end(action, outcome, reason)
@@ -95,9 +101,9 @@ local function audit_end(action, outcome, reason)
 end
 
 local function move(new_status)
-  redis.call('HSET', vkey, 'status', new_status, 'updated_at', now)
+  redis.call('HSET', vkey, 'status', new_status, 'updated_at', now_s)
   status = new_status
-  updated_at = now
+  updated_at = now_s
   redis.call(publish, channel, new_status)
 end
 
@@ -134,7 +140,7 @@ end
 if call_sid ~= '' then
   if v[2] and v[2] ~= '' then
     if v[2] ~= call_sid then return reply('mismatch') end
-  elseif terminal[status] then
+  elseif terminal then
     return reply('gone')
   else
     redis.call('HSET', vkey, 'call_sid', call_sid)
@@ -152,7 +158,7 @@ local function closing()
   return reply('gone')
 end
 
-if terminal[status] then return closing() end
+if terminal then return closing() end
 if now >= tonumber(v[3]) then
   finish('expired', 'expired')
   return reply('gone')
@@ -190,14 +196,14 @@ elseif event == 'machine' then
   return reply('voicemail')
 
 elseif event == 'voice' then
-  if rank[status] < 2 then move('answered') end
+  if status ~= 'answered' then move('answered') end
   if prompts == 0 then prompts = redis.call('HINCRBY', vkey, 'prompts', 1) end
   return reply('prompt')
 
 elseif event == 'gather' then
   local digits, step, max_prompts = ARGV[7], ARGV[8], tonumber(ARGV[9])
   local asked_by = tonumber(ARGV[10])
-  if rank[status] < 2 then move('answered') end
+  if status ~= 'answered' then move('answered') end
   if step == 'fraud' and digits == '#' and redis.call('HGET', vkey, 'fraud_asked') == '1' then
     finish('fraud_reported', nil)
     local block_secs = tonumber(detail().fraud_block_secs) or 0
@@ -255,7 +261,7 @@ elseif event == 'status' then
   if progress == 'ringing' then
     if status == 'calling' then move('ringing') end
   elseif progress == 'answered' then
-    if rank[status] < 2 then move('answered') end
+    if status ~= 'answered' then move('answered') end
   elseif end_status == 'failed' and end_reason == 'hung_up' and grace_ms > 0 then
     if not v[8] then redis.call('HSET', vkey, 'settle_at', now_ms + grace_ms) end
     return reply('deferred')
