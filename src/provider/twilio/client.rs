@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::config::TwilioKeys;
-use crate::provider::http::CodeKind;
+use crate::provider::http::{CodeKind, timed};
 use crate::provider::settings::{AccountCommon, CallBounds};
 use crate::provider::{CallRequest, ProviderError};
 
@@ -181,20 +181,6 @@ pub fn classify(http_status: u16, code: u32, message: String) -> ProviderError {
 /// Twilio's codes for a destination that is not a valid number (docs/PROVIDERS.md#twilio-calls-api-errors):
 /// no other account would dial it either, so they never fail over.
 pub const INVALID_NUMBER_CODES: [u32; 4] = [21211, 21217, 13223, 13224];
-
-/// Times and counts one provider request (`outcome`: ok, rejected, failed).
-async fn timed<T>(
-    operation: &'static str,
-    request: impl Future<Output = Result<T, ProviderError>>,
-) -> Result<T, ProviderError> {
-    let started = std::time::Instant::now();
-    let result = request.await;
-    let outcome = result
-        .as_ref()
-        .map_or_else(ProviderError::outcome, |_| "ok");
-    crate::ops::metrics::provider_request(operation, outcome, started.elapsed());
-    result
-}
 
 /// Error text without the URL (it carries the account id; keep logs and API answers lean).
 fn describe(e: reqwest::Error) -> String {

@@ -84,6 +84,12 @@ pub fn validate_form<K: AsRef<str>, V: AsRef<str>>(
 }
 
 /// [`validate_form`] with the MAC `algorithm` keyed with `key` (a SharedKey's secret).
+///
+/// Tries the URL as received first (what a correctly configured `public_url` gives: one HMAC
+/// on the hot path), then the port variants. Each comparison is constant-time. Returning early
+/// on a first-candidate match only tells a caller that its valid signature was valid; a
+/// failing request always pays for every candidate, so the time taken does not reveal which
+/// variant came closest.
 pub fn validate_form_with<K: AsRef<str>, V: AsRef<str>>(
     algorithm: Algorithm,
     key: &str,
@@ -94,21 +100,6 @@ pub fn validate_form_with<K: AsRef<str>, V: AsRef<str>>(
     if signature.is_empty() {
         return false;
     }
-    any_candidate_matches(algorithm, key, signature, url, params)
-}
-
-/// Tries the URL as received first (what a correctly configured `public_url` gives: one HMAC
-/// on the hot path), then the port variants. Each comparison is constant-time. Returning early
-/// on a first-candidate match only tells a caller that its valid signature was valid; a
-/// failing request always pays for every candidate, so the time taken does not reveal which
-/// variant came closest.
-fn any_candidate_matches<K: AsRef<str>, V: AsRef<str>>(
-    algorithm: Algorithm,
-    key: &str,
-    signature: &str,
-    url: &str,
-    params: &[(K, V)],
-) -> bool {
     let matches = |candidate: &str| -> Choice {
         signature_of(algorithm, key, candidate, params)
             .as_bytes()
