@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 
 use super::{Current, calling_page, current, end_once, ended, oauth_error};
 use crate::external_mfa::audit::{End, Outcome};
@@ -16,28 +17,45 @@ use crate::ids::VerificationId;
 use crate::state::AppState;
 use crate::verification::Status;
 
-/// The site and the sign-in `id` of `tenant` for a button's POST, or the page that says why not
-/// (no such issuer, an expired or foreign sign-in, Redis not answering).
-async fn tenant_signin(
-    state: &AppState,
-    tenant: &str,
-    id: &str,
-    headers: &HeaderMap,
-) -> Result<(Arc<ExternalMfa>, Current), Box<Response>> {
-    let lang = page::language(headers);
-    let mfa = site_of(state, tenant, lang)?;
-    match current(state, id).await {
-        Ok(Some(c)) if c.record.tenant == tenant => Ok((mfa, c)),
-        Ok(_) => Err(Box::new(mfa.pages.problem(
-            StatusCode::BAD_REQUEST,
-            lang,
-            "this sign-in has expired",
-        ))),
-        Err(_) => Err(Box::new(mfa.pages.problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            lang,
-            "try again shortly",
-        ))),
+/// A button's POST (finish, cancel, Call again) on a sign-in of `tenant`: the site and the
+/// sign-in as stored, or — as the rejection — the page that says why not (no such issuer, an
+/// expired or foreign sign-in, Redis not answering).
+pub(in crate::external_mfa) struct ButtonPost {
+    tenant: String,
+    id: String,
+    lang: &'static str,
+    mfa: Arc<ExternalMfa>,
+    c: Current,
+}
+
+impl FromRequestParts<AppState> for ButtonPost {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Path((tenant, id)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let lang = page::language(&parts.headers);
+        let mfa = site_of(state, &tenant, lang).map_err(|page| *page)?;
+        match current(state, &id).await {
+            Ok(Some(c)) if c.record.tenant == tenant => Ok(ButtonPost {
+                tenant,
+                id,
+                lang,
+                mfa,
+                c,
+            }),
+            Ok(_) => {
+                Err(mfa
+                    .pages
+                    .problem(StatusCode::BAD_REQUEST, lang, "this sign-in has expired"))
+            }
+            Err(_) => {
+                Err(mfa
+                    .pages
+                    .problem(StatusCode::SERVICE_UNAVAILABLE, lang, "try again shortly"))
+            }
+        }
     }
 }
 
@@ -87,14 +105,14 @@ fn verdict(c: &Current) -> Option<End> {
 /// else an OAuth error; a call still going shows the calling page again.
 pub(in crate::external_mfa) async fn finish(
     State(state): State<AppState>,
-    Path((tenant, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    ButtonPost {
+        tenant,
+        id,
+        lang,
+        mfa,
+        c,
+    }: ButtonPost,
 ) -> Response {
-    let lang = page::language(&headers);
-    let (mfa, c) = match tenant_signin(&state, &tenant, &id, &headers).await {
-        Ok(found) => found,
-        Err(page) => return *page,
-    };
     if let Some(done) = &c.stored.done {
         return ended(&mfa, &c.record, done);
     }
@@ -162,14 +180,10 @@ fn issue(mfa: &ExternalMfa, record: &SignInRecord, tenant: &str) -> Response {
 /// `POST …/cancel`: the person gives up; Entra hears `access_denied`.
 pub(in crate::external_mfa) async fn cancel(
     State(state): State<AppState>,
-    Path((tenant, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    ButtonPost {
+        id, lang, mfa, c, ..
+    }: ButtonPost,
 ) -> Response {
-    let lang = page::language(&headers);
-    let (mfa, c) = match tenant_signin(&state, &tenant, &id, &headers).await {
-        Ok(found) => found,
-        Err(page) => return *page,
-    };
     let end = End::not_approved(
         Outcome::Canceled,
         None,
@@ -199,14 +213,11 @@ pub(in crate::external_mfa) async fn cancel(
 /// [`crate::external_mfa::signin::MAX_CALLS`] per sign-in).
 pub(in crate::external_mfa) async fn retry(
     State(state): State<AppState>,
-    Path((tenant, id)): Path<(String, String)>,
     crate::api::client_ip::ClientIp(client_ip): crate::api::client_ip::ClientIp,
-    headers: HeaderMap,
+    ButtonPost {
+        tenant, id, mfa, c, ..
+    }: ButtonPost,
 ) -> Response {
-    let (mfa, c) = match tenant_signin(&state, &tenant, &id, &headers).await {
-        Ok(found) => found,
-        Err(page) => return *page,
-    };
     if let Some(done) = &c.stored.done {
         return ended(&mfa, &c.record, done);
     }
