@@ -51,35 +51,15 @@ no_warnings() {
   fi
 }
 
-cargo build --quiet --bin callverify
-bin=target/debug/callverify
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-portal_key="portal-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-cat >"$work/callverify.toml" <<EOF
-[server]
-listen = "127.0.0.1:$port"
-public_url = "http://127.0.0.1:$port"
-[redis]
-url = "$redis_url"
-prefix = "$prefix"
-[provider]
-# Calls go to the built-in carrier simulator: nothing leaves the machine.
-kind = "simulator"
-calls_per_second = 0
+simulator_config
+cat >>"$work/callverify.toml" <<EOF
 [abuse.limits]
 number_spacing = { max = 0, window_secs = 30 }
 [[tenants]]
 id = "contoso"
 portal_keys_sha256 = ["$("$bin" hash-key "$portal_key")"]
 EOF
-CALLVERIFY_CONFIG="$work/callverify.toml" RUST_LOG=warn "$bin" serve 2>"$work/server.log" &
-server_pid=$!
-base="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do
-  curl -fsS "$base/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -fsS "$base/readyz" >/dev/null || { echo "generated-clients: callverify did not become ready" >&2; cat "$work/server.log" >&2; exit 1; }
+serve_until_ready generated-clients
 curl -fsS "$base/openapi.json" >"$work/openapi.json"
 export CALLVERIFY_BASE="$base" CALLVERIFY_KEY="$portal_key"
 
