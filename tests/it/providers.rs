@@ -31,14 +31,7 @@ async fn every_dialect_approves_a_registration_end_to_end() {
         let extra = format!(
             "{SIMULATED}[[providers]]\nname = \"sim-{dialect}\"\nkind = \"simulator\"\ndialect = \"{dialect}\"\n"
         );
-        let server = TestServer::start_with(
-            "http://unused.invalid",
-            Options {
-                extra: &extra,
-                ..Options::default()
-            },
-        )
-        .await;
+        let server = TestServer::start("http://unused.invalid", &extra).await;
         let v = register_and_wait(&server, "amy", "+14255551234").await;
         assert_eq!(v["status"], "approved", "{dialect}: {v}");
         assert_eq!(v["provider"], format!("sim-{dialect}"), "{dialect}");
@@ -490,14 +483,7 @@ from = "+15005550006"
 "#,
             backup.base
         );
-        let server = TestServer::start_with(
-            &backup.base,
-            Options {
-                extra: &extra,
-                ..Options::default()
-            },
-        )
-        .await;
+        let server = TestServer::start(&backup.base, &extra).await;
         let simulator = server.simulator.as_ref().unwrap();
         let chaos = Chaos {
             api,
@@ -545,14 +531,7 @@ async fn reconciliation_ends_a_call_through_a_non_twilio_account_whose_final_cal
             "{SIMULATED}[verification]\nhangup_grace_ms = 300\nreconcile_interval_secs = 1\n\
              [[providers]]\nname = \"sim-{dialect}\"\nkind = \"simulator\"\ndialect = \"{dialect}\"\n"
         );
-        let server = TestServer::start_with(
-            "http://unused.invalid",
-            Options {
-                extra: &extra,
-                ..Options::default()
-            },
-        )
-        .await;
+        let server = TestServer::start("http://unused.invalid", &extra).await;
         let simulator = server.simulator.as_ref().unwrap();
         let chaos = Chaos {
             drop_final: true,
@@ -613,12 +592,5 @@ async fn reconciliation_ends_a_call_through_a_non_twilio_account_whose_final_cal
 /// A callverify whose tenant has the two accounts of [`failover_accounts`].
 async fn failover_server(stub_base: &str) -> TestServer {
     let extra = failover_accounts(stub_base);
-    TestServer::start_with(
-        stub_base,
-        Options {
-            extra: &extra,
-            ..Options::default()
-        },
-    )
-    .await
+    TestServer::start(stub_base, &extra).await
 }

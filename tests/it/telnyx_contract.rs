@@ -17,14 +17,7 @@ use crate::support::{Options, TestServer};
 const TELNYX_SIMULATED: &str = "[provider.simulator]\ntime_scale = 0.01\n[[providers]]\nname = \"sim-telnyx\"\nkind = \"simulator\"\ndialect = \"telnyx\"\nmachine_detection = \"enable\"\n";
 
 async fn telnyx_server() -> TestServer {
-    TestServer::start_with(
-        "http://unused.invalid",
-        Options {
-            extra: TELNYX_SIMULATED,
-            ..Options::default()
-        },
-    )
-    .await
+    TestServer::start("http://unused.invalid", TELNYX_SIMULATED).await
 }
 
 #[tokio::test]
@@ -86,14 +79,7 @@ async fn the_telnyx_create_call_uses_only_documented_parameter_names() {
     let extra = format!(
         "[[providers]]\nname = \"tx\"\nkind = \"telnyx\"\napi_key = \"KEYtelnyx\"\naccount_sid = \"acc\"\napplication_sid = \"app\"\npublic_key = \"{public}\"\napi_base = \"{base}\"\nfrom = \"+15005550006\"\nmachine_detection = \"enable\"\n"
     );
-    let server = TestServer::start_with(
-        "http://unused.invalid",
-        Options {
-            extra: &extra,
-            ..Options::default()
-        },
-    )
-    .await;
+    let server = TestServer::start("http://unused.invalid", &extra).await;
     let (status, body) = server.register("cat", "+14255551236").await;
     assert_eq!(status, 202, "{body}");
     let mut sent = None;

@@ -15,7 +15,7 @@ use callverify_simulator::dialect::Signer;
 use callverify_simulator::twiml::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Options, TestServer};
+use crate::support::TestServer;
 
 /// A Telnyx Calls API that answers a create with the documented example's shape (no call id)
 /// and records every request it gets (method and path).
@@ -46,11 +46,7 @@ async fn server(base: &str, verification: &str) -> (TestServer, ed25519_dalek::S
     let extra = format!(
         "[verification]\n{verification}\n[[providers]]\nname = \"tx\"\nkind = \"telnyx\"\napi_key = \"KEYtelnyx\"\naccount_sid = \"acc\"\napplication_sid = \"app\"\npublic_key = \"{public}\"\napi_base = \"{base}\"\nfrom = \"+15005550006\"\nring_timeout_secs = 5\n"
     );
-    let options = Options {
-        extra: &extra,
-        ..Options::default()
-    };
-    (TestServer::start_with(base, options).await, key)
+    (TestServer::start(base, &extra).await, key)
 }
 
 /// Posts a TeXML callback signed as Telnyx signs it (Ed25519 over `timestamp|body`).

@@ -94,6 +94,28 @@ impl Setup {
 
     /// Follows the calling page's status long-poll until the call ended; returns its status.
     async fn follow(&self, page: &Page) -> Value {
+        self.poll_until(
+            page,
+            |status| status["terminal"] == true,
+            "the call did not end",
+        )
+        .await
+    }
+
+    /// Waits until the page's call is placed (its status left `calling`: the dial runs after the
+    /// page is shown); returns that status.
+    async fn until_placed(&self, page: &Page) -> Value {
+        self.poll_until(
+            page,
+            |status| status["status"] != "calling",
+            "the call was not placed",
+        )
+        .await
+    }
+
+    /// Follows the page's status long-poll (each poll knows the last status seen) until `done`
+    /// holds; panics with `what` after 30 polls.
+    async fn poll_until(&self, page: &Page, done: impl Fn(&Value) -> bool, what: &str) -> Value {
         let url = page
             .attribute("id=\"signin\"", "data-status-url")
             .expect("a calling page");
@@ -109,36 +131,12 @@ impl Setup {
                 .json()
                 .await
                 .unwrap();
-            if status["terminal"] == true {
+            if done(&status) {
                 return status;
             }
             known = status["status"].as_str().unwrap().to_owned();
         }
-        panic!("the call did not end");
-    }
-
-    /// Waits until the page's call is placed (its status left `calling`: the dial runs after the
-    /// page is shown); returns that status.
-    async fn until_placed(&self, page: &Page) -> Value {
-        let url = page
-            .attribute("id=\"signin\"", "data-status-url")
-            .expect("a calling page");
-        for _ in 0..30 {
-            let status: Value = self
-                .server
-                .http
-                .get(format!("{}{url}?known=calling", self.server.base))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if status["status"] != "calling" {
-                return status;
-            }
-        }
-        panic!("the call was not placed");
+        panic!("{what}");
     }
 
     /// POSTs one of the calling page's forms (finish, cancel, retry).
