@@ -17,12 +17,12 @@ use crate::call::prompts::Answer;
 
 /// A provider's Calls API: place, end and read a call.
 pub trait CallsApi: Send + Sync + 'static {
-    /// Places the call; returns the provider's call id (empty: placed, not named; see
+    /// Places the call; returns the provider's call id (`None`: placed, not named; see
     /// `Provider::place_call`). Timed and counted.
     fn create_call(
         &self,
         call: CallRequest<'_>,
-    ) -> impl Future<Output = Result<String, ProviderError>> + Send;
+    ) -> impl Future<Output = Result<Option<String>, ProviderError>> + Send;
 
     /// Ends a call that is queued, ringing or in progress.
     fn end_call(&self, call_id: &str) -> impl Future<Output = Result<(), ProviderError>> + Send;
@@ -101,7 +101,7 @@ impl<C: CallsApi, D: Dialect> Provider for DialectProvider<C, D> {
     fn place_call<'a>(
         &'a self,
         call: CallRequest<'a>,
-    ) -> BoxFuture<'a, Result<String, ProviderError>> {
+    ) -> BoxFuture<'a, Result<Option<String>, ProviderError>> {
         self.client.create_call(call).boxed()
     }
 

@@ -239,13 +239,13 @@ pub trait Provider: Send + Sync + 'static {
     /// The account's name, as it appears in webhook URLs.
     fn name(&self) -> &str;
 
-    /// Asks the provider to place `call`; returns the provider's call id, or an empty string
-    /// when the provider placed the call without naming it (Telnyx TeXML's documented create
-    /// answer): the call is then bound by the first signed callback for its verification.
+    /// Asks the provider to place `call`; returns the provider's call id, or `None` when the
+    /// provider placed the call without naming it (Telnyx TeXML's documented create answer):
+    /// the call is then bound by the first signed callback for its verification.
     fn place_call<'a>(
         &'a self,
         call: CallRequest<'a>,
-    ) -> BoxFuture<'a, Result<String, ProviderError>>;
+    ) -> BoxFuture<'a, Result<Option<String>, ProviderError>>;
 
     /// Ends a call that is queued, ringing or in progress.
     fn end_call<'a>(&'a self, call_id: &'a str) -> BoxFuture<'a, Result<(), ProviderError>>;

@@ -356,13 +356,15 @@ async fn dial_accounts(
         let error = match outcome {
             Ok(call_id) => {
                 let since = std::time::Instant::now();
-                let placed = flow.transition_settled(id, "", &call_id, Event::Placed, since);
+                // No id ('' to the transition script): the first signed callback binds one.
+                let sid = call_id.as_deref().unwrap_or_default();
+                let placed = flow.transition_settled(id, "", sid, Event::Placed, since);
                 let placed = placed.await?;
                 // Canceled while the call was being placed: end it now that it has an id (a
                 // call placed without one cannot be named; it hears "no longer valid").
                 if placed.status == Some(crate::verification::Status::Canceled)
-                    && !call_id.is_empty()
-                    && let Err(error) = account.provider.end_call(&call_id).await
+                    && let Some(call_id) = &call_id
+                    && let Err(error) = account.provider.end_call(call_id).await
                 {
                     tracing::warn!(verification = %id, provider = name, %error, "canceled call not ended by the provider");
                 }
@@ -460,7 +462,7 @@ async fn try_account(
     attempt: &Attempt<'_>,
     queued_ms: &mut u64,
     maybe_dialled: &mut bool,
-) -> Result<Result<String, ProviderError>, ApiError> {
+) -> Result<Result<Option<String>, ProviderError>, ApiError> {
     let (id, e164) = (attempt.id, attempt.e164);
     let settings = &flow.settings;
     let name = account.name();

@@ -93,7 +93,7 @@ impl PlivoClient {
 }
 
 impl CallsApi for PlivoClient {
-    async fn create_call(&self, call: CallRequest<'_>) -> Result<String, ProviderError> {
+    async fn create_call(&self, call: CallRequest<'_>) -> Result<Option<String>, ProviderError> {
         let mut body = json!({
             "from": self.bounds.from,
             "to": call.to_e164,
@@ -129,6 +129,7 @@ impl CallsApi for PlivoClient {
             _ => None,
         };
         uuid.filter(|u| !u.is_empty())
+            .map(Some)
             .ok_or_else(|| ProviderError::Unknown("call fired without a request_uuid".into()))
     }
 

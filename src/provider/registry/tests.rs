@@ -46,7 +46,7 @@ impl Provider for Echo {
     fn place_call<'a>(
         &'a self,
         _: CallRequest<'a>,
-    ) -> BoxFuture<'a, Result<String, ProviderError>> {
+    ) -> BoxFuture<'a, Result<Option<String>, ProviderError>> {
         let timeout = self.request_timeout_ms;
         async move { Err(ProviderError::Unreachable(format!("echo ({timeout} ms)"))) }.boxed()
     }

@@ -100,7 +100,7 @@ impl TelnyxClient {
 }
 
 impl CallsApi for TelnyxClient {
-    async fn create_call(&self, call: CallRequest<'_>) -> Result<String, ProviderError> {
+    async fn create_call(&self, call: CallRequest<'_>) -> Result<Option<String>, ProviderError> {
         // Only the parameter names of Telnyx's TeXML "Initiate an outbound call"
         // (docs/PROVIDERS.md#telnyx-relied-on-behaviour): `UrlMethod`, not Twilio's `Method`;
         // there is no `FallbackMethod` (the fallback uses the application's method).
@@ -124,12 +124,12 @@ impl CallsApi for TelnyxClient {
         }
         let request = self.http.post(&self.calls_url).json(&body);
         // A 2xx answer is a placed call. Telnyx documents that answer as `{from, to, status}`,
-        // with no call id (docs/PROVIDERS.md#telnyx-relied-on-behaviour): then the id is empty
+        // with no call id (docs/PROVIDERS.md#telnyx-relied-on-behaviour): then there is no id
         // and the call is bound by its first signed callback (`Provider::place_call`).
         Ok(timed("create_call", self.send(request))
             .await?
             .call_sid
-            .unwrap_or_default())
+            .filter(|sid| !sid.is_empty()))
     }
 
     async fn end_call(&self, call_sid: &str) -> Result<(), ProviderError> {

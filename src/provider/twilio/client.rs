@@ -67,8 +67,10 @@ impl TwilioClient {
 
 impl CallsApi for TwilioClient {
     /// Places the call; returns the provider's call id (`CallSid`). Timed and counted.
-    async fn create_call(&self, call: CallRequest<'_>) -> Result<String, ProviderError> {
-        timed("create_call", self.send_create_call(call)).await
+    async fn create_call(&self, call: CallRequest<'_>) -> Result<Option<String>, ProviderError> {
+        timed("create_call", self.send_create_call(call))
+            .await
+            .map(Some)
     }
 
     /// Ends the call (`Status=completed`: hangs up a call in progress, cancels a ringing one).
