@@ -1,0 +1,261 @@
+//! A start's Redis round trips, counted: the top-level commands callverify's connection(s) send
+//! while one start runs, seen with `MONITOR` on every master (as `examples/bench_peers.rs`
+//! `setup` counts them).
+//!
+//! On a single node (everything in one keyspace) the create script schedules the verification's
+//! first reconciliation check, and the provider account's gate sets the dialling mark when no
+//! pacing wait comes first: **3** round trips (create, gate + mark, `placed`) with the circuit
+//! breaker on and pacing off (the benchmark's configuration) or on without a wait. On Redis
+//! Cluster the reconciliation index, the user's keys and the account's keys are three slots, and
+//! the start keeps its order with separate round trips: **5** (schedule, create, gate, mark,
+//! `placed`). A refused start (live slot, fraud block) leaves nothing scheduled: on a single node
+//! it is one round trip.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::net::TcpStream;
+
+use crate::support::{
+    Options, PORTAL_KEY, StubTwilio, TestServer, cluster_urls, redis, redis_url, sentinel_urls,
+};
+
+/// `MONITOR` on every master: one line per command each of them runs.
+struct Monitor {
+    masters: Vec<Lines<BufReader<TcpStream>>>,
+}
+
+impl Monitor {
+    /// `None` under Sentinel, where the master's address is the sentinels' to tell (the same
+    /// single-node path as a standalone Redis; counted in the standalone and cluster runs).
+    async fn start() -> Option<Self> {
+        if sentinel_urls().is_some() {
+            eprintln!(
+                "round trips not counted under Sentinel: MONITOR is opened on the standalone \
+                 Redis or the cluster's masters only (Sentinel takes the single-node path)"
+            );
+            return None;
+        }
+        let mut masters = Vec::new();
+        for url in cluster_urls().unwrap_or_else(|| vec![redis_url()]) {
+            let client = redis::Client::open(url.as_str()).unwrap();
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut conn).await.unwrap();
+            if !matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master") {
+                continue;
+            }
+            let info = client.get_connection_info();
+            let addr = match info.addr() {
+                redis::ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
+                other => panic!("MONITOR needs a TCP Redis, not {other:?}"),
+            };
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let mut replies = 1;
+            if let Some(password) = info.redis_settings().password() {
+                let auth = format!("AUTH {password}\r\n");
+                stream.write_all(auth.as_bytes()).await.unwrap();
+                replies += 1;
+            }
+            stream.write_all(b"MONITOR\r\n").await.unwrap();
+            let mut lines = BufReader::new(stream).lines();
+            while replies > 0 {
+                let line = lines.next_line().await.unwrap().expect("MONITOR answers");
+                assert!(line.starts_with("+OK"), "MONITOR refused: {line}");
+                replies -= 1;
+            }
+            masters.push(lines);
+        }
+        Some(Self { masters })
+    }
+
+    /// The top-level commands (name and first key, prefix left out) that the connection(s)
+    /// touching `prefix` sent until now, and in the next 300 ms. Commands a script runs are not
+    /// round trips and are left out, and so is background work that shares the connection: the
+    /// reconciler's periodic claim, the event worker's `{outbox}` reads, and the tenant policy's
+    /// read (cached for a second per process, `src/policy/cache.rs`: one start a second pays it,
+    /// not each).
+    async fn commands(mut self, prefix: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+        for lines in &mut self.masters {
+            while let Ok(Ok(Some(line))) =
+                tokio::time::timeout_at(deadline, lines.next_line()).await
+            {
+                seen.push(line);
+            }
+        }
+        let client = |l: &str| l.split(['[', ']']).nth(1).map(str::to_owned);
+        let ours: std::collections::HashSet<String> = seen
+            .iter()
+            .filter(|l| l.contains(prefix) && !l.contains(" lua]"))
+            .filter_map(|l| client(l))
+            .collect();
+        // The claim: `EVALSHA sha 1 {recon}:due limit lease` (a start's own schedule passes the
+        // id, a delay and a flag).
+        let claim = |l: &str| l.contains(":{recon}:") && l.split("\" \"").count() == 6;
+        let background = |l: &str| claim(l) || l.contains(":{outbox}:") || l.contains("}:policy\"");
+        seen.iter()
+            .filter(|l| !l.contains(" lua]") && !background(l))
+            .filter(|l| client(l).is_some_and(|c| ours.contains(&c)))
+            .map(|l| describe(l, prefix))
+            .collect()
+    }
+}
+
+/// `EVALSHA {recon}:due`: the command and the first key it names (keys carry no phone number).
+fn describe(line: &str, prefix: &str) -> String {
+    let mut words = line.split("] ").nth(1).unwrap_or("?").split("\" \"");
+    let command = words.next().unwrap_or("?").trim_matches('"').to_owned();
+    let key = words
+        .find(|w| w.starts_with(prefix))
+        .map(|k| k.trim_start_matches(prefix).trim_matches([':', '"']))
+        .unwrap_or("");
+    format!("{command} {key}")
+}
+
+/// Round trips of a start that stores and places its call.
+fn expected_start() -> usize {
+    if cluster_urls().is_some() { 5 } else { 3 }
+}
+
+/// callverify with the rate limits off and the circuit breaker on (the defaults), and the
+/// provider table `provider` (pacing).
+async fn server(provider: &str) -> (StubTwilio, TestServer) {
+    let stub = StubTwilio::start().await;
+    let options = Options {
+        provider,
+        ..Options::default()
+    };
+    let server = TestServer::start_with(&stub.base, options).await;
+    (stub, server)
+}
+
+/// Every id in the reconciliation index.
+async fn scheduled(prefix: &str) -> Vec<String> {
+    redis::cmd("ZRANGE")
+        .arg(format!("{prefix}:{{recon}}:due"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut redis().await)
+        .await
+        .unwrap()
+}
+
+/// Registers `number` for `user` under `MONITOR`: status, body, and the round trips.
+async fn counted_start(
+    server: &TestServer,
+    user: &str,
+    number: &str,
+) -> Option<(u16, Value, Vec<String>)> {
+    let monitor = Monitor::start().await?;
+    let (status, body) = server.register(user, number).await;
+    Some((status, body, monitor.commands(&server.prefix).await))
+}
+
+/// A start for `user` that warms up what a first start pays once (the scripts loaded on the
+/// nodes of the user's, the account's and the index's slots), then canceled so the user may start
+/// again, and out of the index (the cancel's removal is batched, `unschedule.rs`).
+async fn warm_up(server: &TestServer, user: &str, number: &str) {
+    let (status, body) = server.register(user, number).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let cancel = format!("/v1/tenants/contoso/verifications/{id}/cancel");
+    let (status, body) = server.post_json(PORTAL_KEY, &cancel, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let since = Instant::now();
+    while scheduled(&server.prefix).await.contains(&id) {
+        assert!(
+            since.elapsed() < Duration::from_secs(5),
+            "{id} still scheduled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn assert_start_round_trips(provider: &str, user: &str, numbers: [&str; 2]) {
+    let (stub, server) = server(provider).await;
+    warm_up(&server, user, numbers[0]).await;
+    let Some((status, body, commands)) = counted_start(&server, user, numbers[1]).await else {
+        return;
+    };
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "calling", "{body}");
+    assert_eq!(stub.calls().len(), 2, "both starts placed their call");
+    assert_eq!(
+        commands.len(),
+        expected_start(),
+        "a start's round trips ({}): {commands:?}",
+        provider
+    );
+    let id = body["id"].as_str().unwrap();
+    assert_eq!(
+        scheduled(&server.prefix).await,
+        [id],
+        "scheduled for reconciliation"
+    );
+    let v = server.verification(id).await;
+    assert_eq!(v["status"], "calling", "{v}");
+}
+
+#[tokio::test]
+async fn a_start_takes_three_round_trips_on_a_single_node_with_pacing_off() {
+    assert_start_round_trips(
+        "calls_per_second = 0",
+        "trips-unpaced",
+        ["+14255550180", "+14255550181"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_start_takes_three_round_trips_on_a_single_node_with_pacing_on_and_no_wait() {
+    // 1000 calls per second: the warm-up's slot is long past when the counted start comes.
+    assert_start_round_trips(
+        "calls_per_second = 1000",
+        "trips-paced",
+        ["+14255550182", "+14255550183"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_refused_start_leaves_nothing_scheduled() {
+    let (stub, server) = server("calls_per_second = 0").await;
+    warm_up(&server, "trips-refused", "+14255550184").await;
+    let (status, body) = server.register("trips-refused", "+14255550185").await;
+    assert_eq!(status, 202, "{body}");
+    let live = body["id"].as_str().unwrap().to_owned();
+    // Refused on a single node: the create only. On a cluster: schedule, create, unschedule.
+    let refused = if cluster_urls().is_some() { 3 } else { 1 };
+
+    // The user's live slot is taken.
+    let Some((status, body, commands)) =
+        counted_start(&server, "trips-refused", "+14255550186").await
+    else {
+        return;
+    };
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(commands.len(), refused, "{commands:?}");
+    assert_eq!(scheduled(&server.prefix).await, [live.as_str()]);
+
+    // A fraud report blocks the user (the key a fraud report sets, `Keys::blocked`).
+    let blocked = format!("{}:{{{}}}:blocked", server.prefix, &live[..16]);
+    let () = redis::cmd("SET")
+        .arg(&blocked)
+        .arg(&live)
+        .arg("EX")
+        .arg(60)
+        .query_async(&mut redis().await)
+        .await
+        .unwrap();
+    let Some((status, body, commands)) =
+        counted_start(&server, "trips-refused", "+14255550187").await
+    else {
+        return;
+    };
+    assert_eq!(status, 423, "{body}");
+    assert_eq!(commands.len(), refused, "{commands:?}");
+    assert_eq!(scheduled(&server.prefix).await, [live.as_str()]);
+    assert_eq!(stub.calls().len(), 2, "refused starts call no one");
+}
