@@ -76,29 +76,35 @@ impl Monitor {
     /// read (cached for a second per process, `src/policy/cache.rs`: one start a second pays it,
     /// not each).
     async fn commands(mut self, prefix: &str) -> Vec<String> {
+        // (master, line): a client is named by its address on its master (two connections to
+        // two masters may share a local port).
         let mut seen = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
-        for lines in &mut self.masters {
+        for (master, lines) in self.masters.iter_mut().enumerate() {
             while let Ok(Ok(Some(line))) =
                 tokio::time::timeout_at(deadline, lines.next_line()).await
             {
-                seen.push(line);
+                seen.push((master, line));
             }
         }
-        let client = |l: &str| l.split(['[', ']']).nth(1).map(str::to_owned);
-        let ours: std::collections::HashSet<String> = seen
+        let client = |(master, l): &(usize, String)| {
+            l.split(['[', ']'])
+                .nth(1)
+                .map(|address| (*master, address.to_owned()))
+        };
+        let ours: std::collections::HashSet<(usize, String)> = seen
             .iter()
-            .filter(|l| l.contains(prefix) && !l.contains(" lua]"))
-            .filter_map(|l| client(l))
+            .filter(|(_, l)| l.contains(prefix) && !l.contains(" lua]"))
+            .filter_map(client)
             .collect();
         // The claim: `EVALSHA sha 1 {recon}:due limit lease` (a start's own schedule passes the
         // id, a delay and a flag).
         let claim = |l: &str| l.contains(":{recon}:") && l.split("\" \"").count() == 6;
         let background = |l: &str| claim(l) || l.contains(":{outbox}:") || l.contains("}:policy\"");
         seen.iter()
-            .filter(|l| !l.contains(" lua]") && !background(l))
-            .filter(|l| client(l).is_some_and(|c| ours.contains(&c)))
-            .map(|l| describe(l, prefix))
+            .filter(|(_, l)| !l.contains(" lua]") && !background(l))
+            .filter(|seen| client(seen).is_some_and(|c| ours.contains(&c)))
+            .map(|(_, l)| describe(l, prefix))
             .collect()
     }
 }
@@ -199,7 +205,7 @@ async fn assert_start_round_trips(provider: &str, user: &str, numbers: [&str; 2]
 }
 
 #[tokio::test]
-async fn a_start_takes_three_round_trips_on_a_single_node_with_pacing_off() {
+async fn with_pacing_off_a_start_takes_3_round_trips_on_a_single_node_5_on_a_cluster() {
     assert_start_round_trips(
         "calls_per_second = 0",
         "trips-unpaced",
@@ -209,7 +215,7 @@ async fn a_start_takes_three_round_trips_on_a_single_node_with_pacing_off() {
 }
 
 #[tokio::test]
-async fn a_start_takes_three_round_trips_on_a_single_node_with_pacing_on_and_no_wait() {
+async fn with_pacing_and_no_wait_a_start_takes_3_round_trips_on_a_single_node_5_on_a_cluster() {
     // 1000 calls per second: the warm-up's slot is long past when the counted start comes.
     assert_start_round_trips(
         "calls_per_second = 1000",
