@@ -9,10 +9,13 @@
 //! Cluster the reconciliation index, the user's keys and the account's keys are three slots, and
 //! the start keeps its order with separate round trips: **5** (schedule, create, gate, mark,
 //! `placed`). A refused start (live slot, fraud block) leaves nothing scheduled: on a single node
-//! it is one round trip.
+//! it is one round trip. The gate's script marks only a call it lets through at once
+//! (`Store::dial_gate_marking`).
 
 use std::time::{Duration, Instant};
 
+use callverify::ids::VerificationId;
+use callverify::store::undialled::DialMark;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::TcpStream;
@@ -72,9 +75,11 @@ impl Monitor {
     /// The top-level commands (name and first key, prefix left out) that the connection(s)
     /// touching `prefix` sent until now, and in the next 300 ms. Commands a script runs are not
     /// round trips and are left out, and so is background work that shares the connection: the
-    /// reconciler's periodic claim, the event worker's `{outbox}` reads, and the tenant policy's
+    /// reconciler's periodic claim, the event worker's `{outbox}` reads, the tenant policy's
     /// read (cached for a second per process, `src/policy/cache.rs`: one start a second pays it,
-    /// not each).
+    /// not each), and a script's load on a node that has not run it yet (`SCRIPT LOAD` after
+    /// `NOSCRIPT`, once per node: the warm-up pays it for the start's own scripts, but on a
+    /// fresh Redis the reconciler's first claim may pay it in the window).
     async fn commands(mut self, prefix: &str) -> Vec<String> {
         // (master, line): a client is named by its address on its master (two connections to
         // two masters may share a local port).
@@ -100,7 +105,12 @@ impl Monitor {
         // The claim: `EVALSHA sha 1 {recon}:due limit lease` (a start's own schedule passes the
         // id, a delay and a flag).
         let claim = |l: &str| l.contains(":{recon}:") && l.split("\" \"").count() == 6;
-        let background = |l: &str| claim(l) || l.contains(":{outbox}:") || l.contains("}:policy\"");
+        let background = |l: &str| {
+            claim(l)
+                || l.contains(":{outbox}:")
+                || l.contains("}:policy\"")
+                || l.contains("] \"SCRIPT\" ")
+        };
         seen.iter()
             .filter(|(_, l)| !l.contains(" lua]") && !background(l))
             .filter(|seen| client(seen).is_some_and(|c| ours.contains(&c)))
@@ -264,4 +274,105 @@ async fn a_refused_start_leaves_nothing_scheduled() {
     assert_eq!(commands.len(), refused, "{commands:?}");
     assert_eq!(scheduled(&server.prefix).await, [live.as_str()]);
     assert_eq!(stub.calls().len(), 2, "refused starts call no one");
+}
+
+/// A verification hash as the create script leaves it (`calling`, created now), or with `status`.
+async fn stored(store: &callverify::store::Store, status: &str) -> VerificationId {
+    let id = VerificationId::generate_for_tag("0123456789abcdef");
+    let (secs, micros): (i64, i64) = redis::cmd("TIME")
+        .query_async(&mut redis().await)
+        .await
+        .unwrap();
+    let () = redis::cmd("HSET")
+        .arg(store.keys().verification(&id))
+        .arg(&[
+            ("status", status.to_owned()),
+            ("created_at", secs.to_string()),
+        ])
+        .arg("created_ms")
+        .arg(secs * 1000 + micros / 1000)
+        .query_async(&mut redis().await)
+        .await
+        .unwrap();
+    id
+}
+
+async fn dialling(store: &callverify::store::Store, id: &VerificationId) -> Option<u64> {
+    redis::cmd("HGET")
+        .arg(store.keys().verification(id))
+        .arg("dialling")
+        .query_async(&mut redis().await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_gate_marks_only_a_call_it_lets_through_at_once() {
+    let prefix = crate::support::unique_prefix();
+    let config = crate::support::redis_config(&prefix, 2000);
+    let store = callverify::store::Store::open(&config).await.unwrap();
+    let cluster = cluster_urls().is_some();
+    // Circuit breaker on; 2 calls per second, a wait of up to 2 s allowed.
+    let gate = |id| {
+        let mark = DialMark {
+            id,
+            budget_ms: 10_000,
+            deadline_ms: 5_000,
+        };
+        let store = store.clone();
+        async move {
+            store
+                .dial_gate_marking("acme", Some(30_000), Some((500_000, 2_000_000)), &mark)
+                .await
+                .unwrap()
+        }
+    };
+
+    // A free slot: gate and mark in one script (on a cluster: the gate only).
+    let first = stored(&store, "calling").await;
+    let (open, marked) = gate(&first).await;
+    assert_eq!((open.circuit, open.wait_us), (1, Some(0)));
+    assert_eq!(marked, (!cluster).then_some(true));
+    assert_eq!(dialling(&store, &first).await.is_some(), !cluster);
+    // Failing over to another account: marked already, accepted again.
+    let (_, again) = store
+        .dial_gate_marking(
+            "other",
+            Some(30_000),
+            None,
+            &DialMark {
+                id: &first,
+                budget_ms: 10_000,
+                deadline_ms: 5_000,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, (!cluster).then_some(true));
+
+    // The next slot is half a second away: reserved, the wait returned, no mark before it.
+    let queued = stored(&store, "calling").await;
+    let (paced, marked) = gate(&queued).await;
+    assert!(paced.wait_us.is_some_and(|us| us > 0), "{paced:?}");
+    assert_eq!(marked, None);
+    assert_eq!(dialling(&store, &queued).await, None);
+
+    // No longer `calling` (canceled meanwhile): let through, the mark refused.
+    let canceled = stored(&store, "canceled").await;
+    let (free, marked) = store
+        .dial_gate_marking(
+            "free",
+            Some(30_000),
+            None,
+            &DialMark {
+                id: &canceled,
+                budget_ms: 10_000,
+                deadline_ms: 5_000,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((free.circuit, free.wait_us), (1, Some(0)));
+    assert_eq!(marked, (!cluster).then_some(false));
+    assert_eq!(dialling(&store, &canceled).await, None);
 }
