@@ -24,6 +24,9 @@ local now = tonumber(clock[1])
 local now_ms = now * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local expires_at = now + tonumber(ARGV[1])
 local id = string.sub(KEYS[1], -48)
+-- Scheduled before anything is written: a script that fails midway keeps the writes made before
+-- the error, so a failing schedule must leave nothing stored.
+if KEYS[4] then schedule_check(KEYS[4], id, tonumber(ARGV[3]), false, now_ms) end
 -- created_ms: the start's own deadline for marking it for dialling counts from here
 -- (mark_dialling.lua, release_undialled.lua).
 redis.call('HSET', KEYS[1], 'status', 'calling', 'prompts', 0,
@@ -31,5 +34,4 @@ redis.call('HSET', KEYS[1], 'status', 'calling', 'prompts', 0,
   'updated_at', now, 'expires_at', expires_at, unpack(ARGV, 4))
 redis.call('EXPIREAT', KEYS[1], expires_at + tonumber(ARGV[2]))
 redis.call('SET', KEYS[2], id, 'EXAT', expires_at)
-if KEYS[4] then schedule_check(KEYS[4], id, tonumber(ARGV[3]), false, now_ms) end
 return {'created', tostring(now), tostring(expires_at)}
