@@ -2,6 +2,7 @@
 //! account's call pacing, and lifting a user's fraud block. Every rule takes its time from Redis
 //! `TIME`, so all instances agree.
 
+use super::undialled::DialMark;
 use super::{AUDIT_CAP, Store};
 use crate::ids::VerificationId;
 
@@ -80,6 +81,55 @@ impl Store {
         pacing: Option<(u64, u64)>,
     ) -> redis::RedisResult<Gate> {
         let mut invocation = self.scripts.dial_gate.prepare_invoke();
+        self.gate_args(&mut invocation, account, circuit_cooldown_ms, pacing);
+        let (circuit, wait): (i64, i64) = invocation.invoke_async(&mut self.conn()).await?;
+        Ok(Gate {
+            circuit,
+            wait_us: u64::try_from(wait).ok(),
+        })
+    }
+
+    /// The provider account's gate as [`Store::dial_gate`] and, when it lets the call through
+    /// at once, the start's dialling mark as [`Store::mark_dialling`]: in one script on a single
+    /// Redis node (`scripts/dial_gate_mark.lua`). The mark is `Some(true)` when set, `Some(false)`
+    /// when refused (the start must not dial), and `None` when it was not tried: the gate is
+    /// closed, a pacing wait comes first (the mark must follow it), or the store is a Redis
+    /// Cluster (the account's keys and the verification live in different slots, and a script
+    /// touches one) — then the caller marks with [`Store::mark_dialling`] when it may dial.
+    pub async fn dial_gate_marking(
+        &self,
+        account: &str,
+        circuit_cooldown_ms: Option<u64>,
+        pacing: Option<(u64, u64)>,
+        mark: &DialMark<'_>,
+    ) -> redis::RedisResult<(Gate, Option<bool>)> {
+        if self.is_cluster() {
+            let gate = self.dial_gate(account, circuit_cooldown_ms, pacing).await?;
+            return Ok((gate, None));
+        }
+        let mut invocation = self.scripts.dial_gate_mark.prepare_invoke();
+        self.gate_args(&mut invocation, account, circuit_cooldown_ms, pacing);
+        invocation
+            .key(self.keys.verification(mark.id))
+            .arg(mark.budget_ms)
+            .arg(mark.deadline_ms);
+        let (circuit, wait, marked): (i64, i64, i64) =
+            invocation.invoke_async(&mut self.conn()).await?;
+        let gate = Gate {
+            circuit,
+            wait_us: u64::try_from(wait).ok(),
+        };
+        Ok((gate, (marked >= 0).then_some(marked == 1)))
+    }
+
+    /// The gate's keys and arguments (`scripts/dial_gate.lua`), first in either script.
+    fn gate_args(
+        &self,
+        invocation: &mut redis::ScriptInvocation<'_>,
+        account: &str,
+        circuit_cooldown_ms: Option<u64>,
+        pacing: Option<(u64, u64)>,
+    ) {
         invocation
             .key(self.keys.circuit(account))
             .key(self.keys.pacing(account));
@@ -91,11 +141,6 @@ impl Store {
             Some((interval_us, max_wait_us)) => invocation.arg(interval_us).arg(max_wait_us),
             None => invocation.arg("").arg(""),
         };
-        let (circuit, wait): (i64, i64) = invocation.invoke_async(&mut self.conn()).await?;
-        Ok(Gate {
-            circuit,
-            wait_us: u64::try_from(wait).ok(),
-        })
     }
 
     /// Lifts a user's fraud block (and audits it); `true` if there was one.

@@ -54,6 +54,8 @@ struct Scripts {
     discard_verification: redis::Script,
     rate_limit: redis::Script,
     dial_gate: redis::Script,
+    /// The gate and the dialling mark in one script: a single Redis node only.
+    dial_gate_mark: redis::Script,
     circuit: redis::Script,
     outbox_claim: redis::Script,
     outbox_retry: redis::Script,
@@ -85,8 +87,9 @@ impl Store {
             replicas: std::sync::Arc::default(),
             keys: Keys::new(&config.prefix),
             scripts: std::sync::Arc::new(Scripts {
-                create_verification: redis::Script::new(include_str!(
-                    "scripts/create_verification.lua"
+                create_verification: redis::Script::new(concat!(
+                    include_str!("scripts/reconcile_lib.lua"),
+                    include_str!("scripts/create_verification.lua")
                 )),
                 transition: methods_script(include_str!("scripts/transition.lua")),
                 add_method: methods_script(include_str!("scripts/add_method.lua")),
@@ -98,7 +101,14 @@ impl Store {
                 rate_limit: redis::Script::new(include_str!("scripts/rate_limit.lua")),
                 dial_gate: redis::Script::new(concat!(
                     include_str!("scripts/circuit_lib.lua"),
+                    include_str!("scripts/dial_gate_lib.lua"),
                     include_str!("scripts/dial_gate.lua")
+                )),
+                dial_gate_mark: redis::Script::new(concat!(
+                    include_str!("scripts/circuit_lib.lua"),
+                    include_str!("scripts/dial_gate_lib.lua"),
+                    include_str!("scripts/dialling_lib.lua"),
+                    include_str!("scripts/dial_gate_mark.lua")
                 )),
                 circuit: redis::Script::new(concat!(
                     include_str!("scripts/circuit_lib.lua"),
@@ -106,8 +116,9 @@ impl Store {
                 )),
                 outbox_claim: redis::Script::new(include_str!("scripts/outbox_claim.lua")),
                 outbox_retry: redis::Script::new(include_str!("scripts/outbox_retry.lua")),
-                reconcile_schedule: redis::Script::new(include_str!(
-                    "scripts/reconcile_schedule.lua"
+                reconcile_schedule: redis::Script::new(concat!(
+                    include_str!("scripts/reconcile_lib.lua"),
+                    include_str!("scripts/reconcile_schedule.lua")
                 )),
                 reconcile_claim: redis::Script::new(include_str!("scripts/reconcile_claim.lua")),
             }),

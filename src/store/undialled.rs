@@ -7,8 +7,12 @@ use std::sync::LazyLock;
 use super::Store;
 use crate::ids::VerificationId;
 
-static MARK: LazyLock<redis::Script> =
-    LazyLock::new(|| redis::Script::new(include_str!("scripts/mark_dialling.lua")));
+static MARK: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(concat!(
+        include_str!("scripts/dialling_lib.lua"),
+        include_str!("scripts/mark_dialling.lua")
+    ))
+});
 static RELEASE: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("scripts/release_undialled.lua")));
 
@@ -21,6 +25,17 @@ pub enum Release {
     Wait(u64),
     /// Marked for dialling, bound to a call, or no longer `calling`: not released.
     Dialled,
+}
+
+/// A start's dialling mark, for [`Store::mark_dialling`] or to set with the provider account's
+/// gate (`Store::dial_gate_marking`).
+#[derive(Clone, Copy, Debug)]
+pub struct DialMark<'a> {
+    pub id: &'a VerificationId,
+    /// The dial budget: ms after creation after which reconciliation may release it.
+    pub budget_ms: u64,
+    /// The start's own deadline for this mark, ms after creation.
+    pub deadline_ms: u64,
 }
 
 impl Store {

@@ -45,9 +45,51 @@ pub enum Created {
 
 impl Store {
     /// Stores a new verification in `calling` unless the user is blocked or has a live one.
+    /// Schedules no reconciliation check (a start uses [`Store::create_scheduled`]).
     pub async fn create_verification(
         &self,
         new: &NewVerification<'_>,
+    ) -> redis::RedisResult<Created> {
+        self.create(new, None).await
+    }
+
+    /// Stores a new verification as [`Store::create_verification`] does, with its first
+    /// reconciliation check due `first_check_ms` later, so that a start that fails after storing
+    /// — even by a timeout whose write lands later — is found by reconciliation, which releases a
+    /// verification never dialled (`src/verification/undialled.rs`). A refused start (fraud
+    /// block, live slot) leaves nothing scheduled.
+    ///
+    /// - A single Redis node (standalone or Sentinel: one keyspace): the create script schedules
+    ///   the check itself, only when it creates. One round trip.
+    /// - Redis Cluster: the index (`{recon}`) lives in another slot than the user's keys, and a
+    ///   script touches one slot, so the check is scheduled by a round trip of its own *before*
+    ///   the create (the order that keeps a stored verification findable), and unscheduled again
+    ///   if the create refused. Two round trips (three on a refusal).
+    pub async fn create_scheduled(
+        &self,
+        new: &NewVerification<'_>,
+        first_check_ms: u64,
+    ) -> redis::RedisResult<Created> {
+        if !self.is_cluster() {
+            return self.create(new, Some(first_check_ms)).await;
+        }
+        self.schedule_reconcile(new.id, first_check_ms, false)
+            .await?;
+        let created = self.create(new, None).await?;
+        if !matches!(created, Created::Stored(..))
+            && let Err(e) = self.unschedule_reconcile(new.id.as_str()).await
+        {
+            tracing::debug!(verification = %new.id, error = %e, "refused start still scheduled");
+        }
+        Ok(created)
+    }
+
+    /// `create_verification.lua`; with `first_check_ms`, it also schedules the first
+    /// reconciliation check (a single node only: the index is in another slot).
+    async fn create(
+        &self,
+        new: &NewVerification<'_>,
+        first_check_ms: Option<u64>,
     ) -> redis::RedisResult<Created> {
         let masked = crate::phone::mask_e164(new.phone_e164);
         let block_secs = new.fraud_block_secs.to_string();
@@ -55,14 +97,18 @@ impl Store {
             Purpose::Registration => Some(DefaultMethod::mask(new.default_options)),
             _ => None,
         };
-        let (what, a, b): (String, String, String) = self
-            .scripts
-            .create_verification
+        let mut invocation = self.scripts.create_verification.prepare_invoke();
+        invocation
             .key(self.keys.verification(new.id))
             .key(self.keys.live(new.id.user_tag()))
-            .key(self.keys.blocked(new.id.user_tag()))
+            .key(self.keys.blocked(new.id.user_tag()));
+        if first_check_ms.is_some() {
+            invocation.key(self.keys.reconcile_due());
+        }
+        let (what, a, b): (String, String, String) = invocation
             .arg(new.ttl_secs)
             .arg(new.retain_secs)
+            .arg(first_check_ms.map_or_else(String::new, |ms| ms.to_string()))
             .arg(&[
                 ("tenant", new.tenant),
                 ("user", new.user),

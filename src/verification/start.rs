@@ -12,6 +12,7 @@ use crate::methods::{MethodsDocument, PhoneType};
 use crate::phone;
 use crate::provider::{Account, CallRequest, ProviderError};
 use crate::store::limits::CircuitOp;
+use crate::store::undialled::DialMark;
 use crate::store::verifications::{Created, NewVerification};
 
 /// `POST …/verifications` body (field names are an API contract).
@@ -156,33 +157,29 @@ pub async fn admit(
         client_ip,
     };
     let counted = abuse::limits::plan(settings.limits_for(tenant), subject);
-    // The clean-up is scheduled before anything is stored: a start that fails after storing —
-    // even by a timeout whose write lands later — is found by reconciliation, which releases a
-    // verification never dialled (slot and counts; `undialled.rs`). Nothing is stored yet if
-    // this fails.
+    // Stored with its first reconciliation check (`Store::create_scheduled`: in the same script
+    // on a single node, just before it on a cluster): a start that fails after storing — even by
+    // a timeout whose write lands later — is found by reconciliation, which releases a
+    // verification never dialled (slot and counts; `undialled.rs`). A refused start schedules
+    // nothing.
     let first_check_ms = settings.verification.reconcile_interval_secs * 1000;
-    flow.store
-        .schedule_reconcile(&id, first_check_ms, false)
-        .await?;
-    let created = flow
-        .store
-        .create_verification(&NewVerification {
-            id: &id,
-            tenant: tenant.as_str(),
-            user: user.as_str(),
-            purpose: request.purpose,
-            phone_e164: &target.e164,
-            phone_type: target.phone_type.as_str(),
-            method_id: target.phone_type.method_id(),
-            locale,
-            provider: first.name(),
-            counted: &counted.encode(),
-            ttl_secs: config.ttl_secs,
-            retain_secs: config.retain_secs,
-            fraud_block_secs: settings.fraud_block_secs,
-            default_options: &policy.enabled_options(),
-        })
-        .await?;
+    let new = NewVerification {
+        id: &id,
+        tenant: tenant.as_str(),
+        user: user.as_str(),
+        purpose: request.purpose,
+        phone_e164: &target.e164,
+        phone_type: target.phone_type.as_str(),
+        method_id: target.phone_type.method_id(),
+        locale,
+        provider: first.name(),
+        counted: &counted.encode(),
+        ttl_secs: config.ttl_secs,
+        retain_secs: config.retain_secs,
+        fraud_block_secs: settings.fraud_block_secs,
+        default_options: &policy.enabled_options(),
+    };
+    let created = flow.store.create_scheduled(&new, first_check_ms).await?;
 
     // --- abuse protection (`crate::abuse`): fraud block and one live call per user
     // (checked atomically at creation), rate limits, then the provider account's pacing. ---
@@ -194,10 +191,6 @@ pub async fn admit(
             (created_at, expires_at)
         }
         refused => {
-            // Nothing stored: nothing to check.
-            if let Err(e) = flow.store.unschedule_reconcile(id.as_str()).await {
-                tracing::debug!(verification = %id, error = %e, "refused start still scheduled");
-            }
             abuse::check_created(refused)?;
             return Err(ApiError::Internal(
                 "verification neither stored nor refused".into(),
@@ -468,19 +461,32 @@ async fn try_account(
     let name = account.name();
     let (failures, cooldown) = (settings.circuit_failures, settings.circuit_cooldown_ms);
     let circuit_on = failures > 0;
-    // The circuit breaker and the pacing slot: one round trip (none when both are off).
+    let budget_ms = settings.dial_budget_ms();
+    // The circuit breaker and the pacing slot: one round trip (none when both are off). On a
+    // single Redis node it also marks the verification `dialling` (see below) when no pacing
+    // wait comes first.
     let pacing = account.pacing;
+    let mark = DialMark {
+        id,
+        budget_ms,
+        deadline_ms: mark_deadline_ms(flow, attempt),
+    };
     let admission = abuse::pacing::admit(
         &flow.store,
         name,
         circuit_on.then_some(cooldown),
         pacing.calls_per_second,
         pacing.max_queue_ms,
+        &mark,
     )
     .await?;
     // circuit 1: closed with nothing counted, so a success has nothing to reset (no round trip).
-    let (queued, circuit) = match admission {
-        abuse::pacing::Admission::Dial { wait, circuit } => (wait, circuit),
+    let (queued, circuit, marked) = match admission {
+        abuse::pacing::Admission::Dial {
+            wait,
+            circuit,
+            marked,
+        } => (wait, circuit, marked),
         abuse::pacing::Admission::CircuitOpen => return Ok(Err(ProviderError::CircuitOpen)),
         abuse::pacing::Admission::QueueFull => {
             return Ok(Err(ProviderError::Throttled {
@@ -509,12 +515,16 @@ async fn try_account(
     // The last step before a provider may dial: marked, only while the start is young enough
     // that reconciliation has not released it (the same script's clock decides both), so a
     // mark that lands late after a stall is refused instead of stranding the verification.
-    // Its own deadline: as long as the start has run since its creation was confirmed, plus
-    // the Redis deadline for this request and a little transit.
-    let deadline = attempt.confirmed.elapsed() + flow.store.command_timeout();
-    let deadline_ms = deadline.as_millis() as u64 + 100;
-    let budget_ms = settings.dial_budget_ms();
-    if !flow.store.mark_dialling(id, budget_ms, deadline_ms).await? {
+    // Set by the gate's script on a single node when nothing was waited for; otherwise now,
+    // after the wait, with a deadline counted from now.
+    let marked = match marked {
+        Some(marked) => marked,
+        None => {
+            let deadline_ms = mark_deadline_ms(flow, attempt);
+            flow.store.mark_dialling(id, budget_ms, deadline_ms).await?
+        }
+    };
+    if !marked {
         return Err(ApiError::Unavailable(
             "the start ran out of time before dialling".into(),
         ));
@@ -556,6 +566,14 @@ async fn try_account(
         }
     }
     Ok(placed)
+}
+
+/// The start's own deadline for its dialling mark sent now (ms after the verification's
+/// creation): as long as the start has run since its creation was confirmed, plus the Redis
+/// deadline for this request and a little transit.
+fn mark_deadline_ms(flow: &CallFlow, attempt: &Attempt<'_>) -> u64 {
+    let deadline = attempt.confirmed.elapsed() + flow.store.command_timeout();
+    deadline.as_millis() as u64 + 100
 }
 
 /// `pause` ± 25 %, so instances throttled together do not retry together.

@@ -35,6 +35,7 @@ mod slow_body;
 mod soak;
 mod stalled_keypress;
 mod stalled_start;
+mod start_round_trips;
 mod state_machine;
 mod support;
 mod telnyx_contract;

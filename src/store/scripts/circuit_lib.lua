@@ -1,5 +1,6 @@
 -- A provider account's circuit breaker, shared by every instance, timed by Redis' clock (ms).
--- Prepended to dial_gate.lua (the check before a call) and circuit.lua (a call's outcome).
+-- Prepended to dial_gate.lua and dial_gate_mark.lua (the check before a call, with
+-- dial_gate_lib.lua) and to circuit.lua (a call's outcome).
 -- The circuit is a hash: failures, open_until, probe_at (Unix ms).
 
 -- check: 1 closed and clean (call; a success need not report), 3 closed with failures counted

@@ -1,20 +1,8 @@
--- The last step of a start before a provider may dial: marks the verification `dialling` (Unix
--- ms, Redis' clock), but only while it is still `calling` and the mark is on time: within the
--- dial budget of its creation (after which reconciliation may release it,
--- release_undialled.lua), and within the start's own deadline for this request (how long the
--- start has run since its creation was confirmed, plus the Redis deadline). A mark a Redis stall
--- held past that deadline was given up by its start, which did not dial: it is refused when it
--- lands, so it can never make a verification that was never dialled look dialled.
+-- (dialling_lib.lua is prepended.) Marks a verification `dialling` just before a provider may
+-- dial (see dialling_lib.lua for when it is refused). Sent on its own after a pacing wait, and on
+-- Redis Cluster (on a single Redis node, without a wait, dial_gate_mark.lua sets the mark with
+-- the provider account's gate).
 -- KEYS[1] verification hash   ARGV[1] dial budget (ms after creation)
 -- ARGV[2] the start's deadline for this mark (ms after creation)
 -- Returns 1 when marked (the start may dial), 0 when not.
-local v = redis.call('HMGET', KEYS[1], 'status', 'created_at', 'dialling', 'created_ms')
-if v[1] ~= 'calling' then return 0 end
--- Failing over to the next account: marked already (and so never released).
-if v[3] then return 1 end
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local created_ms = tonumber(v[4]) or tonumber(v[2]) * 1000
-if now_ms > created_ms + math.min(tonumber(ARGV[1]), tonumber(ARGV[2])) then return 0 end
-redis.call('HSET', KEYS[1], 'dialling', now_ms)
-return 1
+return mark_dialling(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
