@@ -66,8 +66,28 @@ struct Scripts {
 /// A script that changes a user's methods: the default options' table (`OPTIONS` in
 /// `src/methods/default.rs`), then the library every such script shares, then the script.
 fn methods_script(body: &str) -> redis::Script {
-    let lib = include_str!("scripts/methods_lib.lua");
-    redis::Script::new(&[&crate::methods::lua_options(), lib, body].concat())
+    redis::Script::new(&[&methods_lib(), body].concat())
+}
+
+/// The methods library (the options' table, then `methods_lib.lua`).
+fn methods_lib() -> String {
+    [
+        &crate::methods::lua_options(),
+        include_str!("scripts/methods_lib.lua"),
+    ]
+    .concat()
+}
+
+/// `transition.lua` with the methods library where its `-- @methods_lib` line stands (inside the
+/// branch that registers a phone: the keypress that re-prompts does not pay for defining it).
+fn transition_script() -> redis::Script {
+    let body = include_str!("scripts/transition.lua");
+    let placeholder = "      -- @methods_lib\n";
+    assert!(
+        body.contains(placeholder),
+        "transition.lua names where the library goes"
+    );
+    redis::Script::new(&body.replacen(placeholder, &methods_lib(), 1))
 }
 
 impl Store {
@@ -91,7 +111,7 @@ impl Store {
                     include_str!("scripts/reconcile_lib.lua"),
                     include_str!("scripts/create_verification.lua")
                 )),
-                transition: methods_script(include_str!("scripts/transition.lua")),
+                transition: transition_script(),
                 add_method: methods_script(include_str!("scripts/add_method.lua")),
                 delete_method: methods_script(include_str!("scripts/delete_method.lua")),
                 set_default: methods_script(include_str!("scripts/set_default.lua")),

@@ -6,6 +6,8 @@
 -- ARGV[6] audit stream cap   ARGV[7] enabled default options (a mask, see methods_lib.lua)
 -- Returns {'ok', created_at, default or '', previous default or '', changed 0/1}
 --   | {'limit'} | {'duplicate'}
+local load_methods, enabled_options, backed, find_option, repair_default, put_method, audit,
+  default_changed = methods_lib()
 local mkey, akey = KEYS[1], KEYS[2]
 local id, kind, cap = ARGV[1], ARGV[2], tonumber(ARGV[6])
 local method = cjson.decode(ARGV[3])

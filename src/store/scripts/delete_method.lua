@@ -5,6 +5,8 @@
 -- ARGV[5] enabled default options (a mask, see methods_lib.lua)
 -- Returns {'ok', deleted method JSON, default or '', previous default or '', changed 0/1}
 --   | {'missing'} | {'has_alternate'}
+local load_methods, enabled_options, backed, find_option, repair_default, put_method, audit,
+  default_changed = methods_lib()
 local mkey, akey = KEYS[1], KEYS[2]
 local id, cap = ARGV[1], tonumber(ARGV[2])
 local options = enabled_options(ARGV[5])

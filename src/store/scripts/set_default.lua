@@ -2,6 +2,8 @@
 -- KEYS[1] the user's methods hash   KEYS[2] the user's audit stream
 -- ARGV[1] option   ARGV[2] audit stream cap   ARGV[3] enabled default options (a mask, methods_lib.lua)
 -- Returns {'ok', default, previous default or '', changed 0/1} | {'disabled'} | {'unbacked'}
+local load_methods, enabled_options, backed, find_option, repair_default, put_method, audit,
+  default_changed = methods_lib()
 local mkey, akey = KEYS[1], KEYS[2]
 local option, cap = ARGV[1], tonumber(ARGV[2])
 local options = enabled_options(ARGV[3])

@@ -1,5 +1,6 @@
--- (methods_lib.lua is prepended: the one writer of stored methods and the one rule that picks
--- the default sign-in method.)
+-- (methods_lib.lua — the one writer of stored methods and the one rule that picks the default
+-- sign-in method — is put where the line `-- @methods_lib` stands, in the branch that registers
+-- a phone, rather than in front: only that branch needs it, and defining it costs every call.)
 -- One guarded state transition of a verification: the whole of a webhook's Redis work in one
 -- round trip. Terminal states never change, so duplicated, late or reordered webhooks are no-ops.
 --
@@ -69,18 +70,6 @@ local now_ms = now * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local terminal = status == 'approved' or status == 'failed' or status == 'expired'
   or status == 'canceled' or status == 'fraud_reported'
 
--- What ending a verification needs (audit, method registration, fraud block), read once.
-local details = nil
-local function detail()
-  if not details then
-    local d = redis.call('HMGET', vkey, 'phone', 'phone_type', 'method_id', 'phone_masked',
-      'fraud_block_secs', 'provider', 'default_options')
-    details = {phone = d[1], phone_type = d[2], method_id = d[3], phone_masked = d[4],
-      fraud_block_secs = d[5], provider = d[6], default_options = d[7]}
-  end
-  return details
-end
-
 local updated_at = nil
 
 local function reply(outcome)
@@ -91,42 +80,6 @@ local function reply(outcome)
   return outcome .. ' ' .. status .. ' ' .. (v[5] or '') .. ' ' .. (v[6] or '') .. ' '
     .. prompts .. ' ' .. (ended == 1 and '1' or '0') .. ' ' .. now_s .. ' ' .. (updated_at or '')
     .. ' ' .. (v[7] or '')
-end
-
-local function audit_end(action, outcome, reason)
-  redis.call('XADD', akey, 'MAXLEN', '~', audit_cap, '*',
-    'action', action, 'outcome', outcome, 'verification', string.sub(vkey, -48),
-    'purpose', v[6], 'method', detail().method_id or '', 'phone', detail().phone_masked or '',
-    'reason', reason or '', 'provider', detail().provider or '')
-end
-
-local function move(new_status)
-  redis.call('HSET', vkey, 'status', new_status, 'updated_at', now_s)
-  status = new_status
-  updated_at = now_s
-  redis.call(publish, channel, new_status)
-end
-
-local function finish(new_status, reason)
-  move(new_status)
-  ended = 1
-  -- The outbox, in the same atomic step: the portal's events for this end are owed until
-  -- whoever announces them clears the mark (src/verification/end.rs), so an end whose reply was
-  -- lost (a timeout) is still announced — by the webhook's retry or by reconciliation.
-  -- A start's own refusal is answered to the portal directly, not announced.
-  if event ~= 'refused' then redis.call('HSET', vkey, 'announce', '1') end
-  if redis.call('GET', KEYS[4]) == string.sub(vkey, -48) then redis.call('DEL', KEYS[4]) end
-  if reason then
-    redis.call('HSET', vkey, 'reason', reason)
-    v[7] = reason
-  end
-  if new_status == 'approved' then
-    audit_end('verification.approved', 'approved', nil)
-  elseif new_status == 'fraud_reported' then
-    audit_end('verification.fraud_reported', 'fraud_reported', nil)
-  else
-    audit_end('verification.failed', new_status, reason)
-  end
 end
 
 -- Only the account that placed the call speaks for it (checked before any call id binds).
@@ -147,26 +100,85 @@ if call_sid ~= '' then
   end
 end
 
--- An ended verification answers its own call with its own closing (a repeated '#' after the
--- approval hears "thank you", not "no longer valid").
-local function closing()
-  if event == 'gather' or event == 'voice' then
-    if status == 'approved' then return reply('approved') end
-    if status == 'fraud_reported' then return reply('fraud_reported') end
-    if status == 'failed' and v[7] == 'no_input' then return reply('no_input') end
+-- The helpers that change or end a verification, built by `changes()` on the paths that need
+-- them: each closure costs Redis about 2 k instructions per call, and the commonest webhook (a
+-- wrong key or silence that re-prompts an answered call) needs none of them.
+local built = nil
+local function changes()
+  if built then return built end
+  -- What ending a verification needs (audit, method registration, fraud block), read once.
+  local details = nil
+  local function detail()
+    if not details then
+      local d = redis.call('HMGET', vkey, 'phone', 'phone_type', 'method_id', 'phone_masked',
+        'fraud_block_secs', 'provider', 'default_options')
+      details = {phone = d[1], phone_type = d[2], method_id = d[3], phone_masked = d[4],
+        fraud_block_secs = d[5], provider = d[6], default_options = d[7]}
+    end
+    return details
   end
-  return reply('gone')
+
+  local function audit_end(action, outcome, reason)
+    redis.call('XADD', akey, 'MAXLEN', '~', audit_cap, '*',
+      'action', action, 'outcome', outcome, 'verification', string.sub(vkey, -48),
+      'purpose', v[6], 'method', detail().method_id or '', 'phone', detail().phone_masked or '',
+      'reason', reason or '', 'provider', detail().provider or '')
+  end
+
+  local function move(new_status)
+    redis.call('HSET', vkey, 'status', new_status, 'updated_at', now_s)
+    status = new_status
+    updated_at = now_s
+    redis.call(publish, channel, new_status)
+  end
+
+  local function finish(new_status, reason)
+    move(new_status)
+    ended = 1
+    -- The outbox, in the same atomic step: the portal's events for this end are owed until
+    -- whoever announces them clears the mark (src/verification/end.rs), so an end whose reply
+    -- was lost (a timeout) is still announced — by the webhook's retry or by reconciliation.
+    -- A start's own refusal is answered to the portal directly, not announced.
+    if event ~= 'refused' then redis.call('HSET', vkey, 'announce', '1') end
+    if redis.call('GET', KEYS[4]) == string.sub(vkey, -48) then redis.call('DEL', KEYS[4]) end
+    if reason then
+      redis.call('HSET', vkey, 'reason', reason)
+      v[7] = reason
+    end
+    if new_status == 'approved' then
+      audit_end('verification.approved', 'approved', nil)
+    elseif new_status == 'fraud_reported' then
+      audit_end('verification.fraud_reported', 'fraud_reported', nil)
+    else
+      audit_end('verification.failed', new_status, reason)
+    end
+  end
+
+  -- An ended verification answers its own call with its own closing (a repeated '#' after the
+  -- approval hears "thank you", not "no longer valid").
+  local function closing()
+    if event == 'gather' or event == 'voice' then
+      if status == 'approved' then return reply('approved') end
+      if status == 'fraud_reported' then return reply('fraud_reported') end
+      if status == 'failed' and v[7] == 'no_input' then return reply('no_input') end
+    end
+    return reply('gone')
+  end
+
+  built = {move = move, finish = finish, closing = closing, detail = detail,
+    audit_end = audit_end}
+  return built
 end
 
-if terminal then return closing() end
+if terminal then return changes().closing() end
 if now >= tonumber(v[3]) then
-  finish('expired', 'expired')
+  changes().finish('expired', 'expired')
   return reply('gone')
 end
 -- The call hung up before approval and the grace for a '#' on its way is over.
 if v[8] and now_ms >= tonumber(v[8]) then
-  finish('failed', 'hung_up')
-  return closing()
+  changes().finish('failed', 'hung_up')
+  return changes().closing()
 end
 
 if event == 'placed' and call_sid == '' and not (v[2] and v[2] ~= '') then
@@ -178,7 +190,7 @@ elseif event == 'placed' or event == 'settle' then
   return reply('ok')
 
 elseif event == 'cancel' then
-  finish('canceled', 'canceled')
+  changes().finish('canceled', 'canceled')
   return reply('ok')
 
 elseif event == 'uncertain' then
@@ -187,39 +199,42 @@ elseif event == 'uncertain' then
 
 elseif event == 'refused' then
   if v[2] and v[2] ~= '' then return reply('ok') end
-  finish('failed', ARGV[7])
+  changes().finish('failed', ARGV[7])
   redis.call('HSET', vkey, 'provider_error', ARGV[8])
   return reply('ok')
 
 elseif event == 'machine' then
-  finish('failed', 'voicemail')
+  changes().finish('failed', 'voicemail')
   return reply('voicemail')
 
 elseif event == 'voice' then
-  if status ~= 'answered' then move('answered') end
+  if status ~= 'answered' then changes().move('answered') end
   if prompts == 0 then prompts = redis.call('HINCRBY', vkey, 'prompts', 1) end
   return reply('prompt')
 
 elseif event == 'gather' then
   local digits, step, max_prompts = ARGV[7], ARGV[8], tonumber(ARGV[9])
   local asked_by = tonumber(ARGV[10])
-  if status ~= 'answered' then move('answered') end
+  if status ~= 'answered' then changes().move('answered') end
   if step == 'fraud' and digits == '#' and redis.call('HGET', vkey, 'fraud_asked') == '1' then
-    finish('fraud_reported', nil)
-    local block_secs = tonumber(detail().fraud_block_secs) or 0
+    changes().finish('fraud_reported', nil)
+    local block_secs = tonumber(changes().detail().fraud_block_secs) or 0
     if block_secs > 0 then
       redis.call('SET', KEYS[5], string.sub(vkey, -48), 'EX', block_secs)
     end
     return reply('fraud_reported')
   elseif step == 'prompt' and digits == '#' then
-    finish('approved', nil)
+    changes().finish('approved', nil)
     if v[6] == 'registration' then
-      local d = detail()
+      -- @methods_lib
+      local load_methods, enabled_options, _, _, repair_default, put_method, _, default_changed =
+        methods_lib()
+      local d = changes().detail()
       -- The fields of Rust's `MethodDetails::Phone`; phone_masked lets a later deletion audit
       -- the number without unmasking it.
       put_method(mkey, d.method_id, 'phone', {phone_number = d.phone,
         phone_type = d.phone_type, phone_masked = d.phone_masked}, now)
-      audit_end('method.registered', 'registered', nil)
+      changes().audit_end('method.registered', 'registered', nil)
       -- The default's upkeep by the library's rule, as for any other new method, under the
       -- options the tenant policy enabled when the call started (stored with the verification
       -- as a mask). A verification stored without them (by an older version) leaves the stored
@@ -248,7 +263,7 @@ elseif event == 'gather' then
     return reply('reprompt_invalid')
   end
   if prompts >= max_prompts then
-    finish('failed', 'no_input')
+    changes().finish('failed', 'no_input')
     return reply('no_input')
   end
   prompts = redis.call('HINCRBY', vkey, 'prompts', 1)
@@ -259,14 +274,14 @@ elseif event == 'status' then
   local progress, end_status, end_reason = ARGV[7], ARGV[8], ARGV[9]
   local grace_ms = tonumber(ARGV[10]) or 0
   if progress == 'ringing' then
-    if status == 'calling' then move('ringing') end
+    if status == 'calling' then changes().move('ringing') end
   elseif progress == 'answered' then
-    if status ~= 'answered' then move('answered') end
+    if status ~= 'answered' then changes().move('answered') end
   elseif end_status == 'failed' and end_reason == 'hung_up' and grace_ms > 0 then
     if not v[8] then redis.call('HSET', vkey, 'settle_at', now_ms + grace_ms) end
     return reply('deferred')
   elseif end_status ~= '' then
-    finish(end_status, end_reason)
+    changes().finish(end_status, end_reason)
   end
   return reply('ok')
 end
