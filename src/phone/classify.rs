@@ -31,13 +31,21 @@ struct Code {
     regions: Vec<Region>,
     /// See [`length_bounds`].
     length_bounds: Option<(usize, usize)>,
+    /// The regions' distinct national prefixes, for [`plain_e164`] (the 25 NANP regions share
+    /// one).
+    national_prefixes: OnceLock<Vec<NationalPrefix>>,
 }
 
 struct Region {
     meta: &'static Metadata,
     leading_digits: OnceLock<Option<Regex>>,
-    national_prefix_for_parsing: OnceLock<Option<Regex>>,
     types: OnceLock<TypePatterns>,
+}
+
+/// A region's `national_prefix` and `national_prefix_for_parsing`.
+struct NationalPrefix {
+    prefix: Option<&'static str>,
+    for_parsing: Option<Regex>,
 }
 
 /// A descriptor's pattern with its possible lengths: `Descriptor::is_match` without the cache.
@@ -67,11 +75,33 @@ impl Code {
                 .map(|meta| Region {
                     meta,
                     leading_digits: OnceLock::new(),
-                    national_prefix_for_parsing: OnceLock::new(),
                     types: OnceLock::new(),
                 })
                 .collect(),
+            national_prefixes: OnceLock::new(),
         }
+    }
+
+    fn national_prefixes(&self) -> &[NationalPrefix] {
+        self.national_prefixes.get_or_init(|| {
+            let mut seen = Vec::new();
+            for region in &self.regions {
+                let prefix = region.meta.national_prefix();
+                let source = region
+                    .meta
+                    .national_prefix_for_parsing()
+                    .map(|p| p.as_str());
+                if !seen.contains(&(prefix, source)) {
+                    seen.push((prefix, source));
+                }
+            }
+            seen.into_iter()
+                .map(|(prefix, source)| NationalPrefix {
+                    prefix,
+                    for_parsing: source.map(compile),
+                })
+                .collect()
+        })
     }
 }
 
@@ -79,16 +109,6 @@ impl Region {
     fn leading_digits(&self) -> Option<&Regex> {
         self.leading_digits
             .get_or_init(|| self.meta.leading_digits().map(|p| compile(p.as_str())))
-            .as_ref()
-    }
-
-    fn national_prefix_for_parsing(&self) -> Option<&Regex> {
-        self.national_prefix_for_parsing
-            .get_or_init(|| {
-                self.meta
-                    .national_prefix_for_parsing()
-                    .map(|p| compile(p.as_str()))
-            })
             .as_ref()
     }
 
@@ -133,24 +153,23 @@ impl Pattern {
     fn is_match(&self, national: &str) -> bool {
         let length_ok = self.possible_length.is_empty()
             || u16::try_from(national.len()).is_ok_and(|l| self.possible_length.contains(&l));
-        length_ok && starts_at_zero(&self.regex, national)
+        length_ok && self.regex.is_match(national)
     }
 }
 
-/// The crate's options for its metadata patterns (`metadata/database.rs`: `ignore_whitespace`).
+/// A metadata pattern, compiled with the crate's options (`metadata/database.rs`:
+/// `ignore_whitespace`) and anchored at the start, for the crate's test "the leftmost match
+/// starts at 0" (`Descriptor::is_match`, `validator::source_for`, `helper::national_number`):
+/// the leftmost match is the one with the smallest start, so it starts at 0 exactly when some
+/// match does, and an anchored search gives up at the first digit that cannot start one. The
+/// newline ends a trailing `#` comment, which `ignore_whitespace` allows.
 fn compile(source: &str) -> Regex {
-    RegexBuilder::new(source)
+    RegexBuilder::new(&format!("^(?:{source}\n)"))
         .ignore_whitespace(true)
         .build()
         // The crate compiles the same source with the same options before it matches anything
         // (and panics if it cannot), so a pattern that fails here was never usable.
         .unwrap_or_else(|e| panic!("a phonenumber metadata pattern does not compile: {e}"))
-}
-
-/// The crate's "the leftmost match starts at 0" test (not an anchored search: the leftmost
-/// match may start later even where an anchored one would exist, and then it is no match).
-fn starts_at_zero(regex: &Regex, text: &str) -> bool {
-    regex.find(text).is_some_and(|m| m.start() == 0)
 }
 
 /// The region metadata and type of a national number (leading zeros kept) under `code`;
@@ -163,7 +182,8 @@ pub(super) fn region_and_type(code: u16, national: &str) -> Option<(&'static Met
     regions
         .iter()
         .find_map(|region| match region.leading_digits() {
-            Some(pattern) => starts_at_zero(pattern, national)
+            Some(pattern) => pattern
+                .is_match(national)
                 .then(|| (region.meta, number_type(region, national))),
             None => {
                 let kind = number_type(region, national);
@@ -241,14 +261,11 @@ pub(super) fn plain_e164(digits: &str) -> Option<(u16, &str)> {
     if !(2..=15).contains(&national.len()) || national.bytes().all(|b| b == b'0') {
         return None;
     }
-    let may_strip = CODES.get(&code)?.regions.iter().any(|region| {
-        region
-            .meta
-            .national_prefix()
-            .is_some_and(|prefix| national.starts_with(prefix))
-            || region
-                .national_prefix_for_parsing()
-                .is_some_and(|pattern| starts_at_zero(pattern, national))
+    let may_strip = CODES.get(&code)?.national_prefixes().iter().any(|p| {
+        p.prefix.is_some_and(|prefix| national.starts_with(prefix))
+            || p.for_parsing
+                .as_ref()
+                .is_some_and(|re| re.is_match(national))
     });
     (!may_strip).then_some((code, national))
 }
