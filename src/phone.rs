@@ -8,7 +8,7 @@ mod classify;
 use std::fmt;
 
 use phonenumber::country::Id;
-use phonenumber::{Mode, ParseError, Type};
+use phonenumber::{ParseError, Type};
 use serde::{Deserialize, Serialize};
 
 /// A valid phone number in E.164 form (`+14255551234`), with its region and type.
@@ -88,6 +88,11 @@ const EXTENSION_MARKERS: [&str; 4] = ["extension", "ext.", "ext", "x"];
 ///
 /// `region` (ISO 3166-1 alpha-2, any case) is needed only when the input has no leading `+`.
 pub fn parse(input: &str, region: Option<&str>) -> Result<Parsed, PhoneError> {
+    parse_number(input, region, false)
+}
+
+/// [`parse`]; `crate_only` always asks the crate (the tests compare both ways).
+fn parse_number(input: &str, region: Option<&str>, crate_only: bool) -> Result<Parsed, PhoneError> {
     let input = input.trim();
     if input.is_empty() {
         return Err(PhoneError::Empty);
@@ -99,41 +104,77 @@ pub fn parse(input: &str, region: Option<&str>) -> Result<Parsed, PhoneError> {
     if !international && region.is_none() {
         return Err(PhoneError::MissingRegion);
     }
+    let plain = if crate_only || region.is_some() {
+        None
+    } else {
+        plain_international(main)
+    };
+    let number = match plain {
+        Some(number) => number?,
+        None => crate_parse(main, region)?,
+    };
+    Ok(Parsed {
+        number,
+        extension: extension.map(str::to_owned),
+    })
+}
 
+/// `+`, digits and spaces, read without the crate's parse when it would certainly read them as
+/// we do (`classify::plain_e164`): the crate drops the spaces, and nothing else it does
+/// changes such a number (no extension, IDD or RFC 3966 syntax without a region hint or other
+/// characters). These are what users type most and every number we stored (E.164), and the
+/// crate's parse costs more than the rest of a start's number handling together. `None`: ask
+/// the crate. Tests compare both routes over every example number of the metadata.
+fn plain_international(main: &str) -> Option<Result<PhoneNumber, PhoneError>> {
+    let rest = main.strip_prefix('+')?;
+    if !rest.bytes().all(|b| b.is_ascii_digit() || b == b' ') {
+        return None;
+    }
+    let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+    let (code, national) = classify::plain_e164(&digits)?;
+    Some(classified(code, national, format!("+{digits}")))
+}
+
+/// The crate's parse, refusing what it changed, then [`classified`].
+fn crate_parse(main: &str, region: Option<Id>) -> Result<PhoneNumber, PhoneError> {
     let parsed = phonenumber::parse(region, main).map_err(from_crate_error)?;
-    let e164 = parsed.format().mode(Mode::E164).to_string();
+    let code = parsed.code().value();
+    let national = parsed.national().to_string();
+    // What the crate's E.164 formatter writes (`formatter.rs`), without the formatter's search
+    // for a national format pattern that E.164 does not use.
+    let e164 = format!("+{code}{national}");
     // The crate can silently drop digits (a known bug of the phonenumber crate: +78005553535 becomes
     // +7005553535). With a '+' the user typed the full international number, so any
     // difference means we would dial someone else. This also refuses "+44 (0)20 …": a
     // dropped trunk prefix looks exactly like that bug (8 is Russia's trunk prefix).
-    if international && digits(main) != digits(&e164) {
+    if main.starts_with('+') && digits(main) != digits(&e164) {
         return Err(PhoneError::DigitsChanged);
     }
+    classified(code, &national, e164)
+}
 
-    let code = parsed.code().value();
-    let national_len = parsed.national().to_string().len();
+/// The checks after the crate's parse (or instead of it, [`plain_international`]): the
+/// national number's length for its country code, then its region and line type.
+/// `national` keeps its leading zeros; `e164` is the number's E.164 form.
+fn classified(code: u16, national: &str, e164: String) -> Result<PhoneNumber, PhoneError> {
     if let Some((min, max)) = classify::length_bounds(code) {
-        if national_len < min {
+        if national.len() < min {
             return Err(PhoneError::TooShort);
         }
-        if national_len > max {
+        if national.len() > max {
             return Err(PhoneError::TooLong);
         }
     }
-    let (meta, kind) = classify::region_and_type(&parsed).ok_or(PhoneError::Invalid)?;
+    let (meta, kind) = classify::region_and_type(code, national).ok_or(PhoneError::Invalid)?;
     let number_type = NumberType::from_crate(kind).ok_or(PhoneError::Invalid)?;
     // Non-geographic entities (+800, +882, …) have the pseudo-region "001", not a country.
     let country = Some(meta.id())
         .filter(|id| id.len() == 2 && id.bytes().all(|b| b.is_ascii_uppercase()))
         .map(str::to_owned);
-
-    Ok(Parsed {
-        number: PhoneNumber {
-            e164,
-            country,
-            number_type,
-        },
-        extension: extension.map(str::to_owned),
+    Ok(PhoneNumber {
+        e164,
+        country,
+        number_type,
     })
 }
 
@@ -146,6 +187,7 @@ impl PhoneNumber {
         if !well_formed {
             return Err(PhoneError::InvalidFormat);
         }
+        // A stored number is plain: `parse` reads it without the crate's parse.
         parse(e164, None).map(|parsed| parsed.number)
     }
 

@@ -62,10 +62,11 @@ pub(super) async fn create(
     let idem = idempotency::from_request(&headers, "start_verification", &body)?;
     // A claim outlives the longest a start can take (pacing, throttling retries, failover).
     let lock = Duration::from_millis(state.flow.settings.placement_ms + 60_000);
-    let (flow, tenant) = (state.flow.clone(), caller.tenant.clone());
+    let (flow, tenant, start_tag) = (state.flow.clone(), caller.tenant.clone(), tag.clone());
     let start = async move {
         // `now` is Redis' clock as the call was placed: no separate `TIME` round trip.
-        let (verification, now) = start::start(&flow, &tenant, &user, client_ip, request).await?;
+        let (verification, now) =
+            start::start(&flow, &tenant, &user, &start_tag, client_ip, request).await?;
         let view = serde_json::to_value(verification.view(now))
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok((StatusCode::ACCEPTED, view))

@@ -252,6 +252,120 @@ fn from_e164_round_trips_and_refuses_other_forms() {
     }
 }
 
+/// Every example number of the crate's metadata (each region's descriptors, as E.164 under the
+/// region's country code), plus variants one digit shorter, one digit longer and with the
+/// first national digit changed, so the errors are compared too.
+fn example_e164_numbers() -> Vec<String> {
+    let mut out = Vec::new();
+    for code in 1..=999u16 {
+        for meta in phonenumber::metadata::DATABASE
+            .by_code(&code)
+            .unwrap_or_default()
+        {
+            let d = meta.descriptors();
+            let descriptors = [
+                Some(d.general()),
+                d.fixed_line(),
+                d.mobile(),
+                d.toll_free(),
+                d.premium_rate(),
+                d.shared_cost(),
+                d.personal_number(),
+                d.voip(),
+                d.pager(),
+                d.uan(),
+                d.voicemail(),
+                d.emergency(),
+                d.short_code(),
+                d.standard_rate(),
+                d.carrier(),
+                d.no_international(),
+            ];
+            for example in descriptors
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d.example())
+            {
+                let e164 = format!("+{code}{example}");
+                out.push(e164[..e164.len() - 1].to_owned());
+                out.push(format!("{e164}5"));
+                let mut national = example.chars();
+                if let Some(first) = national.next() {
+                    let other = if first == '9' { '1' } else { '9' };
+                    out.push(format!("+{code}{other}{}", national.as_str()));
+                }
+                out.push(e164);
+            }
+        }
+    }
+    out
+}
+
+/// Both ways of reading a number: `parse` (which skips the crate for plain international
+/// numbers) and the crate's parse alone.
+fn both_ways(input: &str) -> (Result<Parsed, PhoneError>, Result<Parsed, PhoneError>) {
+    (parse(input, None), parse_number(input, None, true))
+}
+
+#[test]
+fn plain_numbers_read_without_the_crate_exactly_as_the_crate_reads_them() {
+    let numbers = example_e164_numbers();
+    assert!(numbers.len() > 4000, "{}", numbers.len());
+    let mut plain = 0;
+    for e164 in &numbers {
+        let (fast, full) = both_ways(e164);
+        assert_eq!(fast, full, "{e164}");
+        assert_eq!(
+            PhoneNumber::from_e164(e164),
+            full.map(|parsed| parsed.number),
+            "{e164}"
+        );
+        // As typed: spaces after the country code and between digit groups.
+        let digits = &e164[1..];
+        let code_len = classify::country_code_len(digits).unwrap_or(1);
+        let (code, national) = digits.split_at(code_len);
+        let grouped: Vec<String> = national
+            .as_bytes()
+            .chunks(3)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        for typed in [
+            format!("+{code} {national}"),
+            format!("+ {code} {}", grouped.join(" ")),
+        ] {
+            let (fast, full) = both_ways(&typed);
+            assert_eq!(fast, full, "{typed}");
+        }
+        if classify::plain_e164(digits).is_some() {
+            plain += 1;
+        }
+    }
+    // Skipping the crate must be the common case, not a corner.
+    assert!(
+        plain * 10 > numbers.len() * 7,
+        "{plain} of {}",
+        numbers.len()
+    );
+}
+
+#[test]
+fn only_numbers_the_crate_would_read_unchanged_skip_it() {
+    for digits in ["14255551234", "31612345678", "442079460000", "390612345678"] {
+        assert!(classify::plain_e164(digits).is_some(), "{digits}");
+    }
+    // 8 is Russia's national prefix: the crate would strip it, so the crate decides (and the
+    // changed digits are refused).
+    assert_eq!(classify::plain_e164("78005553535"), None);
+    assert_eq!(
+        PhoneNumber::from_e164("+78005553535"),
+        Err(PhoneError::DigitsChanged)
+    );
+    // The crate's errors are the crate's to report.
+    for digits in ["1", "123", "0123456789", "9991234567", "1000000000"] {
+        assert_eq!(classify::plain_e164(digits), None, "{digits}");
+    }
+}
+
 #[test]
 fn number_type_serde_names_match_as_str() {
     for kind in [

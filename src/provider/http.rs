@@ -17,6 +17,12 @@ pub fn client(request_timeout_ms: u64) -> Result<reqwest::Client, String> {
         .map_err(|e| e.to_string())
 }
 
+/// An account's API URL, parsed once when its client is built: reqwest parses a URL handed to
+/// it as text on every request.
+pub fn api_url(text: &str) -> Result<reqwest::Url, String> {
+    reqwest::Url::parse(text).map_err(|e| format!("the provider API URL is not valid: {e}"))
+}
+
 /// Sends `request`; returns the status and the body, whatever the status. A connection that
 /// could not be made is [`ProviderError::Unreachable`] (nothing left this machine); any other
 /// failure (a timeout once sent, a broken answer) is [`ProviderError::Unknown`]: the request

@@ -46,10 +46,11 @@ pub async fn start(
     flow: &CallFlow,
     tenant: &TenantId,
     user: &UserId,
+    tag: &str,
     client_ip: Option<std::net::IpAddr>,
     request: StartRequest,
 ) -> Result<(Verification, i64), ApiError> {
-    admit(flow, tenant, user, client_ip, request)
+    admit(flow, tenant, user, tag, client_ip, request)
         .await?
         .dialled(flow)
         .await
@@ -100,11 +101,13 @@ impl Admitted {
 }
 
 /// Everything [`start`] does before it waits for the provider: answers as soon as the
-/// verification is admitted, its call being dialled in the background.
+/// verification is admitted, its call being dialled in the background. `tag` is the user's
+/// [`user_tag`], which the caller has at hand.
 pub async fn admit(
     flow: &CallFlow,
     tenant: &TenantId,
     user: &UserId,
+    tag: &str,
     client_ip: Option<std::net::IpAddr>,
     request: StartRequest,
 ) -> Result<Admitted, ApiError> {
@@ -112,7 +115,7 @@ pub async fn admit(
     let settings = &flow.settings;
     let policy = settings.policy(flow, tenant).await?;
     let locale = resolve_locale(request.locale.as_deref(), &policy.default_locale)?;
-    let tag = user_tag(tenant, user);
+    debug_assert_eq!(tag, user_tag(tenant, user));
     let target = match request.purpose {
         Purpose::Registration => registration_target(&request)?,
         Purpose::SignIn | Purpose::PasswordReset => {
@@ -125,7 +128,7 @@ pub async fn admit(
                 ));
             }
             let methods =
-                (flow.store.methods(&tag).await?).with_effective_default(&policy.enabled_options());
+                (flow.store.methods(tag).await?).with_effective_default(&policy.enabled_options());
             registered_target(&methods, request.purpose, request.method_id.as_deref())?
         }
     };
@@ -134,7 +137,7 @@ pub async fn admit(
         None => crate::policy::check_call_e164(&policy, target.phone_type, &target.e164)?,
     }
     if request.purpose == Purpose::Registration && target.phone_type == PhoneType::AlternateMobile {
-        let methods = flow.store.methods(&tag).await?;
+        let methods = flow.store.methods(tag).await?;
         if methods.phone(PhoneType::Mobile).is_none() {
             return Err(ApiError::Conflict(
                 "register a mobile phone before an alternate mobile phone".into(),
@@ -147,7 +150,7 @@ pub async fn admit(
         .first()
         .ok_or_else(|| ApiError::Internal("no provider account configured".into()))?
         .clone();
-    let id = VerificationId::generate_for_tag(&tag);
+    let id = VerificationId::generate_for_tag(tag);
     let config = &settings.verification;
     let subject = abuse::limits::CallSubject {
         tenant,

@@ -15,7 +15,7 @@ use crate::external_mfa::audit::{self, End, Outcome};
 use crate::external_mfa::routes::error_back;
 use crate::external_mfa::signin::{self, SignInRecord};
 use crate::external_mfa::{ExternalMfa, page};
-use crate::ids::{TenantId, UserId, VerificationId};
+use crate::ids::{TenantId, UserId, VerificationId, user_tag};
 use crate::state::AppState;
 use crate::verification::Purpose;
 use crate::verification::start::{self, Admitted, StartRequest};
@@ -101,7 +101,8 @@ pub(in crate::external_mfa) async fn place_call(
         method_id: None,
         locale: Some(page::locale(&record.lang).to_owned()),
     };
-    let admitted = match start::admit(&state.flow, &tenant, &user, client_ip, request).await {
+    let tag = user_tag(&tenant, &user);
+    let admitted = match start::admit(&state.flow, &tenant, &user, &tag, client_ip, request).await {
         Ok(admitted) => admitted,
         Err(error) => return deny(refusal(&error)).await,
     };

@@ -20,6 +20,8 @@ use crate::provider::{CallRequest, ProviderError};
 pub struct PlivoClient {
     http: reqwest::Client,
     account_url: String,
+    /// `{account_url}/Call/`, parsed once ([`http::api_url`]).
+    create_url: reqwest::Url,
     auth_id: String,
     auth_token: Secret,
     /// What every call asks for (caller ID, ring timeout, time limit, machine detection).
@@ -78,13 +80,15 @@ struct ErrorBody {
 
 impl PlivoClient {
     pub fn new(account: &AccountCommon, config: &PlivoKeys) -> Result<Self, String> {
+        let account_url = format!(
+            "{}/v1/Account/{}",
+            config.api_base.trim_end_matches('/'),
+            config.auth_id
+        );
         Ok(Self {
             http: http::client(account.request_timeout())?,
-            account_url: format!(
-                "{}/v1/Account/{}",
-                config.api_base.trim_end_matches('/'),
-                config.auth_id
-            ),
+            create_url: http::api_url(&format!("{account_url}/Call/"))?,
+            account_url,
             auth_id: config.auth_id.clone(),
             auth_token: config.auth_token.clone(),
             bounds: CallBounds::from(account),
@@ -114,10 +118,7 @@ impl CallsApi for PlivoClient {
             // Synchronous detection: the answer_url request carries `Machine=true|false`.
             body["machine_detection"] = "true".into();
         }
-        let request = self
-            .http
-            .post(format!("{}/Call/", self.account_url))
-            .json(&body);
+        let request = self.http.post(self.create_url.clone()).json(&body);
         let answer = timed("create_call", self.send(request)).await?;
         // A string, or a list of one for a single destination.
         let uuid = match answer.request_uuid {

@@ -63,7 +63,7 @@ impl SignalWire {
             webhook_shared_keys: Vec::new(),
             api_base: config.api_base.clone(),
         };
-        let client = TwilioClient::new(account, &rest).map_err(|e| e.to_string())?;
+        let client = TwilioClient::new(account, &rest)?;
         let key = SigningKey(config.signing_key.clone());
         Self::with(&account.name, client, key, default_locale)
     }

@@ -16,7 +16,8 @@ use crate::provider::{CallRequest, ProviderError};
 #[derive(Clone)]
 pub struct TelnyxClient {
     http: reqwest::Client,
-    calls_url: String,
+    /// `…/Accounts/{account_sid}/Calls`, parsed once ([`http::api_url`]).
+    calls_url: reqwest::Url,
     api_key: Secret,
     application_sid: String,
     /// What every call asks for (caller ID, ring timeout, time limit, machine detection).
@@ -87,11 +88,11 @@ impl TelnyxClient {
     pub fn new(account: &AccountCommon, config: &TelnyxKeys) -> Result<Self, String> {
         Ok(Self {
             http: http::client(account.request_timeout())?,
-            calls_url: format!(
+            calls_url: http::api_url(&format!(
                 "{}/v2/texml/Accounts/{}/Calls",
                 config.api_base.trim_end_matches('/'),
                 config.account_sid
-            ),
+            ))?,
             api_key: config.api_key.clone(),
             application_sid: config.application_sid.clone(),
             bounds: CallBounds::from(account),
@@ -122,7 +123,7 @@ impl CallsApi for TelnyxClient {
         if self.bounds.machine_detection {
             body["MachineDetection"] = "Enable".into();
         }
-        let request = self.http.post(&self.calls_url).json(&body);
+        let request = self.http.post(self.calls_url.clone()).json(&body);
         // A 2xx answer is a placed call. Telnyx documents that answer as `{from, to, status}`,
         // with no call id (docs/PROVIDERS.md#telnyx-relied-on-behaviour): then there is no id
         // and the call is bound by its first signed callback (`Provider::place_call`).

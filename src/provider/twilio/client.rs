@@ -7,14 +7,15 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::config::TwilioKeys;
-use crate::provider::http::{CodeKind, timed};
+use crate::provider::http::{self, CodeKind, timed};
 use crate::provider::settings::{AccountCommon, CallBounds};
 use crate::provider::{CallRequest, ProviderError};
 
 #[derive(Clone)]
 pub struct TwilioClient {
     http: reqwest::Client,
-    calls_url: String,
+    /// `…/Accounts/{sid}/Calls.json`, parsed once ([`http::api_url`]).
+    calls_url: reqwest::Url,
     /// Basic auth: the API key (`SK…`) and its secret when configured, else the account SID and
     /// its auth token. The account SID stays the URL's path segment either way.
     user: String,
@@ -37,19 +38,20 @@ struct ErrorBody {
 }
 
 impl TwilioClient {
-    pub fn new(account: &AccountCommon, config: &TwilioKeys) -> Result<Self, reqwest::Error> {
+    pub fn new(account: &AccountCommon, config: &TwilioKeys) -> Result<Self, String> {
         let timeout = account.request_timeout();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(timeout))
             .connect_timeout(Duration::from_millis(timeout.min(2000)))
-            .build()?;
+            .build()
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             http,
-            calls_url: format!(
+            calls_url: http::api_url(&format!(
                 "{}/2010-04-01/Accounts/{}/Calls.json",
                 config.api_base.trim_end_matches('/'),
                 config.account_sid
-            ),
+            ))?,
             user: config
                 .api_key_sid
                 .clone()
@@ -95,7 +97,7 @@ impl TwilioClient {
     fn call_url(&self, call_sid: &str) -> String {
         // `Calls.json` → `Calls/{sid}.json`; the sid is the provider's own (letters and digits),
         // percent-encoded all the same.
-        let base = self.calls_url.trim_end_matches(".json");
+        let base = self.calls_url.as_str().trim_end_matches(".json");
         let sid: String = url::form_urlencoded::byte_serialize(call_sid.as_bytes()).collect();
         format!("{base}/{sid}.json")
     }
@@ -124,7 +126,7 @@ impl TwilioClient {
         if self.bounds.machine_detection {
             form.push(("MachineDetection", "Enable"));
         }
-        let request = self.http.post(&self.calls_url).form(&form);
+        let request = self.http.post(self.calls_url.clone()).form(&form);
         self.send(request).await.map(|call| call.sid)
     }
 
@@ -134,7 +136,7 @@ impl TwilioClient {
             .basic_auth(&self.user, Some(&self.password))
             .send()
             .await
-            .map_err(crate::provider::http::transport)?;
+            .map_err(http::transport)?;
         let status = response.status();
         let body = response
             .bytes()

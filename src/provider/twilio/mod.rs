@@ -28,7 +28,7 @@ impl Twilio {
         keys: &TwilioKeys,
         default_locale: &str,
     ) -> Result<Self, String> {
-        let client = TwilioClient::new(account, keys).map_err(|e| e.to_string())?;
+        let client = TwilioClient::new(account, keys)?;
         let tokens = AuthTokens {
             primary: keys.auth_token.clone(),
             secondary: keys.auth_token_secondary.clone(),
