@@ -303,9 +303,6 @@ async fn dial(
     counted: abuse::limits::Counted,
     confirmed: tokio::time::Instant,
 ) -> Result<Dialled, ApiError> {
-    // Spawned by the start it dials for: yield once, so the requests already queued on this
-    // worker (the start's own answer among them) go first rather than behind the dial.
-    tokio::task::yield_now().await;
     let mut maybe_dialled = false;
     let attempt = Attempt {
         id: &id,
