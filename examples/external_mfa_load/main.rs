@@ -11,7 +11,8 @@
 //!   ADDR`: Twilio's dialect, answers 201 at once and calls nothing back), as a carrier is
 //!   elsewhere in production. This process is only the fake Entra and the load generator. Phones
 //!   are registered by registration calls answered with signed Twilio webhooks. Also prints the
-//!   CPU time callverify spent per sign-in.
+//!   CPU time callverify, Redis, the stub provider and the load generator spent per sign-in
+//!   (the background dial included: each round waits 500 ms for it).
 //! - without it: everything in this one process, the carrier simulator as the provider (its
 //!   calls and webhooks compete for the same cores: the layout of the first figures).
 //!
@@ -88,18 +89,20 @@ async fn main() -> Result<(), Error> {
     let mut p99s = Vec::new();
     let mut failed = 0;
     for round in 0..rounds {
-        let cpu_before = server.cpu_ticks();
         let first = round * signins;
-        let (latencies, wall, not_shown) =
-            burst(&server, &encoding, first..first + signins).await?;
-        let cpu = server.cpu_ticks().zip(cpu_before).map(|(a, b)| a - b);
+        let bodies = sign_ins(&encoding, first..first + signins)?;
+        let cpu_before = server.cpu().await;
+        let (latencies, wall, not_shown) = burst(&server, bodies).await?;
+        // Let the round's calls be placed (in the background) before the next burst, and count
+        // their CPU with the round's.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let cpu = server.cpu().await.zip(cpu_before);
         failed += not_shown;
         let pct = |p: f64| {
             latencies[((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1]
         };
-        let cpu = cpu.map_or(String::new(), |ticks| {
-            let per_signin = ticks as f64 * 1e6 / ticks_per_sec() / signins as f64;
-            format!("; callverify CPU {per_signin:.0} µs per sign-in (dialling included)")
+        let cpu = cpu.map_or(String::new(), |(after, before)| {
+            format!("; {}", after.per_signin(&before, signins))
         });
         println!(
             "round {}: {signins} concurrent sign-ins in {:.0} ms; p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms; not a calling page: {not_shown}{cpu}",
@@ -111,8 +114,6 @@ async fn main() -> Result<(), Error> {
             ms(pct(1.0)),
         );
         p99s.push(pct(0.99));
-        // Let the round's calls be placed (in the background) before the next burst.
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     p99s.sort();
     let median = p99s[p99s.len() / 2];
@@ -146,17 +147,8 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn ticks_per_sec() -> f64 {
-    100.0 // USER_HZ on Linux
-}
-
-/// One burst: a sign-in for each user in `users`, all POSTed at once. Latencies (sorted), the
-/// burst's wall time, and how many answers were not a calling page.
-async fn burst(
-    server: &Server,
-    entra: &EncodingKey,
-    users: std::ops::Range<usize>,
-) -> Result<(Vec<Duration>, Duration, usize), Error> {
+/// Entra's POST for each user in `users` (each with a hint Entra signed), built before the burst.
+fn sign_ins(entra: &EncodingKey, users: std::ops::Range<usize>) -> Result<Vec<String>, Error> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs() as i64;
@@ -174,6 +166,15 @@ async fn burst(
                 .finish()
         })
         .collect();
+    Ok(bodies)
+}
+
+/// One burst: every sign-in in `bodies` POSTed at once. Latencies (sorted), the burst's wall
+/// time, and how many answers were not a calling page.
+async fn burst(
+    server: &Server,
+    bodies: Vec<String>,
+) -> Result<(Vec<Duration>, Duration, usize), Error> {
     let url = format!("{}/external-mfa/contoso/authorize", server.base);
     let started = Instant::now();
     let tasks: Vec<_> = bodies

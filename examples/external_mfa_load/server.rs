@@ -214,14 +214,25 @@ impl Server {
         Ok(())
     }
 
-    /// callverify's CPU time so far (user + system, clock ticks), when it is a process of its own.
-    pub fn cpu_ticks(&self) -> Option<u64> {
-        let Layout::Apart { callverify, .. } = &self.layout else {
+    /// CPU time so far (ns, every thread; `/proc/PID/task/*/schedstat`) of callverify, the stub
+    /// provider and this process (the load generator and fake Entra), when callverify is a
+    /// process of its own; and Redis' own (µs, `INFO cpu`).
+    pub async fn cpu(&self) -> Option<Cpu> {
+        let Layout::Apart {
+            callverify,
+            stub,
+            redis,
+            ..
+        } = &self.layout
+        else {
             return None;
         };
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", callverify.id()?)).ok()?;
-        let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
-        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        Some(Cpu {
+            callverify: process_cpu_ns(callverify.id()?)?,
+            stub: process_cpu_ns(stub.id()?)?,
+            load: process_cpu_ns(std::process::id())?,
+            redis: redis_cpu_ns(redis).await?,
+        })
     }
 
     /// Leaves nothing behind in Redis, and stops what it started.
@@ -387,4 +398,51 @@ pub async fn stub(listen: &str) -> Result<(), Error> {
     );
     axum::serve(tokio::net::TcpListener::bind(listen).await?, app).await?;
     Ok(())
+}
+
+/// CPU time of the processes taking part in a burst (ns).
+#[derive(Clone, Copy, Debug)]
+pub struct Cpu {
+    pub callverify: u64,
+    pub stub: u64,
+    pub load: u64,
+    pub redis: u64,
+}
+
+impl Cpu {
+    /// What each spent between `earlier` and `self`, in µs per `n` sign-ins.
+    pub fn per_signin(&self, earlier: &Cpu, n: usize) -> String {
+        let us = |a: u64, b: u64| a.saturating_sub(b) as f64 / 1000.0 / n as f64;
+        format!(
+            "CPU per sign-in: callverify {:.0} µs (dialling included), Redis {:.0} µs, stub provider {:.0} µs, load generator {:.0} µs",
+            us(self.callverify, earlier.callverify),
+            us(self.redis, earlier.redis),
+            us(self.stub, earlier.stub),
+            us(self.load, earlier.load),
+        )
+    }
+}
+
+/// Time on CPU of every thread of `pid` (ns): the first field of each thread's schedstat.
+fn process_cpu_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    Some(
+        tasks
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum(),
+    )
+}
+
+/// Redis' CPU time so far (ns), from `INFO cpu` (user + system, µs resolution).
+async fn redis_cpu_ns(url: &str) -> Option<u64> {
+    let client = redis::Client::open(url).ok()?;
+    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    let info: String = redis::cmd("INFO").arg("cpu").query_async(&mut conn).await.ok()?;
+    let field = |name: &str| -> Option<f64> {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok())
+    };
+    Some(((field("used_cpu_user")? + field("used_cpu_sys")?) * 1e9) as u64)
 }
