@@ -3,7 +3,7 @@
 //! `repair_default` in `src/store/scripts/methods_lib.lua`, the only Lua code that chooses a
 //! default (every script that writes methods — adding, deleting, setting the default, and an
 //! approved registration in `transition.lua` — calls it). Lua gets [`OPTIONS`] itself, as a
-//! table prepended to those scripts ([`lua_options`]), and the options a policy enables as a
+//! table put in front of the library in those scripts ([`lua_options`]), and the options a policy enables as a
 //! mask over it ([`DefaultMethod::mask`]), so the order lives here and nowhere else.
 //!
 //! The rules (docs/ARCHITECTURE.md, "The default sign-in method"):
@@ -136,7 +136,7 @@ impl DefaultMethod {
 }
 
 /// [`OPTIONS`] as the Lua function `OPTIONS()` returning them as a table (`{option, how =
-/// 'kind' | 'id', what}` per row, in order of preference), prepended to the method scripts (`src/store/mod.rs`): the Lua side's
+/// 'kind' | 'id', what}` per row, in order of preference), put with the methods library into the method scripts (`src/store/mod.rs`): the Lua side's
 /// only copy of the order and the backing.
 pub fn lua_options() -> String {
     // A function, not a table: built only by a script that needs it (not on every keypress).
