@@ -214,6 +214,7 @@ async fn register_once(stub: &StubTwilio, server: &TestServer, user: String) -> 
     };
     let (status, body) = server.register(&attempt.user, "+14255550134").await;
     if status != 202 {
+        eprintln!("registration of {} refused: {status} {body}", attempt.user);
         return attempt;
     }
     let id = body["id"].as_str().unwrap().to_owned();
@@ -821,6 +822,9 @@ async fn resharding_under_load_fails_no_request_and_loses_nothing() {
         eprintln!("skipped: needs CALLVERIFY_TEST_REDIS_MODE=cluster");
         return;
     };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .try_init();
     let stub = Arc::new(StubTwilio::start().await);
     // The test configuration keeps pacing on (1000 calls/s): the `{provider}` slot is in use.
     let server = Arc::new(TestServer::start(&stub.base, "").await);
