@@ -202,27 +202,31 @@ pub(super) fn length_bounds(code: u16) -> Option<(usize, usize)> {
 fn bounds(regions: &[&'static Metadata]) -> Option<(usize, usize)> {
     let lengths = regions
         .iter()
-        .flat_map(|meta| {
-            let d = meta.descriptors();
-            [
-                Some(d.general()),
-                d.fixed_line(),
-                d.mobile(),
-                d.toll_free(),
-                d.premium_rate(),
-                d.shared_cost(),
-                d.personal_number(),
-                d.voip(),
-                d.pager(),
-                d.uan(),
-                d.voicemail(),
-            ]
-        })
+        .flat_map(|meta| line_descriptors(meta))
         .flatten()
         .flat_map(|desc| desc.possible_length().iter().copied())
         .map(usize::from);
     let (min, max) = lengths.fold((usize::MAX, 0), |(lo, hi), l| (lo.min(l), hi.max(l)));
     (min <= max).then_some((min, max))
+}
+
+/// A region's general descriptor and those of the line types a number can have (not the short
+/// codes, emergency numbers and the like, which callverify never dials).
+pub(super) fn line_descriptors(meta: &'static Metadata) -> [Option<&'static Descriptor>; 11] {
+    let d = meta.descriptors();
+    [
+        Some(d.general()),
+        d.fixed_line(),
+        d.mobile(),
+        d.toll_free(),
+        d.premium_rate(),
+        d.shared_cost(),
+        d.personal_number(),
+        d.voip(),
+        d.pager(),
+        d.uan(),
+        d.voicemail(),
+    ]
 }
 
 /// Length of the country calling code at the start of `digits` (E.164 without `+`).

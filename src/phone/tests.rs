@@ -263,26 +263,17 @@ fn example_e164_numbers() -> Vec<String> {
             .unwrap_or_default()
         {
             let d = meta.descriptors();
-            let descriptors = [
-                Some(d.general()),
-                d.fixed_line(),
-                d.mobile(),
-                d.toll_free(),
-                d.premium_rate(),
-                d.shared_cost(),
-                d.personal_number(),
-                d.voip(),
-                d.pager(),
-                d.uan(),
-                d.voicemail(),
+            // The line types, and the rest the metadata has examples for.
+            let others = [
                 d.emergency(),
                 d.short_code(),
                 d.standard_rate(),
                 d.carrier(),
                 d.no_international(),
             ];
-            for example in descriptors
+            for example in classify::line_descriptors(meta)
                 .into_iter()
+                .chain(others)
                 .flatten()
                 .filter_map(|d| d.example())
             {
