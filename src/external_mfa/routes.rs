@@ -15,6 +15,7 @@ use super::request::{self, OAuthError, Refusal};
 use super::signin::{self, SignInRecord};
 use super::{ExternalMfa, audit, flow, hint, page};
 use crate::api::client_ip::ClientIp;
+use crate::ids::{TenantId, UserId, VerificationId, user_tag};
 use crate::state::AppState;
 
 pub fn router(deadline: Duration) -> Router<AppState> {
@@ -231,12 +232,29 @@ async fn authorize(
         client_request_id: request.client_request_id,
     };
     let stored = serde_json::to_string(&record).expect("a record serializes");
+    // The first call's verification id, chosen now so the sign-in names it as it is stored (no
+    // separate write once the call is admitted). None when the user cannot be called at all:
+    // `place_call` refuses it.
+    let vf = match (TenantId::parse(&tenant), UserId::parse(&record.user)) {
+        (Ok(t), Ok(u)) => Some(VerificationId::generate_for_tag(&user_tag(&t, &u))),
+        _ => None,
+    };
     match state
         .store
-        .create_signin(&id, &stored, signin::TTL_SECS)
+        .create_signin(&id, &stored, vf.as_ref(), signin::TTL_SECS)
         .await
     {
-        Ok(true) => flow::place_call(&state, &mfa, &id, &record, client_ip, true).await,
+        Ok(true) => {
+            flow::place_call(
+                &state,
+                &mfa,
+                &id,
+                &record,
+                client_ip,
+                flow::Which::First(vf),
+            )
+            .await
+        }
         // The same request again (refresh, back button): the same sign-in and call.
         Ok(false) => flow::show(&state, &mfa, &tenant, &id, lang).await,
         Err(e) => {

@@ -14,6 +14,14 @@ pub const TTL_SECS: u64 = 600;
 /// Calls one sign-in may place ("Call again" included); the rate limits apply to each.
 pub const MAX_CALLS: u32 = 3;
 
+/// How long a sign-in's call may be named without its verification existing and still read
+/// `calling`: the sign-in names the verification before the start stores it (the same script
+/// that creates the sign-in or counts "Call again"), so a concurrent repeated POST or status
+/// poll may look in between. A start admits (or refuses, ending the sign-in) within its request
+/// deadline, far shorter; after this long, a named verification that does not exist was never
+/// stored or its start was undone, and the call reads `failed`.
+pub const PENDING_GRACE_SECS: i64 = 30;
+
 /// What a sign-in keeps (JSON in the `request` field of its hash).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SignInRecord {

@@ -111,6 +111,46 @@ pub async fn admit(
     client_ip: Option<std::net::IpAddr>,
     request: StartRequest,
 ) -> Result<Admitted, ApiError> {
+    admit_with(flow, tenant, user, tag, client_ip, request, None).await
+}
+
+/// [`admit`] under an id the caller chose beforehand (`VerificationId::generate_for_tag(tag)`),
+/// so it can name the verification before it exists (an External MFA sign-in stores it with
+/// the sign-in, `crate::external_mfa`). The id must carry the user's tag: the verification's
+/// keys live in the user's slot. A refused start stores nothing under it.
+pub async fn admit_as(
+    flow: &CallFlow,
+    tenant: &TenantId,
+    user: &UserId,
+    tag: &str,
+    client_ip: Option<std::net::IpAddr>,
+    request: StartRequest,
+    id: VerificationId,
+) -> Result<Admitted, ApiError> {
+    admit_with(flow, tenant, user, tag, client_ip, request, Some(id)).await
+}
+
+async fn admit_with(
+    flow: &CallFlow,
+    tenant: &TenantId,
+    user: &UserId,
+    tag: &str,
+    client_ip: Option<std::net::IpAddr>,
+    request: StartRequest,
+    id: Option<VerificationId>,
+) -> Result<Admitted, ApiError> {
+    if let Some(id) = &id
+        && id.user_tag() != tag
+    {
+        debug_assert_eq!(
+            id.user_tag(),
+            tag,
+            "a chosen verification id carries the user's tag"
+        );
+        return Err(ApiError::Internal(
+            "a chosen verification id does not carry the user's tag".into(),
+        ));
+    }
     // Tenant policy (see crate::policy): locale default here, number checks below.
     let settings = &flow.settings;
     let policy = settings.policy(flow, tenant).await?;
@@ -150,7 +190,7 @@ pub async fn admit(
         .first()
         .ok_or_else(|| ApiError::Internal("no provider account configured".into()))?
         .clone();
-    let id = VerificationId::generate_for_tag(tag);
+    let id = id.unwrap_or_else(|| VerificationId::generate_for_tag(tag));
     let config = &settings.verification;
     let subject = abuse::limits::CallSubject {
         tenant,

@@ -24,15 +24,16 @@ use crate::support::{
     Options, PORTAL_KEY, StubTwilio, TestServer, cluster_urls, redis, redis_url, sentinel_urls,
 };
 
-/// `MONITOR` on every master: one line per command each of them runs.
-struct Monitor {
+/// `MONITOR` on every master: one line per command each of them runs (also used by
+/// `external_mfa/round_trips.rs`).
+pub(crate) struct Monitor {
     masters: Vec<Lines<BufReader<TcpStream>>>,
 }
 
 impl Monitor {
     /// `None` under Sentinel, where the master's address is the sentinels' to tell (the same
     /// single-node path as a standalone Redis; counted in the standalone and cluster runs).
-    async fn start() -> Option<Self> {
+    pub(crate) async fn start() -> Option<Self> {
         if sentinel_urls().is_some() {
             eprintln!(
                 "round trips not counted under Sentinel: MONITOR is opened on the standalone \
@@ -80,7 +81,7 @@ impl Monitor {
     /// not each), and a script's load on a node that has not run it yet (`SCRIPT LOAD` after
     /// `NOSCRIPT`, once per node: the warm-up pays it for the start's own scripts, but on a
     /// fresh Redis the reconciler's first claim may pay it in the window).
-    async fn commands(mut self, prefix: &str) -> Vec<String> {
+    pub(crate) async fn commands(mut self, prefix: &str) -> Vec<String> {
         // (master, line): a client is named by its address on its master (two connections to
         // two masters may share a local port).
         let mut seen = Vec::new();
@@ -148,7 +149,7 @@ async fn server(provider: &str) -> (StubTwilio, TestServer) {
 }
 
 /// Every id in the reconciliation index.
-async fn scheduled(prefix: &str) -> Vec<String> {
+pub(crate) async fn scheduled(prefix: &str) -> Vec<String> {
     redis::cmd("ZRANGE")
         .arg(format!("{prefix}:{{recon}}:due"))
         .arg(0)

@@ -56,43 +56,63 @@ fn unavailable(description: &str) -> End {
     refused("unavailable", "temporarily_unavailable", description)
 }
 
-/// Places a call for the sign-in `id` and shows the calling page. `counted`: the call is
-/// counted already (the first, counted when the sign-in was stored); "Call again" counts here,
-/// up to [`signin::MAX_CALLS`].
+/// Which call [`place_call`] places.
+pub(in crate::external_mfa) enum Which {
+    /// The first: counted and named when the sign-in was stored (`None`: the sign-in's user
+    /// cannot be called, and names no call).
+    First(Option<VerificationId>),
+    /// "Call again": counted and named here, up to [`signin::MAX_CALLS`].
+    Again,
+}
+
+/// Places a call for the sign-in `id` and shows the calling page. The sign-in names the call's
+/// verification before the start stores it (in the write that counts the call), so placing it
+/// writes nothing more to the sign-in: a start that is refused ends the sign-in, one that is
+/// undone later ends it too (`follow_dial`).
 pub(in crate::external_mfa) async fn place_call(
     state: &AppState,
     mfa: &ExternalMfa,
     id: &str,
     record: &SignInRecord,
     client_ip: Option<IpAddr>,
-    counted: bool,
+    which: Which,
 ) -> Response {
     let deny = |end| deny(state, mfa, id, record, end);
+    let no_phone = || refused("no_phone", "access_denied", "no phone registered");
     let (Ok(tenant), Ok(user)) = (TenantId::parse(&record.tenant), UserId::parse(&record.user))
     else {
-        return deny(refused("no_phone", "access_denied", "no phone registered")).await;
+        return deny(no_phone()).await;
     };
-    if !counted {
-        match state.store.count_signin_call(id).await {
-            Ok(Some(calls)) if calls <= signin::MAX_CALLS => {}
-            Ok(Some(_)) => {
-                let end = refused(
-                    "too_many_calls",
-                    "access_denied",
-                    "no more calls for this sign-in",
-                );
-                return deny(end).await;
+    let vf = match which {
+        Which::First(Some(vf)) => vf,
+        Which::First(None) => return deny(no_phone()).await,
+        Which::Again => {
+            let vf = VerificationId::generate_for_tag(&user_tag(&tenant, &user));
+            match state
+                .store
+                .count_signin_call(id, &vf, signin::MAX_CALLS)
+                .await
+            {
+                Ok(Some(calls)) if calls <= signin::MAX_CALLS => vf,
+                Ok(Some(_)) => {
+                    let end = refused(
+                        "too_many_calls",
+                        "access_denied",
+                        "no more calls for this sign-in",
+                    );
+                    return deny(end).await;
+                }
+                Ok(None) => {
+                    return mfa.pages.problem(
+                        StatusCode::BAD_REQUEST,
+                        &record.lang,
+                        "this sign-in has expired",
+                    );
+                }
+                Err(_) => return deny(unavailable("try again shortly")).await,
             }
-            Ok(None) => {
-                return mfa.pages.problem(
-                    StatusCode::BAD_REQUEST,
-                    &record.lang,
-                    "this sign-in has expired",
-                );
-            }
-            Err(_) => return deny(unavailable("try again shortly")).await,
         }
-    }
+    };
     let request = StartRequest {
         purpose: Purpose::SignIn,
         phone_number: None,
@@ -101,22 +121,16 @@ pub(in crate::external_mfa) async fn place_call(
         method_id: None,
         locale: Some(page::locale(&record.lang).to_owned()),
     };
-    let tag = user_tag(&tenant, &user);
-    let admitted = match start::admit(&state.flow, &tenant, &user, &tag, client_ip, request).await {
-        Ok(admitted) => admitted,
-        Err(error) => return deny(refusal(&error)).await,
-    };
+    // The id carries the user's tag (generated for it): no second SHA-256 here.
+    let tag = vf.user_tag().to_owned();
+    let admitted =
+        match start::admit_as(&state.flow, &tenant, &user, &tag, client_ip, request, vf).await {
+            Ok(admitted) => admitted,
+            Err(error) => return deny(refusal(&error)).await,
+        };
     let vf = admitted.verification.id.clone();
     let status = admitted.verification.status.as_str(); // `calling`: stored, being dialled
     let masked = crate::phone::mask_e164(&admitted.verification.phone_e164);
-    if let Err(error) = state.store.set_signin_call(id, &vf, &masked).await {
-        // The page could not follow this call: end it rather than ring a phone nobody waits on.
-        tracing::warn!(verification = %vf, %error, "external MFA: the sign-in's call is not recorded; canceling it");
-        if let Ok(vf) = VerificationId::parse(&vf) {
-            let _ = crate::verification::cancel::cancel(&state.flow, &vf).await;
-        }
-        return deny(unavailable("try again shortly")).await;
-    }
     let request_id = record.client_request_id.as_deref().unwrap_or("-");
     tracing::info!(client_request_id = request_id, verification = %vf, "external MFA: calling");
     follow_dial(state.clone(), id.to_owned(), record.clone(), admitted);

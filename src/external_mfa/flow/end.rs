@@ -117,7 +117,7 @@ pub(in crate::external_mfa) async fn finish(
         return ended(&mfa, &c.record, done);
     }
     let Some(end) = verdict(&c) else {
-        let (status, phone) = (c.shown(), c.stored.phone.as_deref());
+        let (status, phone) = (c.shown(), c.masked_phone.as_deref());
         return calling_page(&mfa, &tenant, &id, &c.record.lang, status, phone, false);
     };
     match end_once(&state, &id, &c.record, c.call(), &end).await {
@@ -222,8 +222,9 @@ pub(in crate::external_mfa) async fn retry(
         return ended(&mfa, &c.record, done);
     }
     if c.can_retry() {
-        return super::place_call(&state, &mfa, &id, &c.record, client_ip, false).await;
+        return super::place_call(&state, &mfa, &id, &c.record, client_ip, super::Which::Again)
+            .await;
     }
-    let (status, phone) = (c.shown(), c.stored.phone.as_deref());
+    let (status, phone) = (c.shown(), c.masked_phone.as_deref());
     calling_page(&mfa, &tenant, &id, &c.record.lang, status, phone, false)
 }

@@ -8,7 +8,7 @@ mod call;
 mod end;
 mod status;
 
-pub(super) use call::place_call;
+pub(super) use call::{Which, place_call};
 pub(super) use end::{cancel, finish, retry};
 pub(super) use status::{STATUS_WAIT, show, status};
 
@@ -48,8 +48,15 @@ struct Current {
     stored: StoredSignIn,
     status: Option<Status>,
     reason: Option<&'static str>,
-    /// The sign-in names a call whose verification is gone: its start was undone after the
-    /// page was shown (Redis failed before anything was dialled). Reads as `failed`.
+    /// The call's number, masked (from its verification: the sign-in does not keep it).
+    masked_phone: Option<String>,
+    /// The sign-in names a call whose verification does not exist (yet): being created, or
+    /// refused or undone a moment ago (both end the sign-in). Reads `calling` within
+    /// [`signin::PENDING_GRACE_SECS`] of naming it while the sign-in has not ended.
+    pending: bool,
+    /// The sign-in names a call whose verification does not exist, past the grace period or
+    /// after the sign-in ended: never stored, or its start was undone (Redis failed before
+    /// anything was dialled). Reads as `failed`.
     vanished: bool,
 }
 
@@ -62,7 +69,8 @@ async fn current(state: &AppState, id: &str) -> Result<Option<Current>, ApiError
     };
     let record: SignInRecord = serde_json::from_str(&stored.request)
         .map_err(|e| ApiError::Internal(format!("stored sign-in: {e}")))?;
-    let (mut status, mut reason, mut vanished) = (None, None, false);
+    let (mut status, mut reason, mut masked_phone) = (None, None, None);
+    let (mut pending, mut vanished) = (false, false);
     if let Some(vf) = stored
         .verification
         .as_deref()
@@ -73,8 +81,19 @@ async fn current(state: &AppState, id: &str) -> Result<Option<Current>, ApiError
                 let view = v.view(state.store.now().await?);
                 status = Some(view.status);
                 reason = view.reason.map(|r| r.as_str());
+                masked_phone = Some(crate::phone::mask_e164(&v.phone_e164));
             }
-            None => (status, vanished) = (Some(Status::Failed), true),
+            // Rare (a look in the first moments, or a start that failed): Redis' clock is read
+            // only here, to compare with `vf_at` (written with the same clock).
+            None => {
+                pending = match (stored.done.is_none(), stored.verification_at) {
+                    (true, Some(at)) => state.store.now().await? < at + signin::PENDING_GRACE_SECS,
+                    _ => false,
+                };
+                if !pending {
+                    (status, vanished) = (Some(Status::Failed), true);
+                }
+            }
         }
     }
     Ok(Some(Current {
@@ -82,6 +101,8 @@ async fn current(state: &AppState, id: &str) -> Result<Option<Current>, ApiError
         stored,
         status,
         reason,
+        masked_phone,
+        pending,
         vanished,
     }))
 }
@@ -106,7 +127,7 @@ impl Current {
     fn call(&self) -> audit::Call<'_> {
         audit::Call {
             verification: self.stored.verification.as_deref(),
-            masked_phone: self.stored.phone.as_deref(),
+            masked_phone: self.masked_phone.as_deref(),
         }
     }
 }

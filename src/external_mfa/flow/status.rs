@@ -32,7 +32,7 @@ pub(in crate::external_mfa) async fn show(
             id,
             &c.record.lang,
             c.shown(),
-            c.stored.phone.as_deref(),
+            c.masked_phone.as_deref(),
             c.can_retry(),
         ),
         Ok(_) => mfa
@@ -80,6 +80,9 @@ pub(in crate::external_mfa) async fn status(
             return Json(body).into_response();
         }
         match vf {
+            // Named but not stored yet: look again shortly (the grace period ends without a
+            // change to wake on).
+            Some(_) if c.pending => tokio::time::sleep(Duration::from_millis(200)).await,
             Some(vf) => {
                 if !followed {
                     followed = true;
@@ -89,7 +92,8 @@ pub(in crate::external_mfa) async fn status(
                 }
                 crate::notify::changed(&mut changes, &vf, deadline).await;
             }
-            // The first POST is still recording its call: look again shortly.
+            // No call named (a sign-in stored by an earlier version whose first POST is still
+            // recording it, or one being refused): look again shortly.
             None => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }

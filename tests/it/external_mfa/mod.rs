@@ -7,6 +7,7 @@ mod audit;
 mod bad_input;
 pub mod entra;
 mod provider;
+mod round_trips;
 
 use callverify_simulator::Behaviour;
 use serde_json::{Value, json};

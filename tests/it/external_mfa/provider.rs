@@ -8,7 +8,7 @@ use crate::support::stub_twilio::{Mode, StubTwilio};
 use crate::support::{Options, TestServer};
 
 /// callverify with contoso as an External MFA client, calling through a stub Twilio.
-async fn setup_with_stub() -> (Setup, StubTwilio) {
+pub(super) async fn setup_with_stub() -> (Setup, StubTwilio) {
     let stub = StubTwilio::start().await;
     let entra = FakeEntra::start().await;
     let (key_file, cert_file) = RsaKey::new("ours").write();
