@@ -111,7 +111,16 @@ pub async fn admit(
     client_ip: Option<std::net::IpAddr>,
     request: StartRequest,
 ) -> Result<Admitted, ApiError> {
-    admit_with(flow, tenant, user, tag, client_ip, request, None).await
+    admit_as(
+        flow,
+        tenant,
+        user,
+        tag,
+        client_ip,
+        request,
+        VerificationId::generate_for_tag(tag),
+    )
+    .await
 }
 
 /// [`admit`] under an id the caller chose beforehand (`VerificationId::generate_for_tag(tag)`),
@@ -127,21 +136,7 @@ pub async fn admit_as(
     request: StartRequest,
     id: VerificationId,
 ) -> Result<Admitted, ApiError> {
-    admit_with(flow, tenant, user, tag, client_ip, request, Some(id)).await
-}
-
-async fn admit_with(
-    flow: &CallFlow,
-    tenant: &TenantId,
-    user: &UserId,
-    tag: &str,
-    client_ip: Option<std::net::IpAddr>,
-    request: StartRequest,
-    id: Option<VerificationId>,
-) -> Result<Admitted, ApiError> {
-    if let Some(id) = &id
-        && id.user_tag() != tag
-    {
+    if id.user_tag() != tag {
         debug_assert_eq!(
             id.user_tag(),
             tag,
@@ -190,7 +185,6 @@ async fn admit_with(
         .first()
         .ok_or_else(|| ApiError::Internal("no provider account configured".into()))?
         .clone();
-    let id = id.unwrap_or_else(|| VerificationId::generate_for_tag(tag));
     let config = &settings.verification;
     let subject = abuse::limits::CallSubject {
         tenant,
