@@ -4,8 +4,9 @@
 //!
 //! - Standalone: a `ConnectionManager` (multiplexed, reconnects by itself).
 //! - Cluster: the `redis` crate's cluster client, which keeps the slot map, follows `MOVED` and
-//!   `ASK` redirects and re-reads the topology after a failover. Every multi-key script and
-//!   `MULTI` keeps its keys under one hash tag (see `keys.rs`), so each runs on one node.
+//!   `ASK` redirects and re-reads the topology after a failover; the redirects it hands back
+//!   while a slot moves are followed in `redirect.rs`. Every multi-key script and `MULTI` keeps
+//!   its keys under one hash tag (see `keys.rs`), so each runs on one node.
 //! - Sentinel: a multiplexed connection to the master the sentinels name, asked again after a
 //!   connection error or a `READONLY` reply (the old master demoted by a failover).
 
@@ -31,7 +32,8 @@ pub struct RedisConnection(Inner);
 #[derive(Clone)]
 enum Inner {
     Standalone(ConnectionManager),
-    Cluster(ClusterConnection),
+    /// The cluster client, and how long one request may take (its redirects included).
+    Cluster(ClusterConnection, Duration),
     /// The blocking connection of a standalone or sentinel deployment.
     Plain(MultiplexedConnection),
     Sentinel(Arc<SentinelMaster>),
@@ -97,7 +99,10 @@ impl Backend {
                 let config = redis::cluster::ClusterConfig::new()
                     .set_connection_timeout(self.timeout)
                     .set_response_timeout(self.timeout);
-                Inner::Cluster(client.get_pending_async_connection_with_config(config))
+                Inner::Cluster(
+                    client.get_pending_async_connection_with_config(config),
+                    self.timeout,
+                )
             }
             Kind::Sentinel(master) => Inner::Sentinel(master.clone()),
         }))
@@ -126,6 +131,7 @@ impl Backend {
                     cluster_client(&urls, response_timeout)?
                         .get_async_connection()
                         .await?,
+                    response_timeout,
                 )
             }
             Kind::Sentinel(master) => Inner::Plain(
@@ -213,7 +219,7 @@ impl RedisConnection {
         let mut cmd = redis::cmd("WAIT");
         cmd.arg(replicas).arg(timeout.as_millis() as u64);
         match &mut self.0 {
-            Inner::Cluster(conn) => {
+            Inner::Cluster(conn, _) => {
                 let route = Route::with_key(key.as_bytes(), SlotAddr::Master);
                 let reply = conn
                     .route_command(
@@ -229,7 +235,7 @@ impl RedisConnection {
 
     /// `CLUSTER SLOTS` from any node; `None` when this is not a cluster.
     pub(super) async fn cluster_slots(&mut self) -> RedisResult<Option<Value>> {
-        let Inner::Cluster(conn) = &mut self.0 else {
+        let Inner::Cluster(conn, _) = &mut self.0 else {
             return Ok(None);
         };
         conn.route_command(
@@ -242,7 +248,7 @@ impl RedisConnection {
 
     /// `CLUSTER INFO`'s `cluster_state` on a cluster (an error unless `ok`), `PING` elsewhere.
     pub(super) async fn check(&mut self) -> RedisResult<()> {
-        if let Inner::Cluster(conn) = &mut self.0 {
+        if let Inner::Cluster(conn, _) = &mut self.0 {
             let reply = conn
                 .route_command(
                     redis::cmd("CLUSTER").arg("INFO").clone(),
@@ -275,7 +281,7 @@ impl ConnectionLike for RedisConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match &mut self.0 {
             Inner::Standalone(c) => c.req_packed_command(cmd),
-            Inner::Cluster(c) => c.req_packed_command(cmd),
+            Inner::Cluster(c, budget) => Box::pin(super::redirect::command(c, cmd, *budget)),
             Inner::Plain(c) => c.req_packed_command(cmd),
             Inner::Sentinel(master) => {
                 let master = master.clone();
@@ -297,7 +303,9 @@ impl ConnectionLike for RedisConnection {
     ) -> RedisFuture<'a, Vec<Value>> {
         match &mut self.0 {
             Inner::Standalone(c) => c.req_packed_commands(pipeline, offset, count),
-            Inner::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Inner::Cluster(c, budget) => Box::pin(super::redirect::pipeline(
+                c, pipeline, offset, count, *budget,
+            )),
             Inner::Plain(c) => c.req_packed_commands(pipeline, offset, count),
             Inner::Sentinel(master) => {
                 let master = master.clone();
@@ -314,7 +322,7 @@ impl ConnectionLike for RedisConnection {
     fn get_db(&self) -> i64 {
         match &self.0 {
             Inner::Standalone(c) => c.get_db(),
-            Inner::Cluster(c) => c.get_db(),
+            Inner::Cluster(c, _) => c.get_db(),
             Inner::Plain(c) => c.get_db(),
             Inner::Sentinel(_) => 0,
         }

@@ -14,6 +14,7 @@ mod outbox;
 mod owed;
 mod policy;
 pub mod reconcile;
+mod redirect;
 mod replicas;
 pub mod undialled;
 pub mod verifications;

@@ -968,3 +968,106 @@ async fn resharding_under_load_fails_no_request_and_loses_nothing() {
         assert_eq!(phones, 1, "{user}: {methods}");
     }
 }
+
+/// A slot half moved by hand (`CLUSTER SETSLOT … IMPORTING` / `MIGRATING`, no key moved yet):
+/// its owner answers `ASK` for every new key. Store operations of 16 requests at once in that
+/// slot all succeed, on the importing node. (The cluster client alone sends `ASKING` apart from
+/// the command on a shared connection: another request's command takes the flag, this one is
+/// sent back with `MOVED`, and its retries run out on `ASK`.) A transaction there — which the
+/// client does not redirect at all — waits on the importing node (`TRYAGAIN`: its keys are not
+/// all there) until the move ends, and succeeds then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "moves a slot of the test cluster: .ci/run runs it after the cluster suite"]
+async fn resharding_by_hand_fails_no_store_operation_of_a_half_moved_slot() {
+    use callverify::ids::{TenantId, UserId, user_tag};
+    let Some(seeds) = cluster_urls() else {
+        eprintln!("skipped: needs CALLVERIFY_TEST_REDIS_MODE=cluster");
+        return;
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .try_init();
+    let prefix = unique_prefix();
+    let config = crate::support::redis_config(&prefix, 2000);
+    let store = Arc::new(callverify::store::Store::open(&config).await.unwrap());
+    // A tag of this test's own, in none of the slots the resharding test moves (it may run at
+    // the same time).
+    let tenant = TenantId::parse("contoso").unwrap();
+    let taken: Vec<u16> = (0..8)
+        .map(|i| user_tag(&tenant, &UserId::parse(&format!("rs-seed-{i}")).unwrap()))
+        .chain(["t:contoso", "provider:twilio", "outbox", "recon"].map(str::to_owned))
+        .map(|tag| tag_slot(&tag))
+        .collect();
+    let tag = (0..)
+        .map(|i| format!("{prefix}-{i}"))
+        .find(|tag| !taken.contains(&tag_slot(tag)))
+        .unwrap();
+    let slot = tag_slot(&tag);
+    let owners = slot_owners(&seeds).await;
+    let from = owners
+        .iter()
+        .find(|(first, last, _)| (first..=last).contains(&&slot))
+        .map(|(_, _, m)| m.clone())
+        .expect("every slot has a master");
+    let mut masters: Vec<Node> = owners.into_iter().map(|(_, _, m)| m).collect();
+    masters.sort_by(|a, b| a.id.cmp(&b.id));
+    masters.dedup();
+    let to = masters.iter().find(|m| **m != from).unwrap().clone();
+    let setslot = |state: &str, node: &Node| {
+        redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg(state)
+            .arg(&node.id)
+            .clone()
+    };
+    node_cmd(&to, &setslot("IMPORTING", &from)).await;
+    node_cmd(&from, &setslot("MIGRATING", &to)).await;
+
+    // 16 requests at once, each claiming a new key of the slot: `ASK`, every one.
+    let claims: Vec<_> = (0..16)
+        .map(|i| {
+            let (store, tag) = (store.clone(), tag.clone());
+            tokio::spawn(async move {
+                store
+                    .idempotency_claim(&tag, &format!("k{i}"), "pending", 60_000)
+                    .await
+            })
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for claim in claims {
+        match claim.await.unwrap() {
+            Ok(None) => {}
+            other => failed.push(format!("{other:?}")),
+        }
+    }
+    // A transaction of two keys (lifting a block: `DEL`, `XADD`), then the move ends (the
+    // importing node first, as `redis-cli --cluster` does).
+    let unblock = {
+        let (store, tag) = (store.clone(), tag.clone());
+        tokio::spawn(async move { store.unblock(&tag).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    node_cmd(&to, &setslot("NODE", &to)).await;
+    for master in masters.iter().filter(|m| **m != to) {
+        node_cmd(master, &setslot("NODE", &to)).await;
+    }
+    let unblocked = unblock.await.unwrap();
+
+    assert!(
+        failed.is_empty(),
+        "{} of 16 claims failed while the slot was half moved: {failed:#?}",
+        failed.len()
+    );
+    assert_eq!(
+        unblocked,
+        Ok(false),
+        "the transaction in the half-moved slot"
+    );
+    // The claims are there, on the node the slot moved to.
+    for i in [0, 15] {
+        let record = store.idempotency_read(&tag, &format!("k{i}")).await;
+        assert_eq!(record, Ok(Some("pending".to_owned())), "claim {i}");
+    }
+}
