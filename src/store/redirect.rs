@@ -132,37 +132,92 @@ fn unexpected_reply_count() -> RedisError {
     ))
 }
 
+/// Where a follow-up goes.
+enum Step {
+    /// To this node, just after `ASKING` (an `ASK` named it, or a `TRYAGAIN` after one did).
+    Asking(Node),
+    /// To this node (`MOVED`).
+    To(Node),
+    /// The same request through the client again (`TRYAGAIN` before any `ASK`).
+    Again,
+}
+
+/// What following one request's redirects keeps: its deadline (the client's response timeout,
+/// counted from the first attempt), the follow-ups so far, and the importing node once an
+/// `ASK` named one (a `TRYAGAIN` goes back there).
+struct Follow {
+    deadline: Instant,
+    attempt: u32,
+    importing: Option<Node>,
+    what: &'static str,
+}
+
+impl Follow {
+    fn new(budget: Duration, what: &'static str) -> Self {
+        Self {
+            deadline: Instant::now() + budget,
+            attempt: 0,
+            importing: None,
+            what,
+        }
+    }
+
+    /// The next follow-up after `redirect` (the last reply's, if any): its pause and where it
+    /// goes. `None`: nothing to follow, [`FOLLOW_UPS`] reached, or the deadline comes first.
+    fn next(&mut self, redirect: Option<Redirect>) -> Option<(Duration, Step)> {
+        let redirect = redirect?;
+        if self.attempt >= FOLLOW_UPS {
+            return None;
+        }
+        self.attempt += 1;
+        let pause = pause(&redirect, self.attempt, self.deadline)?;
+        log(&redirect, self.attempt, self.what);
+        let step = match redirect {
+            Redirect::Ask(node) => {
+                self.importing = Some(node.clone());
+                Step::Asking(node)
+            }
+            Redirect::Moved(node) => {
+                self.importing = None;
+                Step::To(node)
+            }
+            Redirect::TryAgain => self.importing.clone().map_or(Step::Again, Step::Asking),
+        };
+        Some((pause, step))
+    }
+
+    /// `request` after `pause`, within the deadline.
+    async fn run<T>(
+        &self,
+        pause: Duration,
+        request: impl Future<Output = RedisResult<T>>,
+    ) -> RedisResult<T> {
+        let paused = async {
+            tokio::time::sleep(pause).await;
+            request.await
+        };
+        tokio::time::timeout_at(self.deadline, paused)
+            .await
+            .unwrap_or_else(|_| Err(timed_out()))
+    }
+}
+
 /// `cmd` on the cluster, its `ASK`, `MOVED` and `TRYAGAIN` followed even when the client gave up.
 pub(super) async fn command(
     conn: &mut ClusterConnection,
     cmd: &Cmd,
     budget: Duration,
 ) -> RedisResult<Value> {
-    let deadline = Instant::now() + budget;
+    let mut follow = Follow::new(budget, "command");
     let mut reply = conn.req_packed_command(cmd).await;
-    // The node importing the slot, once an `ASK` named it: a `TRYAGAIN` goes back there.
-    let mut importing: Option<Node> = None;
-    for attempt in 1..=FOLLOW_UPS {
-        let Some(redirect) = reply.as_ref().err().and_then(Redirect::of) else {
-            break;
-        };
-        let Some(pause) = pause(&redirect, attempt, deadline) else {
-            break;
-        };
-        log(&redirect, attempt, "command");
-        match &redirect {
-            Redirect::Ask(node) => importing = Some(node.clone()),
-            Redirect::Moved(_) => importing = None,
-            Redirect::TryAgain => {}
-        }
-        let follow = async {
-            tokio::time::sleep(pause).await;
-            match (&redirect, &importing) {
-                (Redirect::Moved(node), _) => {
+    while let Some((pause, step)) = follow.next(reply.as_ref().err().and_then(Redirect::of)) {
+        let request = async {
+            match step {
+                Step::To(node) => {
                     let route = RoutingInfo::SingleNode(node.route());
                     conn.route_command(cmd.clone(), route).await
                 }
-                (_, Some(node)) => {
+                Step::Asking(node) => {
                     let mut pipe = redis::pipe();
                     pipe.cmd("ASKING").add_command(cmd.clone());
                     let mut replies = conn.route_pipeline(pipe, 0, 2, node.route()).await?;
@@ -172,12 +227,10 @@ pub(super) async fn command(
                     }
                     Ok(replies.swap_remove(1))
                 }
-                (_, None) => conn.req_packed_command(cmd).await,
+                Step::Again => conn.req_packed_command(cmd).await,
             }
         };
-        reply = tokio::time::timeout_at(deadline, follow)
-            .await
-            .unwrap_or_else(|_| Err(timed_out()));
+        reply = follow.run(pause, request).await;
     }
     reply
 }
@@ -200,33 +253,21 @@ pub(super) async fn pipeline(
     count: usize,
     budget: Duration,
 ) -> RedisResult<Vec<Value>> {
-    let deadline = Instant::now() + budget;
+    let mut follow = Follow::new(budget, "transaction");
     let mut reply = conn.req_packed_commands(pipeline, offset, count).await;
     if !pipeline.is_transaction() {
         return reply;
     }
-    let mut importing: Option<Node> = None;
-    for attempt in 1..=FOLLOW_UPS {
-        let Some(redirect) = reply.as_ref().err().and_then(Redirect::of_transaction) else {
-            break;
-        };
-        let Some(pause) = pause(&redirect, attempt, deadline) else {
-            break;
-        };
-        log(&redirect, attempt, "transaction");
-        match &redirect {
-            Redirect::Ask(node) => importing = Some(node.clone()),
-            Redirect::Moved(_) => importing = None,
-            Redirect::TryAgain => {}
-        }
-        let follow = async {
-            tokio::time::sleep(pause).await;
-            match (&redirect, &importing) {
-                (Redirect::Moved(node), _) => {
+    while let Some((pause, step)) =
+        follow.next(reply.as_ref().err().and_then(Redirect::of_transaction))
+    {
+        let request = async {
+            match step {
+                Step::To(node) => {
                     conn.route_pipeline(pipeline.clone(), offset, count, node.route())
                         .await
                 }
-                (_, Some(node)) => {
+                Step::Asking(node) => {
                     // `ASKING` holds for the whole transaction when it comes just before `MULTI`.
                     let mut pipe = redis::pipe();
                     pipe.cmd("ASKING").cmd("MULTI");
@@ -243,12 +284,10 @@ pub(super) async fn pipeline(
                     }
                     Ok(replies.into_iter().skip(offset + 1).take(count).collect())
                 }
-                (_, None) => conn.req_packed_commands(pipeline, offset, count).await,
+                Step::Again => conn.req_packed_commands(pipeline, offset, count).await,
             }
         };
-        reply = tokio::time::timeout_at(deadline, follow)
-            .await
-            .unwrap_or_else(|_| Err(timed_out()));
+        reply = follow.run(pause, request).await;
     }
     reply
 }
@@ -304,6 +343,41 @@ mod tests {
         }
         assert_eq!(Redirect::of(&timed_out()), None);
         assert_eq!(Redirect::of_transaction(&timed_out()), None);
+    }
+
+    #[test]
+    fn a_tryagain_after_an_ask_goes_to_the_importing_node_until_a_moved() {
+        let node = |port| Node::parse(&format!("127.0.0.1:{port}")).unwrap();
+        let to = |step: Option<(Duration, Step)>| match step.map(|(_, s)| s) {
+            Some(Step::Asking(n)) => format!("asking {}", n.port),
+            Some(Step::To(n)) => format!("to {}", n.port),
+            Some(Step::Again) => "again".to_owned(),
+            None => "done".to_owned(),
+        };
+        let mut follow = Follow::new(Duration::from_secs(60), "test");
+        assert_eq!(to(follow.next(Some(Redirect::TryAgain))), "again");
+        assert_eq!(
+            to(follow.next(Some(Redirect::Ask(node(6381))))),
+            "asking 6381"
+        );
+        assert_eq!(to(follow.next(Some(Redirect::TryAgain))), "asking 6381");
+        assert_eq!(
+            to(follow.next(Some(Redirect::Moved(node(6382))))),
+            "to 6382"
+        );
+        assert_eq!(to(follow.next(Some(Redirect::TryAgain))), "again");
+        assert_eq!(to(follow.next(None)), "done", "a reply that is no redirect");
+        for _ in 5..FOLLOW_UPS {
+            assert_eq!(
+                to(follow.next(Some(Redirect::Moved(node(6382))))),
+                "to 6382"
+            );
+        }
+        assert_eq!(
+            to(follow.next(Some(Redirect::Moved(node(6382))))),
+            "done",
+            "at most FOLLOW_UPS follow-ups"
+        );
     }
 
     #[test]
