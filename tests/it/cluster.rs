@@ -809,6 +809,42 @@ async fn move_slot(slot: u16, from: &Node, to: &Node, masters: &[Node]) -> usize
     moved
 }
 
+/// The seeds of the test cluster (`None`, said, when the suite does not run on one), with the
+/// server's log as `RUST_LOG` asks: what the resharding tests print when a request fails.
+fn resharding_cluster() -> Option<Vec<String>> {
+    let Some(seeds) = cluster_urls() else {
+        eprintln!("skipped: needs CALLVERIFY_TEST_REDIS_MODE=cluster");
+        return None;
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .try_init();
+    Some(seeds)
+}
+
+/// The `i`-th of the eight users whose slots the resharding under load moves.
+fn seed_user(i: usize) -> String {
+    format!("rs-seed-{i}")
+}
+
+/// The slots the resharding under load moves (sorted, each once): the eight seed users', the
+/// tenant's (`{t:contoso}`), the provider account's, the outbox's and the reconciliation
+/// schedule's. The test on a slot moved by hand keeps out of them (both may run at once).
+fn resharded_slots() -> Vec<u16> {
+    let tenant = callverify::ids::TenantId::parse("contoso").unwrap();
+    let mut slots: Vec<u16> = (0..8)
+        .map(|i| {
+            let user = callverify::ids::UserId::parse(&seed_user(i)).unwrap();
+            callverify::ids::user_tag(&tenant, &user)
+        })
+        .chain(["t:contoso", "provider:twilio", "outbox", "recon"].map(str::to_owned))
+        .map(|tag| tag_slot(&tag))
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+    slots
+}
+
 /// Resharding under load: the slots of the users being registered, of the tenant
 /// (`{t:contoso}`: policy, rate limits), of the provider account (`{provider:twilio}`: pacing,
 /// circuit), of the outbox and of the reconciliation schedule move to another master key by key
@@ -818,22 +854,17 @@ async fn move_slot(slot: u16, from: &Node, to: &Node, masters: &[Node]) -> usize
 #[ignore = "moves slots of the test cluster: .ci/run runs it after the cluster suite"]
 async fn resharding_under_load_fails_no_request_and_loses_nothing() {
     use callverify::ids::{TenantId, UserId, user_tag};
-    let Some(seeds) = cluster_urls() else {
-        eprintln!("skipped: needs CALLVERIFY_TEST_REDIS_MODE=cluster");
+    let Some(seeds) = resharding_cluster() else {
         return;
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .try_init();
     let stub = Arc::new(StubTwilio::start().await);
     // The test configuration keeps pacing on (1000 calls/s): the `{provider}` slot is in use.
     let server = Arc::new(TestServer::start(&stub.base, "").await);
-    let slot_of = tag_slot;
     let tenant = TenantId::parse("contoso").unwrap();
-    let user_slot = |u: &str| slot_of(&user_tag(&tenant, &UserId::parse(u).unwrap()));
+    let user_slot = |u: &str| tag_slot(&user_tag(&tenant, &UserId::parse(u).unwrap()));
     // Eight users' slots, and for each a pool of further users in the same slot (found by
     // trying names), so registrations keep landing in the slots while they move.
-    let user_slots: Vec<u16> = (0..8).map(|i| user_slot(&format!("rs-seed-{i}"))).collect();
+    let user_slots: Vec<u16> = (0..8).map(|i| user_slot(&seed_user(i))).collect();
     let mut pool = Vec::new();
     let mut per_slot = std::collections::HashMap::<u16, usize>::new();
     for i in 0.. {
@@ -847,13 +878,7 @@ async fn resharding_under_load_fails_no_request_and_loses_nothing() {
             break;
         }
     }
-    let mut slots: Vec<u16> = user_slots
-        .iter()
-        .copied()
-        .chain(["t:contoso", "provider:twilio", "outbox", "recon"].map(slot_of))
-        .collect();
-    slots.sort_unstable();
-    slots.dedup();
+    let slots = resharded_slots();
 
     let pool = Arc::new(std::sync::Mutex::new(pool));
     let moving = Arc::new(AtomicBool::new(true));
@@ -893,7 +918,7 @@ async fn resharding_under_load_fails_no_request_and_loses_nothing() {
     }
     // A portal long-polls a verification of a user whose slot moves: its shard channel moves
     // with the slot, and the wake-up still comes at once afterwards.
-    let watcher = "rs-seed-0".to_owned();
+    let watcher = seed_user(0);
     let (status, body) = server.register(&watcher, "+14255550134").await;
     assert_eq!(status, 202, "{body}");
     let watched = body["id"].as_str().unwrap().to_owned();
@@ -979,25 +1004,15 @@ async fn resharding_under_load_fails_no_request_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "moves a slot of the test cluster: .ci/run runs it after the cluster suite"]
 async fn resharding_by_hand_fails_no_store_operation_of_a_half_moved_slot() {
-    use callverify::ids::{TenantId, UserId, user_tag};
-    let Some(seeds) = cluster_urls() else {
-        eprintln!("skipped: needs CALLVERIFY_TEST_REDIS_MODE=cluster");
+    let Some(seeds) = resharding_cluster() else {
         return;
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .try_init();
     let prefix = unique_prefix();
     let config = crate::support::redis_config(&prefix, 2000);
     let store = Arc::new(callverify::store::Store::open(&config).await.unwrap());
     // A tag of this test's own, in none of the slots the resharding test moves (it may run at
     // the same time).
-    let tenant = TenantId::parse("contoso").unwrap();
-    let taken: Vec<u16> = (0..8)
-        .map(|i| user_tag(&tenant, &UserId::parse(&format!("rs-seed-{i}")).unwrap()))
-        .chain(["t:contoso", "provider:twilio", "outbox", "recon"].map(str::to_owned))
-        .map(|tag| tag_slot(&tag))
-        .collect();
+    let taken = resharded_slots();
     let tag = (0..)
         .map(|i| format!("{prefix}-{i}"))
         .find(|tag| !taken.contains(&tag_slot(tag)))
