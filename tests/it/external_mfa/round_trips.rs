@@ -294,3 +294,39 @@ async fn a_sign_in_is_created_and_called_again_with_its_call_named_in_the_same_s
             .unwrap();
     }
 }
+
+/// The same POST four times at once (a double submit, a retrying proxy): one sign-in, one call;
+/// every answer is its calling page — those that look before the call is stored read `calling`
+/// (the grace period), never `failed`.
+#[tokio::test]
+async fn the_same_post_four_times_at_once_places_one_call() {
+    let (s, stub) = setup_with_stub().await;
+    let before = stub.calls().len();
+    let fields = entra::request_fields(&s.entra.sign(&s.entra.hint(OID)), "n-at-once");
+    let (a, b, c, d) = tokio::join!(
+        s.authorize(&fields),
+        s.authorize(&fields),
+        s.authorize(&fields),
+        s.authorize(&fields)
+    );
+    let ids: Vec<String> = [&a, &b, &c, &d].iter().map(|p| signin_id(p)).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "one sign-in: {ids:?}");
+    for page in [&a, &b, &c, &d] {
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert_eq!(
+            page.attribute("id=\"signin\"", "data-status").as_deref(),
+            Some("calling"),
+            "{}",
+            page.body
+        );
+    }
+    placed(&stub, before + 1).await;
+    // Nothing more is dialled afterwards either.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        stub.calls().len(),
+        before + 1,
+        "one call for the four POSTs"
+    );
+    assert_eq!(status_now(&s, &a).await["status"], "calling");
+}
